@@ -1,0 +1,169 @@
+"""The one way the pack runs Ceph's command-line tools: argv lists, never a shell.
+
+Every call carries the cluster's ``--cluster/--conf/--id/--keyring`` and ``--format json``,
+has a timeout, and turns a failure into a typed error with rbd's own explanation. A cephx key
+given in the config is written to a private 0600 keyring file, never put on a command line.
+"""
+import atexit
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import names
+from .errors import RbdError, RbdNotFound, RbdTimeout
+
+LOG = logging.getLogger(__name__)
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+_ENOENT_MARKERS = ("(2) No such file or directory",)
+_EXPORT_CHUNK = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CephCluster:
+    """How to reach one Ceph cluster as one cephx user."""
+
+    name: str
+    client_id: str = "admin"
+    conf: Optional[str] = None
+    keyring: Optional[str] = field(default=None, repr=False)
+    key: Optional[str] = field(default=None, repr=False)
+    role: str = "cluster"   # "source" or "destination", for messages
+
+    def __post_init__(self) -> None:
+        names.cluster_name(self.name)
+        names.client_id(self.client_id)
+        if self.conf:
+            names.file_path("conf", self.conf)
+        if self.keyring:
+            names.file_path("keyring", self.keyring)
+
+    def connection_args(self) -> List[str]:
+        args = ["--cluster", self.name, "--id", self.client_id]
+        if self.conf:
+            args += ["--conf", self.conf]
+        keyring = _private_keyring(self.client_id, self.key) if self.key else self.keyring
+        if keyring:
+            args += ["--keyring", keyring]
+        return args
+
+    def describe(self) -> str:
+        return "%s cluster %r" % (self.role, self.name)
+
+
+_KEYRINGS: Dict[Tuple[str, str], str] = {}
+_KEYRINGS_LOCK = threading.Lock()
+
+
+def _private_keyring(client_id: str, key: str) -> str:
+    """Write the key once per process to a 0600 file that is removed at exit."""
+    if "\n" in key or "]" in key:
+        raise ValueError("the configured cephx key is malformed")
+    with _KEYRINGS_LOCK:
+        path = _KEYRINGS.get((client_id, key))
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix="ceph_migrate-", suffix=".keyring")
+            with os.fdopen(fd, "w") as handle:
+                handle.write("[client.%s]\n\tkey = %s\n" % (client_id, key))
+            atexit.register(_remove_quietly, path)
+            _KEYRINGS[(client_id, key)] = path
+        return path
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class CephCli:
+    """Runs one Ceph tool (``rbd`` by default) against one cluster."""
+
+    def __init__(self, cluster: CephCluster, timeout: float = 120, program: str = "rbd",
+                 runner: Runner = subprocess.run) -> None:
+        self.cluster = cluster
+        self.timeout = timeout
+        self.program = program
+        self._runner = runner
+
+    def argv(self, args: Sequence[str], json_output: bool = True) -> List[str]:
+        argv = [self.program] + self.cluster.connection_args() + [str(a) for a in args]
+        return argv + (["--format", "json"] if json_output else [])
+
+    def run(self, *args: str, timeout: Optional[float] = None) -> Any:
+        """Run ``program ... --format json``; parsed JSON, or None for empty output."""
+        out = self.run_text(*args, timeout=timeout, json_output=True)
+        if not out.strip():
+            return None
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise RbdError(self._shown(args), 0, out[:500], "output is not JSON") from None
+
+    def run_text(self, *args: str, timeout: Optional[float] = None,
+                 json_output: bool = False) -> str:
+        argv = self.argv(args, json_output)
+        LOG.debug("running %s", " ".join(self._shown(args)))
+        try:
+            proc = self._runner(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=timeout or self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise RbdTimeout(self._shown(args), None, "",
+                             "no answer within %ss (killed)" % (timeout or self.timeout)) from None
+        except OSError as exc:
+            raise RbdError(self._shown(args), None, str(exc),
+                           "cannot run %s (is ceph-common installed?)" % self.program) from None
+        if proc.returncode != 0:
+            error = RbdNotFound if _is_enoent(proc) else RbdError
+            raise error(self._shown(args), proc.returncode, proc.stderr)
+        return proc.stdout
+
+    def export_sha256(self, spec: str, timeout: Optional[float] = None) -> Tuple[str, int]:
+        """SHA-256 and length of ``rbd export SPEC -`` streamed, never stored."""
+        args = ["export", "--no-progress", spec, "-"]
+        argv = self.argv(args, json_output=False)
+        LOG.debug("running %s", " ".join(self._shown(args)))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        killer = threading.Timer(timeout or self.timeout, proc.kill)
+        killer.start()
+        errors: List[bytes] = []
+        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+        drain.start()   # a full stderr pipe must never block the export
+        digest, length = hashlib.sha256(), 0
+        try:
+            for chunk in iter(lambda: proc.stdout.read(_EXPORT_CHUNK), b""):
+                digest.update(chunk)
+                length += len(chunk)
+            returncode = proc.wait()
+            drain.join()
+            stderr = b"".join(errors).decode("utf-8", "replace")
+        finally:
+            timed_out = not killer.is_alive()
+            killer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if returncode != 0:
+            if timed_out:
+                raise RbdTimeout(self._shown(args), returncode, stderr,
+                                 "no end within %ss (killed)" % (timeout or self.timeout))
+            error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
+            raise error(self._shown(args), returncode, stderr)
+        return digest.hexdigest(), length
+
+    def _shown(self, args: Sequence[str]) -> List[str]:
+        """What errors and logs show: the program, the cluster and the arguments."""
+        return [self.program, "--cluster", self.cluster.name] + [str(a) for a in args]
+
+
+def _is_enoent(proc: "subprocess.CompletedProcess[str]") -> bool:
+    return proc.returncode == 2 or any(m in (proc.stderr or "") for m in _ENOENT_MARKERS)

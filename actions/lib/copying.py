@@ -1,0 +1,151 @@
+"""Runbook steps inside and across clusters: copy the replica, snapshot, verify, remove."""
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Dict, Optional, Sequence
+
+from . import names
+from .errors import RefusedError, VerificationFailed
+from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
+                        outcome)
+
+TMP_SUFFIX = ".ceph_migrate-partial"
+
+
+def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
+               timeout: float) -> Dict[str, Any]:
+    """Copy ``replica`` into ``target`` (same cluster) with explicit features.
+
+    ``--image-feature`` keeps the copy free of journaling (a copy that inherits it ran 6x
+    slower). The copy goes to a temporary name and is renamed when complete, so a killed run
+    leaves no half image under the final name: a re-run removes the partial one and starts over.
+    The copy is tagged with the replica's mirror global id: an existing target with that tag is
+    this copy (nothing to do), any other existing target is a name collision (refused).
+    """
+    if replica.cli.cluster != target.cli.cluster:
+        raise RefusedError("copy_image copies inside one cluster: %r and %r differ"
+                           % (replica, target))
+    source_info = replica.info()
+    origin = {"global_id": mirroring(source_info)["global_id"],
+              "source": "%s:%s" % (replica.cli.cluster.name, replica.spec)}
+    existing = target.find()
+    if existing is not None:
+        if target.recorded(META_COPY_OF) != origin:
+            raise RefusedError("%r already exists and is not a copy of %r: choose another "
+                               "destination name" % (target, replica))
+        return outcome(False, target=facts(existing), seconds=0.0)
+    partial = RbdImage(target.cli, target.pool, target.name + TMP_SUFFIX)
+    removed_partial = partial.exists()
+    if removed_partial:
+        partial.cli.run_text("rm", "--no-progress", partial.spec)
+    args = ["cp", "--no-progress"]
+    for feature in features:
+        args += ["--image-feature", feature]
+    started = time.monotonic()
+    target.cli.run_text(*(args + [replica.spec, partial.spec]), timeout=timeout)
+    seconds = time.monotonic() - started
+    for key in partial.metadata():          # the source's bookkeeping stays with the source
+        if key.startswith(META_PREFIX):
+            partial.forget(key)
+    partial.record(META_COPY_OF, origin)
+    target.cli.run_text("rename", partial.spec, target.spec)
+    size = int(source_info.get("size") or 0)
+    return outcome(True, target=facts(target.info()), seconds=round(seconds, 2),
+                   mb_per_second=round(size / 1e6 / seconds, 1) if seconds > 0 else None,
+                   removed_partial=removed_partial)
+
+
+def create_snapshot(image: RbdImage, snapshot: str, protect: bool = True) -> Dict[str, Any]:
+    """Create ``image@snapshot`` and protect it (what Glance and clones need)."""
+    names.snapshot_name(snapshot)
+    existing = {s["name"]: s for s in image.snapshots()
+                if (s.get("namespace") or {}).get("type", "user") == "user"}
+    changed = False
+    if snapshot not in existing:
+        image.cli.run_text("snap", "create", "%s@%s" % (image.spec, snapshot))
+        changed = True
+        protected = False
+    else:
+        protected = str(existing[snapshot].get("protected")).lower() == "true"
+    if protect and not protected:
+        image.cli.run_text("snap", "protect", "%s@%s" % (image.spec, snapshot))
+        changed = True
+    return outcome(changed, snapshot="%s@%s" % (image.spec, snapshot), protected=protect or
+                   protected)
+
+
+def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
+                record: bool = True) -> Dict[str, Any]:
+    """Hash ``rbd export`` of both images in parallel and compare.
+
+    On a match the result is recorded in the source image's metadata; ``disable_mirroring``
+    and ``remove_image`` of the source require that record.
+    """
+    source_info, target_info = source.info(), target.info()
+    if source_info["size"] != target_info["size"]:
+        raise VerificationFailed("%r is %d bytes but %r is %d bytes" % (
+            source, source_info["size"], target, target_info["size"]))
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(image.cli.export_sha256, image.spec, timeout)
+                   for image in (source, target)]
+        (source_sum, source_len), (target_sum, target_len) = [f.result() for f in futures]
+    seconds = time.monotonic() - started
+    if (source_sum, source_len) != (target_sum, target_len):
+        raise VerificationFailed("content differs: %r sha256 %s (%d bytes), %r sha256 %s (%d "
+                                 "bytes)" % (source, source_sum, source_len, target,
+                                             target_sum, target_len))
+    verified = {"sha256": source_sum, "bytes": source_len,
+                "destination": "%s:%s" % (target.cli.cluster.name, target.spec),
+                "at": datetime.utcnow().replace(microsecond=0).isoformat() + "Z"}
+    changed = False
+    if record and mirroring(source_info)["primary"] is not False:
+        previous = source.recorded(META_VERIFIED) or {}
+        if {k: previous.get(k) for k in ("sha256", "bytes", "destination")} != \
+                {k: verified[k] for k in ("sha256", "bytes", "destination")}:
+            source.record(META_VERIFIED, verified)
+            changed = True
+    return outcome(changed, verified=True, sha256=source_sum, bytes=source_len,
+                   seconds=round(seconds, 2),
+                   mb_per_second=round(source_len / 1e6 / seconds, 1) if seconds > 0 else None)
+
+
+def remove_image(image: RbdImage, verified_copy: Optional[RbdImage] = None) -> Dict[str, Any]:
+    """Remove an image that is no longer needed, refusing anything that could lose data.
+
+    A source image (pass ``verified_copy``, where its verified copy lives) is removed only when
+    ``verify_copy`` recorded that very copy and it still exists with the same size. Replicas
+    (non-primary) are never removed here: disabling mirroring on the primary removes them.
+    """
+    info = image.find()
+    if info is None:
+        return outcome(False, removed=False)
+    state = mirroring(info)
+    if state["state"] == "enabled" and not state["primary"]:
+        raise RefusedError("%r is a non-primary replica: disable mirroring of its primary "
+                           "instead" % image)
+    if state["state"] != "disabled":
+        raise RefusedError("%r is still mirrored: disable mirroring first" % image)
+    if image.watchers():
+        raise RefusedError("%r is in use (it has watchers): detach it first" % image)
+    if verified_copy is not None:
+        _require_verified(image, info, verified_copy)
+    user_snaps = [s for s in image.snapshots()
+                  if (s.get("namespace") or {}).get("type", "user") == "user"]
+    if user_snaps:
+        raise RefusedError("%r has snapshots (%s): remove them first"
+                           % (image, ", ".join(s["name"] for s in user_snaps)))
+    image.cli.run_text("rm", "--no-progress", image.spec)
+    return outcome(True, removed=True, image=facts(info))
+
+
+def _require_verified(image: RbdImage, info: Dict[str, Any], copy: RbdImage) -> None:
+    record = image.recorded(META_VERIFIED)
+    where = "%s:%s" % (copy.cli.cluster.name, copy.spec)
+    if not record or record.get("destination") != where:
+        raise RefusedError("refusing to remove %r: no verified copy at %s is recorded (run "
+                           "verify_copy first)" % (image, where))
+    copy_info = copy.find()
+    if copy_info is None or copy_info.get("size") != info.get("size"):
+        raise RefusedError("refusing to remove %r: its verified copy %r is gone or changed size"
+                           % (image, copy))

@@ -1,0 +1,94 @@
+"""Validation of every name that reaches an rbd command line.
+
+Stricter than Ceph on purpose: only letters, digits, ``_``, ``.`` and ``-``, starting with a
+letter or digit (so nothing reads as an option), no ``..``, no ``/`` or ``@`` (they are the
+pool/image/snapshot separators) and nothing a shell or a path could interpret.
+"""
+import os
+import re
+import uuid
+from typing import Optional
+
+from .errors import InvalidName
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+IMAGE_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten",
+                  "journaling")
+MIRROR_MODES = ("snapshot", "journal")
+
+
+def _check(kind: str, value: object, pattern: "re.Pattern[str]", max_len: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidName("%s must be a non-empty string, got %r" % (kind, value))
+    if len(value) > max_len:
+        raise InvalidName("%s %r is longer than %d characters" % (kind, value, max_len))
+    if ".." in value or not pattern.fullmatch(value):
+        raise InvalidName(
+            "%s %r is not allowed: use letters, digits, '_', '.' and '-', start with a letter or"
+            " a digit, no '..'" % (kind, value))
+    return value
+
+
+def pool_name(value: object) -> str:
+    return _check("pool name", value, _NAME, 100)
+
+
+def image_name(value: object) -> str:
+    return _check("image name", value, _NAME, 200)
+
+
+def snapshot_name(value: object) -> str:
+    return _check("snapshot name", value, _NAME, 200)
+
+
+def cluster_name(value: object) -> str:
+    return _check("cluster name", value, _CLUSTER, 64)
+
+
+def client_id(value: object) -> str:
+    """A cephx user without the ``client.`` prefix (what ``rbd --id`` takes)."""
+    if isinstance(value, str) and value.startswith("client."):
+        raise InvalidName("client id %r must not include the 'client.' prefix" % value)
+    return _check("client id", value, _NAME, 100)
+
+
+def volume_id(value: object) -> str:
+    """A Cinder volume (or Glance image) UUID, returned in canonical lower-case form."""
+    try:
+        canonical = str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidName("%r is not a volume id (a UUID like "
+                          "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10)" % (value,)) from None
+    if canonical != str(value).lower():
+        raise InvalidName("%r is not a volume id in canonical form (%s)" % (value, canonical))
+    return canonical
+
+
+def file_path(kind: str, value: object) -> str:
+    """An absolute path without control characters (conf and keyring files)."""
+    if (not isinstance(value, str) or not os.path.isabs(value)
+            or any(ord(c) < 32 for c in value)):
+        raise InvalidName("%s must be an absolute path, got %r" % (kind, value))
+    return value
+
+
+def image_feature(value: object) -> str:
+    if value not in IMAGE_FEATURES:
+        raise InvalidName("unknown image feature %r (known: %s)"
+                          % (value, ", ".join(IMAGE_FEATURES)))
+    return str(value)
+
+
+def mirror_mode(value: object) -> str:
+    if value not in MIRROR_MODES:
+        raise InvalidName("mirror mode must be one of %s, got %r"
+                          % (", ".join(MIRROR_MODES), value))
+    return str(value)
+
+
+def image_spec(pool: str, image: str, snapshot: Optional[str] = None) -> str:
+    """``pool/image[@snap]`` from validated parts (the only way specs are built)."""
+    spec = "%s/%s" % (pool_name(pool), image_name(image))
+    return spec + ("@" + snapshot_name(snapshot) if snapshot is not None else "")

@@ -1,0 +1,98 @@
+"""The pack configuration, parsed and validated once into typed settings."""
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Tuple
+
+from . import names
+from .ceph_cli import CephCli, CephCluster
+from .errors import CephMigrateError, ConfigError
+from .rbd_image import RbdImage
+
+SOURCE = "source"
+DESTINATION = "destination"
+SIDES = (SOURCE, DESTINATION)
+
+DEFAULT_COPY_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten")
+
+
+@dataclass(frozen=True)
+class Pools:
+    mirrored_cinder: str
+    mirrored_glance: str
+    destination_cinder: str
+    destination_glance: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: CephCluster
+    destination: CephCluster
+    pools: Pools
+    mirror_mode: str = "snapshot"
+    copy_features: Tuple[str, ...] = DEFAULT_COPY_FEATURES
+    copy_timeout: int = 7200
+    rbd_timeout: int = 120
+    poll_interval: float = 2.0
+    wait_timeout: int = 540
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Settings":
+        """Build from the pack config (a dict as StackStorm passes it); ConfigError if unusable."""
+        if not isinstance(config, Mapping):
+            raise ConfigError("the ceph_migrate pack has no configuration: copy "
+                              "ceph_migrate.yaml.example to /opt/stackstorm/configs/")
+        try:
+            pools = config.get("pools") or {}
+            copy = config.get("copy") or {}
+            sync = config.get("sync") or {}
+            settings = cls(
+                source=_cluster(config.get("source_ceph"), SOURCE, "ceph"),
+                destination=_cluster(config.get("destination_ceph"), DESTINATION, "cephpa1"),
+                pools=Pools(
+                    mirrored_cinder=names.pool_name(pools.get("mirrored_cinder_pool", "oscinder")),
+                    mirrored_glance=names.pool_name(pools.get("mirrored_glance_pool", "osglance")),
+                    destination_cinder=names.pool_name(
+                        pools.get("destination_cinder_pool", "cinder-ceph-pa1-cl1")),
+                    destination_glance=names.pool_name(
+                        pools.get("destination_glance_pool", "glance-ct1-cl1"))),
+                mirror_mode=names.mirror_mode(config.get("mirror_mode") or "snapshot"),
+                copy_features=tuple(names.image_feature(f) for f in
+                                    copy.get("image_features") or DEFAULT_COPY_FEATURES),
+                copy_timeout=int(copy.get("timeout") or 7200),
+                rbd_timeout=int(config.get("rbd_timeout") or 120),
+                poll_interval=float(sync.get("poll_interval") or 2.0),
+                wait_timeout=int(sync.get("wait_timeout") or 540),
+            )
+        except ConfigError:
+            raise
+        except (CephMigrateError, TypeError, ValueError) as exc:
+            raise ConfigError("invalid ceph_migrate configuration: %s" % exc) from None
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if "journaling" in self.copy_features:
+            raise ConfigError("copy.image_features must not contain journaling: a journaled "
+                              "copy is several times slower and stays journaled")
+        if (self.source.name, self.source.conf) == (self.destination.name, self.destination.conf):
+            raise ConfigError("source_ceph and destination_ceph point at the same cluster")
+
+    def cluster(self, side: str) -> CephCluster:
+        if side not in SIDES:
+            raise ConfigError("cluster must be 'source' or 'destination', got %r" % (side,))
+        return self.source if side == SOURCE else self.destination
+
+    def rbd(self, side: str) -> CephCli:
+        return CephCli(self.cluster(side), timeout=self.rbd_timeout)
+
+    def image(self, side: str, pool: str, image: str) -> RbdImage:
+        return RbdImage(self.rbd(side), pool, image)
+
+
+def _cluster(section: Any, role: str, default_name: str) -> CephCluster:
+    if not isinstance(section, Mapping):
+        raise ConfigError("%s_ceph is missing from the configuration" % role)
+    data: Dict[str, Any] = dict(section)
+    name = data.get("cluster") or default_name
+    return CephCluster(name=name, client_id=data.get("client_id") or "admin",
+                       conf=data.get("conf") or None, keyring=data.get("keyring") or None,
+                       key=data.get("key") or None, role=role)

@@ -1,0 +1,22 @@
+from st2common.runners.base_action import Action
+
+from lib.action_support import reported
+from lib.settings import DESTINATION, SOURCE, Settings
+from lib.sync_check import mirrored_mode, wait_for_sync
+
+
+class WaitForSync(Action):
+    """Wait (bounded) until the replica is in sync; fails on timeout so workflows retry."""
+
+    @reported
+    def run(self, image, pool=None, timeout_seconds=None):
+        settings = Settings.from_config(self.config)
+        pool = pool or settings.pools.mirrored_cinder
+        source = settings.image(SOURCE, pool, image)
+        result = wait_for_sync(
+            mirrored_mode(source), source, settings.image(DESTINATION, pool, image),
+            timeout=timeout_seconds or settings.wait_timeout,
+            poll_interval=settings.poll_interval,
+            on_poll=lambda state: self.logger.info("%s: %s%s", image, state.detail, (
+                " (%.1f%%)" % state.percent) if state.percent is not None else ""))
+        return (result["in_sync"], result)

@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""Write random data into an RBD image through librbd, as a guest would.
+
+Runs with Debian's python3 (python3-rbd comes with ceph-common), not the test venv:
+  rbd_writer.py --cluster C --conf F --id ID --keyring K --image POOL/IMG --mib N
+                [--offset-mib O] [--seed S] [--hold SECONDS]
+``--seed`` makes the data reproducible; ``--hold`` keeps the image open (a watcher, like a
+running VM) for that long after writing.
+"""
+import argparse
+import random
+import time
+
+import rados
+import rbd
+
+CHUNK = 4 * 1024 * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    for name in ("--cluster", "--conf", "--id", "--keyring", "--image"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--mib", type=int, required=True)
+    parser.add_argument("--offset-mib", type=int, default=0)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--hold", type=float, default=0)
+    args = parser.parse_args()
+    pool, image_name = args.image.split("/", 1)
+    rng = random.Random(args.seed)
+    cluster = rados.Rados(clustername=args.cluster, conffile=args.conf, rados_id=args.id,
+                          conf={"keyring": args.keyring})
+    cluster.connect(timeout=30)
+    try:
+        with cluster.open_ioctx(pool) as ioctx, rbd.Image(ioctx, image_name) as image:
+            offset, end = args.offset_mib * 1024 * 1024, (args.offset_mib + args.mib) * 1024 * 1024
+            while offset < end:
+                size = min(CHUNK, end - offset)
+                image.write(rng.getrandbits(8 * size).to_bytes(size, "little"), offset)
+                offset += size
+            image.flush()
+            if args.hold:
+                time.sleep(args.hold)
+    finally:
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    main()
