@@ -12,6 +12,7 @@ from .errors import InvalidName, RbdError, RefusedError
 from .rbd_image import META_ADDED_FEATURES, META_VERIFIED, RbdImage, facts, mirroring, outcome
 
 JOURNAL_FEATURES = ("exclusive-lock", "journaling")   # in the order they must be enabled
+_NOT_PROPAGATED_YET = (16, 30)    # EBUSY, EROFS: what promote says before the demotion arrived
 
 
 def ensure_journal_features(image: RbdImage) -> Dict[str, Any]:
@@ -151,8 +152,9 @@ def promote(image: RbdImage, force: bool = False, timeout: float = 60,
             poll_interval: float = 1.0) -> Dict[str, Any]:
     """Planned failover, step 2: promote the replica once the demotion has reached it.
 
-    Without ``force`` rbd refuses (EBUSY) until the demotion propagated: retried for
-    ``timeout`` seconds. ``force`` promotes regardless and risks a split brain.
+    Without ``force`` rbd refuses until the demotion propagated (EBUSY in journal mode; EROFS in
+    snapshot mode while the demotion snapshot is still syncing): retried for ``timeout``
+    seconds. ``force`` promotes regardless and risks a split brain.
     """
     state = mirroring(image.info())
     if state["state"] != "enabled":
@@ -166,8 +168,9 @@ def promote(image: RbdImage, force: bool = False, timeout: float = 60,
             image.cli.run_text(*argv)
             return outcome(True, primary=True, forced=force)
         except RbdError as exc:
-            if exc.returncode != 16 or time.monotonic() >= deadline:
-                if exc.returncode == 16:
+            pending = exc.returncode in _NOT_PROPAGATED_YET
+            if not pending or time.monotonic() >= deadline:
+                if pending:
                     raise RefusedError("%r: the demotion of the primary has not reached this "
                                        "cluster within %ss (is the source demoted and rbd-mirror"
                                        " running?)" % (image, timeout)) from None

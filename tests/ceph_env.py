@@ -1,0 +1,173 @@
+"""The real Ceph sandbox for tests: fixtures, a strict action runner and cluster fingerprints.
+
+The session fixture starts the project's own sandbox (``sandbox/ceph_sandbox.py up``, idempotent)
+and stops it again at the end if it started it. ``CEPH_MIGRATE_TEST_CONFIG`` points the tests at
+an already running pair of clusters instead (a pack config file).
+"""
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import jsonschema
+import pytest
+import yaml
+
+from lib.ceph_cli import CephCli
+from lib.errors import CephMigrateError
+from lib.settings import DESTINATION, SOURCE, Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SANDBOX = REPO / "sandbox" / "ceph_sandbox.py"
+WRITER = Path(__file__).resolve().parent / "tools" / "rbd_writer.py"
+SYSTEM_PYTHON = "/usr/bin/python3"      # Debian's, with python3-rbd from ceph-common
+
+
+def _sandbox(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SANDBOX)] + list(args), capture_output=True,
+                          text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def ceph_config() -> Dict[str, Any]:
+    """The pack config pointing at two real clusters with rbd-mirror running."""
+    explicit = os.environ.get("CEPH_MIGRATE_TEST_CONFIG")
+    if explicit:
+        yield yaml.safe_load(Path(explicit).read_text())
+        return
+    was_up = _sandbox("status").returncode == 0
+    up = _sandbox("up")
+    assert up.returncode == 0, "sandbox did not come up:\n%s\n%s" % (up.stdout, up.stderr)
+    path = _sandbox("config").stdout.strip()
+    yield yaml.safe_load(Path(path).read_text())
+    if not was_up and not os.environ.get("CEPH_MIGRATE_KEEP_SANDBOX"):
+        _sandbox("down", "--wipe")
+
+
+@pytest.fixture(scope="session")
+def settings(ceph_config) -> Settings:
+    return Settings.from_config(ceph_config)
+
+
+# -- running actions the way StackStorm does -------------------------------------------------
+@dataclass
+class ActionRun:
+    ok: bool
+    result: Any
+
+
+def load_action_class(name: str) -> type:
+    """Load ``actions/<name>.py`` as st2 does: module named after the file, class defined in it."""
+    path = REPO / "actions" / ("%s.py" % name)
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
+               if c.__module__ == module.__name__]
+    assert len(classes) == 1, "%s defines %d classes" % (path, len(classes))
+    return classes[0]
+
+
+def action_parameters(name: str, params: Dict[str, Any]) -> Dict[str, Any]:
+    """Validate ``params`` against the action metadata and fill defaults, as st2 does."""
+    meta = yaml.safe_load((REPO / "actions" / ("%s.yaml" % name)).read_text())
+    schema = meta.get("parameters") or {}
+    runner_params = {"timeout", "env", "debug", "log_level"}
+    unknown = set(params) - set(schema)
+    assert not unknown, "unknown parameters for %s: %s" % (name, sorted(unknown))
+    values = {}
+    for key, spec in schema.items():
+        if key in runner_params:
+            continue
+        if key in params:
+            value = params[key]
+        elif "default" in spec:
+            value = spec["default"]
+        else:
+            assert not spec.get("required"), "%s needs parameter %s" % (name, key)
+            continue
+        if value is not None:
+            jsonschema.validate(value, {k: v for k, v in spec.items()
+                                        if k not in ("required", "secret", "immutable",
+                                                     "position", "description")})
+        values[key] = value
+    return values
+
+
+def run_action(name: str, config: Dict[str, Any], **params: Any) -> ActionRun:
+    action = load_action_class(name)(config=config)
+    result = action.run(**action_parameters(name, params))
+    if isinstance(result, tuple):
+        ok, result = result
+        return ActionRun(bool(ok), result)
+    return ActionRun(True, result)
+
+
+# -- test images ------------------------------------------------------------------------------
+def write_random(settings: Settings, side: str, spec: str, mib: int, offset_mib: int = 0,
+                 hold: float = 0) -> None:
+    """Random bytes into ``spec`` through librbd (Debian's python3-rbd), like a guest."""
+    cluster = settings.cluster(side)
+    argv = [SYSTEM_PYTHON, str(WRITER), "--cluster", cluster.name, "--conf", cluster.conf,
+            "--id", cluster.client_id, "--keyring", cluster.keyring, "--image", spec,
+            "--mib", str(mib), "--offset-mib", str(offset_mib), "--hold", str(hold)]
+    subprocess.run(argv, check=True, timeout=600)
+
+
+def new_volume_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_volume(settings: Settings, size_mib: int, fill_mib: Optional[int] = None) -> str:
+    """A source image ``volume-<uuid>`` in the mirrored Cinder pool, full of random data."""
+    vid = new_volume_id()
+    spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, vid)
+    settings.rbd(SOURCE).run_text("create", spec, "--size", "%dM" % size_mib)
+    write_random(settings, SOURCE, spec, fill_mib if fill_mib is not None else size_mib)
+    return vid
+
+
+def purge_image(settings: Settings, side: str, pool: str, image: str) -> None:
+    """Test cleanup: whatever state the image is in, make it gone (errors ignored)."""
+    cli = settings.rbd(side)
+    for args in (["mirror", "image", "disable", "--force", "%s/%s" % (pool, image)],
+                 ["snap", "unprotect", "%s/%s@snap" % (pool, image)],
+                 ["snap", "purge", "--no-progress", "%s/%s" % (pool, image)],
+                 ["rm", "--no-progress", "%s/%s" % (pool, image)]):
+        try:
+            cli.run_text(*args)
+        except CephMigrateError:
+            pass
+
+
+def fingerprint(settings: Settings) -> Dict[str, Any]:
+    """Everything a step could change on both clusters: images, sizes, features, mirroring,
+    snapshots and image metadata in every configured pool."""
+    pools = {SOURCE: [settings.pools.mirrored_cinder, settings.pools.mirrored_glance],
+             DESTINATION: [settings.pools.mirrored_cinder, settings.pools.mirrored_glance,
+                           settings.pools.destination_cinder, settings.pools.destination_glance]}
+    state: Dict[str, Any] = {}
+    for side, side_pools in pools.items():
+        cli: CephCli = settings.rbd(side)
+        for pool in side_pools:
+            for entry in cli.run("ls", "-l", pool) or []:
+                spec = "%s/%s" % (pool, entry["image"])
+                key = "%s:%s" % (side, spec + ("@" + entry["snapshot"] if "snapshot" in entry
+                                               else ""))
+                if "snapshot" in entry:
+                    state[key] = {"protected": entry.get("protected")}
+                    continue
+                info = cli.run("info", spec)
+                state[key] = {
+                    "size": info["size"], "features": info["features"],
+                    "mirroring": info.get("mirroring"),
+                    "meta": cli.run("image-meta", "list", spec) or {},
+                    "snaps": sorted(s["name"] for s in cli.run("snap", "ls", "--all", spec) or []
+                                    if s["namespace"]["type"] != "mirror")}
+    return json.loads(json.dumps(state, sort_keys=True))

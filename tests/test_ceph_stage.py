@@ -1,0 +1,134 @@
+"""The whole Ceph stage of the runbook on two real clusters with a real rbd-mirror daemon,
+through the pack's actions, in both mirror modes; then every step again changes nothing."""
+import time
+
+import pytest
+
+from ceph_env import (create_volume, purge_image, run_action, write_random)
+from lib.settings import DESTINATION, SOURCE
+
+SIZE_MIB = 256
+
+
+def sha(settings, side, pool, image):
+    return settings.rbd(side).export_sha256("%s/%s" % (pool, image), timeout=600)
+
+
+def assert_unchanged(run):
+    assert run.ok, run.result
+    assert run.result["changed"] is False, run.result
+
+
+@pytest.mark.parametrize("mode", ["snapshot", "journal"])
+def test_ceph_stage_end_to_end(mode, settings, ceph_config):
+    config = dict(ceph_config, mirror_mode=mode)
+    pools = settings.pools
+    vid = create_volume(settings, SIZE_MIB)
+    image = "volume-" + vid
+    spec = "%s/%s" % (pools.mirrored_cinder, image)
+    source = settings.rbd(SOURCE)
+    if mode == "journal":
+        # start from layering only: cleanup must give back exactly this feature set
+        source.run_text("feature", "disable", spec, "deep-flatten", "fast-diff", "object-map",
+                        "exclusive-lock")
+    features_before = source.run("info", spec)["features"]
+    try:
+        plan = run_action("plan_volume_migration", config, volume_id=vid)
+        assert plan.ok, plan.result
+        assert plan.result["plan"]["mode"] == mode
+
+        if mode == "journal":
+            added = run_action("enable_journal_features", config, image=image)
+            assert added.ok and added.result["changed"], added.result
+            assert added.result["added"] == ["exclusive-lock", "journaling"]
+            assert_unchanged(run_action("enable_journal_features", config, image=image))
+
+        enabled = run_action("enable_mirroring", config, image=image)
+        assert enabled.ok and enabled.result["changed"] and enabled.result["mode"] == mode
+        assert_unchanged(run_action("enable_mirroring", config, image=image))
+
+        synced = run_action("wait_for_sync", config, image=image, timeout_seconds=300)
+        assert synced.ok and synced.result["in_sync"], synced.result
+
+        # more writes after the initial sync; the 30 s status would still say "in sync"
+        write_random(settings, SOURCE, spec, mib=64, offset_mib=96)
+        if mode == "snapshot":
+            snap = run_action("mirror_snapshot", config, image=image)
+            assert snap.ok and snap.result["snapshot_id"], snap.result
+        else:
+            pending = run_action("mirror_status", config, image=image)
+            assert pending.ok, pending.result
+        synced = run_action("wait_for_sync", config, image=image, timeout_seconds=300)
+        assert synced.ok and synced.result["in_sync"], synced.result
+        # right when the wait says so, the replica already holds the new bytes
+        assert sha(settings, SOURCE, pools.mirrored_cinder, image) == \
+            sha(settings, DESTINATION, pools.mirrored_cinder, image)
+        status = run_action("mirror_status", config, image=image)
+        assert status.ok and status.result["in_sync"] and status.result["mode"] == mode
+
+        copied = run_action("copy_replica", config, image=image)
+        assert copied.ok and copied.result["changed"], copied.result
+        assert "journaling" not in copied.result["target"]["features"]
+        assert_unchanged(run_action("copy_replica", config, image=image))
+
+        refused = run_action("disable_mirroring", config, image=image)
+        assert not refused.ok and "verified copy" in refused.result["error"]
+
+        verified = run_action("verify_copy", config, image=image)
+        assert verified.ok and verified.result["verified"] and verified.result["changed"]
+        assert verified.result["bytes"] == SIZE_MIB * 1024 * 1024
+        assert verified.result["sha256"] == sha(settings, DESTINATION,
+                                                pools.destination_cinder, image)[0]
+        assert_unchanged(run_action("verify_copy", config, image=image))
+
+        disabled = run_action("disable_mirroring", config, image=image)
+        assert disabled.ok and disabled.result["changed"], disabled.result
+        assert_unchanged(run_action("disable_mirroring", config, image=image))
+        replica = settings.image(DESTINATION, pools.mirrored_cinder, image)
+        deadline = time.monotonic() + 30
+        while replica.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not replica.exists(), "rbd-mirror kept the replica after mirroring was disabled"
+
+        restored = run_action("restore_features", config, image=image)
+        assert restored.ok, restored.result
+        assert source.run("info", spec)["features"] == features_before
+        assert_unchanged(run_action("restore_features", config, image=image))
+
+        # the copy outlives the replica, and the source is untouched
+        assert sha(settings, DESTINATION, pools.destination_cinder, image)[0] == \
+            verified.result["sha256"]
+        assert sha(settings, SOURCE, pools.mirrored_cinder, image)[0] == verified.result["sha256"]
+        info = run_action("image_info", config, image=image)
+        assert info.ok and info.result["mirroring"]["state"] == "disabled"
+        assert "ceph_migrate.verified" in info.result["records"]
+    finally:
+        purge_image(settings, SOURCE, pools.mirrored_cinder, image)
+        purge_image(settings, DESTINATION, pools.destination_cinder, image)
+
+
+@pytest.mark.parametrize("mode", ["snapshot", "journal"])
+def test_planned_failover_round(mode, settings, ceph_config):
+    """demote at the source, promote at the destination (no --force), each only once."""
+    config = dict(ceph_config, mirror_mode=mode)
+    pools = settings.pools
+    vid = create_volume(settings, 64)
+    image = "volume-" + vid
+    try:
+        assert run_action("enable_mirroring", config, image=image).ok
+        assert run_action("wait_for_sync", config, image=image, timeout_seconds=300).ok
+        demoted = run_action("demote_image", config, image=image)
+        assert demoted.ok and demoted.result["changed"], demoted.result
+        assert_unchanged(run_action("demote_image", config, image=image))
+        promoted = run_action("promote_image", config, image=image, wait_seconds=120)
+        assert promoted.ok and promoted.result["changed"] and not promoted.result["forced"]
+        assert_unchanged(run_action("promote_image", config, image=image))
+        dest_info = run_action("image_info", config, image=image, cluster="destination")
+        assert dest_info.result["mirroring"]["primary"] is True
+        src_info = run_action("image_info", config, image=image)
+        assert src_info.result["mirroring"]["primary"] is False
+        assert sha(settings, SOURCE, pools.mirrored_cinder, image) == \
+            sha(settings, DESTINATION, pools.mirrored_cinder, image)
+    finally:
+        purge_image(settings, DESTINATION, pools.mirrored_cinder, image)
+        purge_image(settings, SOURCE, pools.mirrored_cinder, image)
