@@ -4,8 +4,6 @@ The session fixture starts the project's own sandbox (``sandbox/ceph_sandbox.py 
 and stops it again at the end if it started it. ``CEPH_MIGRATE_TEST_CONFIG`` points the tests at
 an already running pair of clusters instead (a pack config file).
 """
-import importlib.util
-import inspect
 import json
 import os
 import subprocess
@@ -19,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from st2_support import action_metadata, get_action_instance
 from lib.ceph_cli import CephCli
 from lib.errors import CephMigrateError
 from lib.settings import DESTINATION, SOURCE, Settings
@@ -62,22 +61,9 @@ class ActionRun:
     result: Any
 
 
-def load_action_class(name: str) -> type:
-    """Load ``actions/<name>.py`` as st2 does: module named after the file, class defined in it."""
-    path = REPO / "actions" / ("%s.py" % name)
-    spec = importlib.util.spec_from_file_location(name, str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
-               if c.__module__ == module.__name__]
-    assert len(classes) == 1, "%s defines %d classes" % (path, len(classes))
-    return classes[0]
-
-
 def action_parameters(name: str, params: Dict[str, Any]) -> Dict[str, Any]:
     """Validate ``params`` against the action metadata and fill defaults, as st2 does."""
-    meta = yaml.safe_load((REPO / "actions" / ("%s.yaml" % name)).read_text())
-    schema = meta.get("parameters") or {}
+    schema = action_metadata(name).get("parameters") or {}
     runner_params = {"timeout", "env", "debug", "log_level"}
     unknown = set(params) - set(schema)
     assert not unknown, "unknown parameters for %s: %s" % (name, sorted(unknown))
@@ -101,7 +87,8 @@ def action_parameters(name: str, params: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def run_action(name: str, config: Dict[str, Any], **params: Any) -> ActionRun:
-    action = load_action_class(name)(config=config)
+    """Run an action as st2 would: config defaults filled, parameters validated and defaulted."""
+    action = get_action_instance(name, config=config)
     result = action.run(**action_parameters(name, params))
     if isinstance(result, tuple):
         ok, result = result

@@ -106,8 +106,8 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
         check("source image is not a clone of an unmirrored parent",
               lambda: _parent_ok(source, info))
     check("pools are mirrored in image mode", lambda: check_mirror_pools(source, replica))
-    check("destination pool exists", lambda: _pool_exists(target))
-    check("destination name is free", lambda: _target_free(target))
+    if check("destination pool exists", lambda: _pool_exists(target)):
+        check("destination name is free", lambda: _target_free(target))
     warnings = []
     if info and info["snapshot_count"]:
         warnings.append("the source has %d snapshot(s); they are mirrored too (slower)"
