@@ -167,7 +167,7 @@ class Paths:
         return os.path.join(self.root, cluster, *parts)
 
     def keyring(self, cluster: str, user: str) -> str:
-        """Keyring of client.USER, named like Ceph's own default (<cluster>.client.<user>.keyring)."""
+        """Keyring of client.USER, named like Ceph's default: <cluster>.client.<user>.keyring."""
         return self.sub(cluster, "%s.client.%s.keyring" % (cluster, user))
 
     @property
@@ -176,7 +176,7 @@ class Paths:
 
 
 def paths(root: Optional[str] = None) -> Paths:
-    """Paths of the sandbox in ROOT, else $CEPH_MIGRATE_SANDBOX_DIR, else /tmp/ceph_migrate_sandbox."""
+    """Sandbox paths in ROOT, else $CEPH_MIGRATE_SANDBOX_DIR, else /tmp/ceph_migrate_sandbox."""
     root = root or os.environ.get("CEPH_MIGRATE_SANDBOX_DIR") or "/tmp/ceph_migrate_sandbox"
     return Paths(os.path.abspath(root))
 
@@ -256,7 +256,8 @@ def in_parallel(funcs: Sequence[Callable[[], Any]]) -> List[Any]:
         except BaseException as exc:  # noqa: B902 - handed to the caller below
             errors.append(exc)
 
-    threads = [threading.Thread(target=call, args=(i, fn), daemon=True) for i, fn in enumerate(funcs)]
+    threads = [threading.Thread(target=call, args=(i, fn), daemon=True)
+               for i, fn in enumerate(funcs)]
     for t in threads:
         t.start()
     for t in threads:
@@ -292,7 +293,8 @@ def ensure_packages(clock: Clock) -> None:
     """Install Debian's Ceph packages when a binary is missing (fresh machine)."""
     if not missing_binaries():
         return
-    clock.log("installing %s (missing: %s)" % (" ".join(APT_PACKAGES), " ".join(missing_binaries())))
+    clock.log("installing %s (missing: %s)"
+              % (" ".join(APT_PACKAGES), " ".join(missing_binaries())))
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update"], timeout=600, env=env)
     run(["apt-get", "install", "-y", "-q"] + list(APT_PACKAGES), timeout=1800, env=env)
@@ -363,7 +365,8 @@ def daemon_alive(d: Daemon) -> bool:
             argv = fh.read().split(b"\0")
     except OSError:
         return False
-    if fields.get("Tgid", "").strip() != str(d.pid) or fields.get("State", "").split()[:1] in (["Z"], ["X"]):
+    if (fields.get("Tgid", "").strip() != str(d.pid)
+            or fields.get("State", "").split()[:1] in (["Z"], ["X"])):
         return False
     return os.path.basename(argv[0].decode(errors="replace")) == d.binary
 
@@ -451,7 +454,8 @@ def wipe_state(p: Paths) -> None:
 
 def cluster_health(p: Paths, cluster: str) -> Dict[str, Any]:
     """HEALTH_OK, the single OSD up, a mgr available and every PG active+clean."""
-    st = json_or_none(run(ceph_argv(p, cluster, "status", "--format", "json"), timeout=20, check=False))
+    st = json_or_none(run(ceph_argv(p, cluster, "status", "--format", "json"), timeout=20,
+                          check=False))
     if not isinstance(st, dict):
         return {"ok": False, "reason": "ceph status failed"}
     health = st.get("health", {}).get("status", "?")
@@ -516,7 +520,8 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
     results = in_parallel(checks)
     report["clusters"] = dict(zip(CLUSTERS, results[:len(CLUSTERS)]))
     report["rbd_mirror"] = dict(zip(MIRRORED_POOLS, results[len(CLUSTERS):]))
-    problems = ["%s dead" % d["name"] + "/" + d["cluster"] for d in report["daemons"] if not d["alive"]]
+    problems = ["%s/%s dead" % (d["name"], d["cluster"])
+                for d in report["daemons"] if not d["alive"]]
     problems += ["%s: %s" % (c, i["reason"]) for c, i in report["clusters"].items() if not i["ok"]]
     problems += ["rbd-mirror %s: %s" % (pool, i["reason"])
                  for pool, i in report["rbd_mirror"].items() if not i["ok"]]
@@ -600,7 +605,8 @@ def render_conf(p: Paths, spec: ClusterSpec, fsid: str) -> str:
         ("mon", ["mon data = %s/mon/$cluster-$id" % d] + per_daemon),
         ("mgr", ["mgr data = %s/mgr/$cluster-$id" % d] + per_daemon),
         ("osd", ["osd data = %s/osd/$cluster-$id" % d] + per_daemon + [
-            # BlueStore on a sparse file in the OSD dir: no block device, little RAM, survives restarts
+            # BlueStore on a sparse file in the OSD dir: no block device, little RAM,
+            # survives restarts
             "osd objectstore = bluestore",
             "bluestore block create = true",
             "bluestore block size = %d" % OSD_BLOCK_BYTES,
@@ -659,7 +665,8 @@ def make_keys(p: Paths, cluster: str) -> str:
         (p.keyring(cluster, PACK_ID), "client.%s" % PACK_ID, PACK_CAPS),
     ]
     for path, entity, caps in keys:
-        run(["ceph-authtool", "--create-keyring", path, "--gen-key", "-n", entity] + _caps_args(caps))
+        run(["ceph-authtool", "--create-keyring", path, "--gen-key", "-n", entity]
+            + _caps_args(caps))
         os.chmod(path, 0o600)
     for path, _, _ in keys[1:]:
         run(["ceph-authtool", mon_keyring, "--import-keyring", path])
@@ -689,7 +696,8 @@ def bootstrap_cluster(p: Paths, spec: ClusterSpec, clock: Clock) -> None:
     with open(p.sub(c, "log", "osd-mkfs.log"), "w") as fh:
         fh.write(res.stdout + res.stderr)
     if res.returncode != 0:
-        raise SandboxError("%s: ceph-osd --mkfs failed, see %s" % (c, p.sub(c, "log", "osd-mkfs.log")))
+        raise SandboxError("%s: ceph-osd --mkfs failed, see %s"
+                           % (c, p.sub(c, "log", "osd-mkfs.log")))
     start_daemon(p, c, "ceph-osd.0", ["ceph-osd", "--cluster", c, "-c", conf, "-i", "0"])
     clock.log("%s: mon, mgr, osd started" % c)
 
@@ -703,7 +711,7 @@ def wait_healthy(p: Paths, cluster: str, clock: Clock, timeout: float = HEALTH_T
 
 
 def create_pools(p: Paths, spec: ClusterSpec, clock: Clock) -> None:
-    """Create the pools, `rbd pool init` them concurrently, enable mirroring on the mirrored ones."""
+    """Create the pools, `rbd pool init` them concurrently, enable mirroring where needed."""
     c = spec.name
     for pool in spec.pools:
         run(ceph_argv(p, c, "osd", "pool", "create", pool, str(PG_NUM), str(PG_NUM)))
@@ -735,7 +743,8 @@ def add_peers(p: Paths, clock: Clock) -> None:
     for pool in MIRRORED_POOLS:
         run(rbd_argv(p, DESTINATION, "mirror", "pool", "peer", "bootstrap", "import",
                      "--site-name", DESTINATION, "--direction", "rx-only", pool, p.token))
-    clock.log("peer %s -> %s imported (rx-only) for %s" % (SOURCE, DESTINATION, " ".join(MIRRORED_POOLS)))
+    clock.log("peer %s -> %s imported (rx-only) for %s"
+              % (SOURCE, DESTINATION, " ".join(MIRRORED_POOLS)))
 
 
 def start_rbd_mirror(p: Paths, clock: Clock) -> None:
@@ -796,7 +805,8 @@ def to_yaml(doc: Dict[str, Any]) -> str:
 def pack_config(p: Paths) -> Dict[str, Any]:
     """The ceph_migrate pack config pointing at this sandbox, as the pack user."""
     def cluster(c: str) -> Dict[str, str]:
-        return {"cluster": c, "conf": p.conf(c), "client_id": PACK_ID, "keyring": p.keyring(c, PACK_ID)}
+        return {"cluster": c, "conf": p.conf(c), "client_id": PACK_ID,
+                "keyring": p.keyring(c, PACK_ID)}
     pools = list(MIRRORED_POOLS)
     return {
         "source_ceph": cluster(SOURCE),
@@ -953,9 +963,11 @@ def config_path(p: Optional[Paths] = None) -> Optional[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description="Two-cluster Ceph sandbox (ceph -> cephpa1, rbd-mirror) for ceph_migrate. "
-                    "State dir: $CEPH_MIGRATE_SANDBOX_DIR; ports: +$CEPH_MIGRATE_SANDBOX_PORT_OFFSET.")
-    sub = parser.add_subparsers(dest="cmd", metavar="{up,down,status,config}")
+                    "State dir: $CEPH_MIGRATE_SANDBOX_DIR; "
+                    "ports: +$CEPH_MIGRATE_SANDBOX_PORT_OFFSET.")
+    sub = parser.add_subparsers(dest="cmd", metavar="{install,up,down,status,config}")
     sub.required = True
+    sub.add_parser("install", help="install Debian's Ceph packages if a binary is missing")
     sub.add_parser("up", help="install if needed, start both clusters and rbd-mirror (idempotent)")
     d = sub.add_parser("down", help="stop the recorded daemons by PID")
     d.add_argument("--wipe", action="store_true", help="also delete the state dir")
@@ -966,6 +978,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     p = paths()
     try:
+        if args.cmd == "install":
+            ensure_packages(Clock())
+            return 0
         if args.cmd == "up":
             up(p)
             return 0

@@ -24,7 +24,7 @@ from lib.settings import DESTINATION, SOURCE, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SANDBOX = REPO / "sandbox" / "ceph_sandbox.py"
-WRITER = Path(__file__).resolve().parent / "tools" / "rbd_writer.py"
+WRITER = REPO / "sandbox" / "rbd_writer.py"
 SYSTEM_PYTHON = "/usr/bin/python3"      # Debian's, with python3-rbd from ceph-common
 
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the project needs on a Debian machine (idempotent, as root):
+#   - Debian's Ceph Pacific packages (ceph-mon, ceph-osd, ceph-mgr, ceph-common, rbd-mirror)
+#   - python3-venv when `python3 -m venv` does not work
+#   - the virtualenv .venv with requirements.txt + requirements-tests.txt (redone only when they change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+  echo "setup: installing python3-venv"
+  as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3-venv python3-pip
+fi
+
+stamp=.venv/.requirements.sha256
+wanted=$(cat requirements.txt requirements-tests.txt | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt -r requirements-tests.txt
+  echo "$wanted" > "$stamp"
+fi
+
+as_root "$PYTHON" sandbox/ceph_sandbox.py install
+echo "setup: done (.venv ready, Ceph packages installed)"

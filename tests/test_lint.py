@@ -1,0 +1,23 @@
+"""What StackStorm Exchange CI holds a pack to: every Python file compiles and passes flake8."""
+import subprocess
+import sys
+
+from st2_support import PACK_DIR
+
+CODE = ["actions", "sandbox", "tests", "bench"]
+
+
+def test_flake8_is_clean():
+    run = subprocess.run([sys.executable, "-m", "flake8"] + CODE, cwd=PACK_DIR,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_everything_compiles_and_no_shell_strings():
+    run = subprocess.run([sys.executable, "-m", "compileall", "-q"] + CODE, cwd=PACK_DIR,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    grep = subprocess.run(["grep", "-rnE", r"shell\s*=\s*True|os\.system\(|os\.popen\(",
+                           "--include=*.py", "actions", "sandbox", "bench"], cwd=PACK_DIR,
+                          capture_output=True, text=True)
+    assert grep.stdout == "", "shell strings:\n" + grep.stdout
