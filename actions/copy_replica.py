@@ -1,6 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
+from lib.progress import describe
 from lib.copying import copy_image
 from lib.settings import DESTINATION, Settings
 
@@ -14,4 +15,5 @@ class CopyReplica(Action):
         replica = settings.image(DESTINATION, pool or settings.pools.mirrored_cinder, image)
         target = settings.image(DESTINATION, destination_pool or settings.pools.destination_cinder,
                                 destination_image or image)
-        return copy_image(replica, target, settings.copy_features, settings.copy_timeout)
+        return copy_image(replica, target, settings.copy_features, settings.copy_timeout,
+                          report=lambda p: self.logger.info(describe(p)))

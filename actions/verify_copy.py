@@ -1,6 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
+from lib.progress import describe
 from lib.copying import verify_copy
 from lib.settings import DESTINATION, SOURCE, Settings
 
@@ -15,4 +16,5 @@ class VerifyCopy(Action):
         target = settings.image(DESTINATION,
                                 destination_pool or settings.pools.destination_cinder,
                                 destination_image or image)
-        return verify_copy(source, target, settings.copy_timeout)
+        return verify_copy(source, target, settings.copy_timeout,
+                           report=lambda p: self.logger.info(describe(p)))

@@ -20,7 +20,7 @@ def assert_unchanged(run):
 
 
 @pytest.mark.parametrize("mode", ["snapshot", "journal"])
-def test_ceph_stage_end_to_end(mode, settings, ceph_config):
+def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
     config = dict(ceph_config, mirror_mode=mode)
     pools = settings.pools
     vid = create_volume(settings, SIZE_MIB)
@@ -66,8 +66,10 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config):
         status = run_action("mirror_status", config, image=image)
         assert status.ok and status.result["in_sync"] and status.result["mode"] == mode
 
+        caplog.set_level("INFO")
         copied = run_action("copy_replica", config, image=image)
         assert copied.ok and copied.result["changed"], copied.result
+        assert "copy %s/%s: 100%%" % (pools.destination_cinder, image) in caplog.text
         assert "journaling" not in copied.result["target"]["features"]
         assert_unchanged(run_action("copy_replica", config, image=image))
 
@@ -76,6 +78,7 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config):
 
         verified = run_action("verify_copy", config, image=image)
         assert verified.ok and verified.result["verified"] and verified.result["changed"]
+        assert "verify %s: 100%%" % spec in caplog.text
         assert verified.result["bytes"] == SIZE_MIB * 1024 * 1024
         assert verified.result["sha256"] == sha(settings, DESTINATION,
                                                 pools.destination_cinder, image)[0]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -23,6 +24,7 @@ LOG = logging.getLogger(__name__)
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 _ENOENT_MARKERS = ("(2) No such file or directory",)
+_PROGRESS = re.compile(r"(\d+)% complete")
 _EXPORT_CHUNK = 8 * 1024 * 1024
 
 
@@ -126,7 +128,40 @@ class CephCli:
             raise error(self._shown(args), proc.returncode, proc.stderr)
         return proc.stdout
 
-    def export_sha256(self, spec: str, timeout: Optional[float] = None) -> Tuple[str, int]:
+    def run_with_progress(self, *args: str, timeout: Optional[float] = None,
+                          on_progress: Callable[[float], None]) -> None:
+        """Run a long rbd command (cp, deep cp, ...) and feed its "N% complete" to on_progress.
+
+        rbd prints progress on stderr, separated by carriage returns; everything else on stderr
+        is kept for the error message.
+        """
+        argv = self.argv(args, json_output=False)
+        LOG.debug("running %s", " ".join(self._shown(args)))
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        killer = threading.Timer(timeout or self.timeout, proc.kill)
+        killer.start()
+        other: List[str] = []
+        try:
+            pending = b""
+            for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+                pending += chunk
+                *pieces, pending = re.split(rb"[\r\n]", pending)
+                for piece in pieces:
+                    _progress_or_keep(piece.decode("utf-8", "replace"), on_progress, other)
+            _progress_or_keep(pending.decode("utf-8", "replace"), on_progress, other)
+            returncode = proc.wait()
+        finally:
+            timed_out = not killer.is_alive()
+            killer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self._check_streamed(args, returncode, "\n".join(other), timed_out, timeout)
+
+    def export_sha256(self, spec: str, timeout: Optional[float] = None,
+                      size: int = 0,
+                      on_progress: Optional[Callable[[float], None]] = None) -> Tuple[str, int]:
         """SHA-256 and length of ``rbd export SPEC -`` streamed, never stored."""
         args = ["export", "--no-progress", spec, "-"]
         argv = self.argv(args, json_output=False)
@@ -143,6 +178,8 @@ class CephCli:
             for chunk in iter(lambda: proc.stdout.read(_EXPORT_CHUNK), b""):
                 digest.update(chunk)
                 length += len(chunk)
+                if on_progress and size:
+                    on_progress(length / size)
             returncode = proc.wait()
             drain.join()
             stderr = b"".join(errors).decode("utf-8", "replace")
@@ -152,17 +189,31 @@ class CephCli:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        if returncode != 0:
-            if timed_out:
-                raise RbdTimeout(self._shown(args), returncode, stderr,
-                                 "no end within %ss (killed)" % (timeout or self.timeout))
-            error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
-            raise error(self._shown(args), returncode, stderr)
+        self._check_streamed(args, returncode, stderr, timed_out, timeout)
         return digest.hexdigest(), length
+
+    def _check_streamed(self, args: Sequence[str], returncode: int, stderr: str,
+                        timed_out: bool, timeout: Optional[float]) -> None:
+        if returncode == 0:
+            return
+        if timed_out:
+            raise RbdTimeout(self._shown(args), returncode, stderr,
+                             "no end within %ss (killed)" % (timeout or self.timeout))
+        error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
+        raise error(self._shown(args), returncode, stderr)
 
     def _shown(self, args: Sequence[str]) -> List[str]:
         """What errors and logs show: the program, the cluster and the arguments."""
         return [self.program, "--cluster", self.cluster.name] + [str(a) for a in args]
+
+
+def _progress_or_keep(line: str, on_progress: Callable[[float], None],
+                      other: List[str]) -> None:
+    match = _PROGRESS.search(line)
+    if match:
+        on_progress(float(match.group(1)) / 100.0)
+    elif line.strip():
+        other.append(line)
 
 
 def _is_enoent(proc: "subprocess.CompletedProcess[str]") -> bool:

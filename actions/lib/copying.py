@@ -2,10 +2,11 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import names
 from .errors import RefusedError, VerificationFailed
+from .progress import Progress, Report
 from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
                         outcome)
 
@@ -13,7 +14,7 @@ TMP_SUFFIX = ".ceph_migrate-partial"
 
 
 def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
-               timeout: float) -> Dict[str, Any]:
+               timeout: float, report: Optional[Report] = None) -> Dict[str, Any]:
     """Copy ``replica`` into ``target`` (same cluster) with explicit features.
 
     ``--image-feature`` keeps the copy free of journaling (a copy that inherits it ran 6x
@@ -38,11 +39,13 @@ def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
     removed_partial = partial.exists()
     if removed_partial:
         partial.cli.run_text("rm", "--no-progress", partial.spec)
-    args = ["cp", "--no-progress"]
+    args = ["cp"]
     for feature in features:
         args += ["--image-feature", feature]
+    progress = Progress("copy %s" % target.spec, int(source_info.get("size") or 0), report)
     started = time.monotonic()
-    target.cli.run_text(*(args + [replica.spec, partial.spec]), timeout=timeout)
+    target.cli.run_with_progress(*(args + [replica.spec, partial.spec]), timeout=timeout,
+                                 on_progress=progress.update)
     seconds = time.monotonic() - started
     for key in partial.metadata():          # the source's bookkeeping stays with the source
         if key.startswith(META_PREFIX):
@@ -75,7 +78,7 @@ def create_snapshot(image: RbdImage, snapshot: str, protect: bool = True) -> Dic
 
 
 def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
-                record: bool = True) -> Dict[str, Any]:
+                record: bool = True, report: Optional[Report] = None) -> Dict[str, Any]:
     """Hash ``rbd export`` of both images in parallel and compare.
 
     On a match the result is recorded in the source image's metadata; ``disable_mirroring``
@@ -85,10 +88,20 @@ def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
     if source_info["size"] != target_info["size"]:
         raise VerificationFailed("%r is %d bytes but %r is %d bytes" % (
             source, source_info["size"], target, target_info["size"]))
+    size = int(source_info["size"])
+    progress = Progress("verify %s" % source.spec, size, report)
+    done = [0.0, 0.0]
+
+    def track(side: int) -> Callable[[float], None]:
+        def update(fraction: float) -> None:
+            done[side] = fraction
+            progress.update(min(done))
+        return update
+
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(image.cli.export_sha256, image.spec, timeout)
-                   for image in (source, target)]
+        futures = [pool.submit(image.cli.export_sha256, image.spec, timeout, size, track(side))
+                   for side, image in enumerate((source, target))]
         (source_sum, source_len), (target_sum, target_len) = [f.result() for f in futures]
     seconds = time.monotonic() - started
     if (source_sum, source_len) != (target_sum, target_len):
