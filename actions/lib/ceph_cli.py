@@ -135,14 +135,8 @@ class CephCli:
         rbd prints progress on stderr, separated by carriage returns; everything else on stderr
         is kept for the error message.
         """
-        argv = self.argv(args, json_output=False)
-        LOG.debug("running %s", " ".join(self._shown(args)))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        killer = threading.Timer(timeout or self.timeout, proc.kill)
-        killer.start()
-        other: List[str] = []
-        try:
+        def consume(proc: "subprocess.Popen[bytes]") -> str:
+            other: List[str] = []
             pending = b""
             for chunk in iter(lambda: proc.stderr.read1(4096), b""):
                 pending += chunk
@@ -150,39 +144,44 @@ class CephCli:
                 for piece in pieces:
                     _progress_or_keep(piece.decode("utf-8", "replace"), on_progress, other)
             _progress_or_keep(pending.decode("utf-8", "replace"), on_progress, other)
-            returncode = proc.wait()
-        finally:
-            timed_out = not killer.is_alive()
-            killer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        self._check_streamed(args, returncode, "\n".join(other), timed_out, timeout)
+            return "\n".join(other)
+
+        self._stream(args, timeout, subprocess.DEVNULL, consume)
 
     def export_sha256(self, spec: str, timeout: Optional[float] = None,
                       size: int = 0,
                       on_progress: Optional[Callable[[float], None]] = None) -> Tuple[str, int]:
         """SHA-256 and length of ``rbd export SPEC -`` streamed, never stored."""
-        args = ["export", "--no-progress", spec, "-"]
-        argv = self.argv(args, json_output=False)
-        LOG.debug("running %s", " ".join(self._shown(args)))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-        killer = threading.Timer(timeout or self.timeout, proc.kill)
-        killer.start()
-        errors: List[bytes] = []
-        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
-        drain.start()   # a full stderr pipe must never block the export
-        digest, length = hashlib.sha256(), 0
-        try:
+        digest, length = hashlib.sha256(), [0]
+
+        def consume(proc: "subprocess.Popen[bytes]") -> str:
+            errors: List[bytes] = []
+            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()),
+                                     daemon=True)
+            drain.start()   # a full stderr pipe must never block the export
             for chunk in iter(lambda: proc.stdout.read(_EXPORT_CHUNK), b""):
                 digest.update(chunk)
-                length += len(chunk)
+                length[0] += len(chunk)
                 if on_progress and size:
-                    on_progress(length / size)
-            returncode = proc.wait()
+                    on_progress(length[0] / size)
+            proc.wait()
             drain.join()
-            stderr = b"".join(errors).decode("utf-8", "replace")
+            return b"".join(errors).decode("utf-8", "replace")
+
+        self._stream(["export", "--no-progress", spec, "-"], timeout, subprocess.PIPE, consume)
+        return digest.hexdigest(), length[0]
+
+    def _stream(self, args: Sequence[str], timeout: Optional[float], stdout: Any,
+                consume: Callable[["subprocess.Popen[bytes]"], str]) -> None:
+        """Run a command whose output is consumed while it runs; killed after ``timeout``."""
+        LOG.debug("running %s", " ".join(self._shown(args)))
+        proc = subprocess.Popen(self.argv(args, json_output=False), stdin=subprocess.DEVNULL,
+                                stdout=stdout, stderr=subprocess.PIPE)
+        killer = threading.Timer(timeout or self.timeout, proc.kill)
+        killer.start()
+        try:
+            stderr = consume(proc)
+            returncode = proc.wait()
         finally:
             timed_out = not killer.is_alive()
             killer.cancel()
@@ -190,7 +189,6 @@ class CephCli:
                 proc.kill()
                 proc.wait()
         self._check_streamed(args, returncode, stderr, timed_out, timeout)
-        return digest.hexdigest(), length
 
     def _check_streamed(self, args: Sequence[str], returncode: int, stderr: str,
                         timed_out: bool, timeout: Optional[float]) -> None:
