@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from ceph_env import (create_volume, purge_image, run_action, write_random)
+from ceph_env import create_volume, new_volume_id, purge_image, run_action, write_random
 from lib.settings import DESTINATION, SOURCE
 
 SIZE_MIB = 256
@@ -135,3 +135,49 @@ def test_planned_failover_round(mode, settings, ceph_config):
     finally:
         purge_image(settings, DESTINATION, pools.mirrored_cinder, image)
         purge_image(settings, SOURCE, pools.mirrored_cinder, image)
+
+
+def test_glance_pool_stage(settings, ceph_config):
+    """Procedure 2's Ceph part: a pool-mode pool mirrors journaled images; the copy in the
+    destination Glance pool gets the protected ``snap`` Glance serves."""
+    pools = settings.pools
+    image = new_volume_id()                    # Glance names RBD images by the image id
+    spec = "%s/%s" % (pools.mirrored_glance, image)
+    source = settings.rbd(SOURCE)
+    source.run_text("create", spec, "--size", "64M")
+    write_random(settings, SOURCE, spec, mib=64)
+    source.run_text("snap", "create", spec + "@snap")
+    source.run_text("snap", "protect", spec + "@snap")
+    features_before = source.run("info", spec)["features"]
+    common = dict(image=image, pool=pools.mirrored_glance)
+    to_glance = dict(common, destination_pool=pools.destination_glance)
+    try:
+        refused = run_action("enable_mirroring", ceph_config, mode="snapshot", **common)
+        assert not refused.ok and "pool mode" in refused.result["error"]
+        enabled = run_action("enable_mirroring", ceph_config, mode="journal", **common)
+        assert enabled.ok and enabled.result["added_features"] == ["journaling"], enabled.result
+        assert_unchanged(run_action("enable_mirroring", ceph_config, mode="journal", **common))
+        synced = run_action("wait_for_sync", ceph_config, timeout_seconds=300, **common)
+        assert synced.ok and synced.result["mode"] == "journal", synced.result
+        assert run_action("copy_replica", ceph_config, **to_glance).result["changed"]
+        snap = run_action("create_snapshot", ceph_config, image=image,
+                          pool=pools.destination_glance)
+        assert snap.ok and snap.result["changed"] and snap.result["protected"]
+        assert_unchanged(run_action("create_snapshot", ceph_config, image=image,
+                                    pool=pools.destination_glance))
+        assert run_action("verify_copy", ceph_config, **to_glance).ok
+        disabled = run_action("disable_mirroring", ceph_config, **common)
+        assert disabled.ok and disabled.result["pool_mode"] == "pool", disabled.result
+        assert run_action("restore_features", ceph_config, **common).ok
+        assert source.run("info", spec)["features"] == features_before
+        replica = settings.image(DESTINATION, pools.mirrored_glance, image)
+        deadline = time.monotonic() + 30
+        while replica.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not replica.exists()
+        copy_snaps = settings.rbd(DESTINATION).run(
+            "snap", "ls", "%s/%s" % (pools.destination_glance, image))
+        assert [(s["name"], s["protected"]) for s in copy_snaps] == [("snap", "true")]
+    finally:
+        purge_image(settings, SOURCE, pools.mirrored_glance, image)
+        purge_image(settings, DESTINATION, pools.destination_glance, image)

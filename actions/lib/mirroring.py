@@ -48,7 +48,8 @@ def restore_features(image: RbdImage) -> Dict[str, Any]:
 
 
 def enable_mirroring(source: RbdImage, replica: RbdImage, mode: str) -> Dict[str, Any]:
-    """Enable image-mode mirroring of ``source`` towards ``replica``'s cluster.
+    """Enable mirroring of ``source`` towards ``replica``'s cluster: ``rbd mirror image enable``
+    in an image-mode pool, journaling in a pool-mode pool (Glance's).
 
     Refuses, before any change, when the pools are not set up for it, when the image is already
     mirrored in another mode or the other way, when it is a clone of an unmirrored parent, or
@@ -67,27 +68,30 @@ def enable_mirroring(source: RbdImage, replica: RbdImage, mode: str) -> Dict[str
     if state["state"] != "disabled":
         raise RefusedError("mirroring of %r is %s: wait until it settles"
                            % (source, state["state"]))
-    check_mirror_pools(source, replica)
+    pools = check_mirror_pools(source, replica)
     require_mirrorable_parent(source, info)
     existing = replica.find()
     if existing is not None:
         raise RefusedError("the destination already has an image %r that is not a replica of "
                            "this one: rename or remove it first" % replica)
+    if pools["source_pool_mode"] == "pool" and mode != "journal":
+        raise RefusedError("pool %r mirrors every journaled image (pool mode): only journal mode "
+                           "is possible there" % source.pool)
     # rbd enables journaling BEFORE it validates the mode: only call it with a checked mode
     added = ensure_journal_features(source)["added"] if mode == "journal" else []
-    source.cli.run_text("mirror", "image", "enable", source.spec, mode)
+    if pools["source_pool_mode"] == "image":
+        source.cli.run_text("mirror", "image", "enable", source.spec, mode)
     info = source.info()
     return outcome(True, mode=mode, global_id=mirroring(info)["global_id"], added_features=added,
                    image=facts(info))
 
 
 def check_mirror_pools(source: RbdImage, replica: RbdImage) -> Dict[str, Any]:
-    """The pool is in image mode on both sides, with a peer in each direction we need."""
+    """The pool is mirrored on both sides (image or pool mode), with the peers we need."""
     src = source.cli.run("mirror", "pool", "info", source.pool) or {}
-    if src.get("mode") != "image":
-        raise RefusedError(
-            "pool %r on the %s is in mirroring mode %r; per-image mirroring needs 'image' mode"
-            % (source.pool, source.cli.cluster.describe(), src.get("mode")))
+    if src.get("mode") not in ("image", "pool"):
+        raise RefusedError("pool %r on the %s is not mirrored (mode %r)"
+                           % (source.pool, source.cli.cluster.describe(), src.get("mode")))
     if not any(p.get("direction") in ("tx-only", "rx-tx") for p in src.get("peers", [])):
         raise RefusedError("pool %r on the %s has no peer to mirror to"
                            % (source.pool, source.cli.cluster.describe()))
@@ -107,7 +111,8 @@ def check_mirror_pools(source: RbdImage, replica: RbdImage) -> Dict[str, Any]:
 
 def disable_mirroring(source: RbdImage, discard_replica: bool = False) -> Dict[str, Any]:
     """Disable mirroring on the primary. This purges the replica within a second, so it is
-    refused until ``verify_copy`` recorded a verified copy, unless the replica is to be dropped."""
+    refused until ``verify_copy`` recorded a verified copy, unless the replica is to be dropped.
+    In a pool-mode pool (Glance's), mirroring is switched off by disabling journaling."""
     info = source.info()
     state = mirroring(info)
     if state["state"] == "disabled":
@@ -119,8 +124,13 @@ def disable_mirroring(source: RbdImage, discard_replica: bool = False) -> Dict[s
         raise RefusedError("disabling mirroring of %r would purge the replica, and no verified "
                            "copy of it is recorded: copy and verify first, or pass "
                            "discard_replica" % source)
-    source.cli.run_text("mirror", "image", "disable", source.spec)
-    return outcome(True, image=facts(source.info()))
+    pool_mode = (source.cli.run("mirror", "pool", "info", source.pool) or {}).get("mode")
+    if pool_mode == "pool":
+        # a pool-mode pool mirrors every journaled image: journaling off is mirroring off
+        source.cli.run_text("feature", "disable", source.spec, "journaling")
+    else:
+        source.cli.run_text("mirror", "image", "disable", source.spec)
+    return outcome(True, pool_mode=pool_mode, image=facts(source.info()))
 
 
 def mirror_snapshot(source: RbdImage) -> Dict[str, Any]:

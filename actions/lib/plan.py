@@ -105,7 +105,7 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
         check("source image is primary or not mirrored yet", lambda: _primary_or_new(info, plan))
         check("source image is not a clone of an unmirrored parent",
               lambda: _parent_ok(source, info))
-    check("pools are mirrored in image mode", lambda: check_mirror_pools(source, replica))
+    check("pools are mirrored to the destination", lambda: check_mirror_pools(source, replica))
     if check("destination pool exists", lambda: _pool_exists(target)):
         check("destination name is free", lambda: _target_free(target))
     warnings = []

@@ -1,15 +1,18 @@
 """The pack configuration, parsed and validated once into typed settings."""
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import names
 from .ceph_cli import CephCli, CephCluster
+from .clouds import CloudSettings
 from .errors import CephMigrateError, ConfigError
 from .rbd_image import RbdImage
 
 SOURCE = "source"
 DESTINATION = "destination"
 SIDES = (SOURCE, DESTINATION)
+IMAGE_REGISTRATION = "image_registration"
+CLOUD_ROLES = (SOURCE, DESTINATION, IMAGE_REGISTRATION)
 
 DEFAULT_COPY_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten")
 
@@ -33,6 +36,9 @@ class Settings:
     rbd_timeout: int = 120
     poll_interval: float = 2.0
     wait_timeout: int = 540
+    clouds: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    destination_manage_host: Optional[str] = None
+    destination_glance_store: str = "ceph"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -61,6 +67,10 @@ class Settings:
                 rbd_timeout=int(config.get("rbd_timeout") or 120),
                 poll_interval=float(sync.get("poll_interval") or 2.0),
                 wait_timeout=int(sync.get("wait_timeout") or 540),
+                clouds={role: config.get("%s_cloud" % role) for role in CLOUD_ROLES
+                        if config.get("%s_cloud" % role)},
+                destination_manage_host=config.get("destination_manage_host") or None,
+                destination_glance_store=config.get("destination_glance_store") or "ceph",
             )
         except ConfigError:
             raise
@@ -84,8 +94,22 @@ class Settings:
     def rbd(self, side: str) -> CephCli:
         return CephCli(self.cluster(side), timeout=self.rbd_timeout)
 
+    def fsid(self, side: str) -> str:
+        """The cluster's FSID (what Glance's rbd:// locations name, not the cluster name)."""
+        return CephCli(self.cluster(side), timeout=self.rbd_timeout, program="ceph").run(
+            "fsid")["fsid"]
+
     def image(self, side: str, pool: str, image: str) -> RbdImage:
         return RbdImage(self.rbd(side), pool, image)
+
+    def cloud(self, role: str) -> CloudSettings:
+        """The OpenStack cloud for ``role``; image_registration falls back to destination."""
+        section = self.clouds.get(role)
+        if section is None and role == IMAGE_REGISTRATION:
+            section = self.clouds.get(DESTINATION)
+        if section is None:
+            raise ConfigError("%s_cloud is not configured: the OpenStack steps need it" % role)
+        return CloudSettings.from_config(section, role)
 
 
 def _cluster(section: Any, role: str, default_name: str) -> CephCluster:

@@ -1,0 +1,17 @@
+from st2common.runners.base_action import Action
+
+from lib.action_support import reported
+from lib.openstack_steps import create_volume_from_image
+from lib.settings import Settings
+
+
+class CreateVolumeFromImage(Action):
+    """A tenant volume from the registered image (a copy-on-write clone in Ceph)."""
+
+    @reported
+    def run(self, image_id, destination_project, name, size_gib, volume_type=None,
+            source_volume_id=None, wait_seconds=540):
+        return create_volume_from_image(Settings.from_config(self.config), image_id,
+                                        destination_project, name, size_gib,
+                                        volume_type=volume_type, source_id=source_volume_id,
+                                        timeout=wait_seconds)

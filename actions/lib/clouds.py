@@ -1,0 +1,76 @@
+"""OpenStack connections from the pack configuration (openstacksdk only, never the CLIs).
+
+Each cloud is a clouds.yaml entry or an auth mapping. Connections are made per action run, so a
+multi-hour migration never holds an expiring token. ``openstack`` is imported lazily: the Ceph
+actions never pay for it.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional
+
+from .errors import CephMigrateError, ConfigError
+
+AUTH_KEYS = ("auth_url", "username", "password", "project_name", "project_id",
+             "user_domain_name", "project_domain_name")
+
+
+class OpenStackError(CephMigrateError):
+    """An OpenStack API call failed; the message is the service's own, without credentials."""
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    role: str                                   # "source", "destination", ...
+    cloud: Optional[str] = None                 # clouds.yaml entry
+    clouds_yaml: Optional[str] = None
+    auth: Dict[str, str] = field(default_factory=dict, repr=False)
+    region_name: Optional[str] = None
+    interface: str = "public"
+    cacert: Optional[str] = None
+    insecure: bool = False
+
+    @classmethod
+    def from_config(cls, section: Any, role: str) -> "CloudSettings":
+        usable = isinstance(section, Mapping) and (section.get("cloud") or section.get("auth_url"))
+        if not usable:
+            raise ConfigError("%s_cloud needs either 'cloud' (a clouds.yaml entry) or "
+                              "'auth_url' with credentials" % role)
+        auth = {k: str(section[k]) for k in AUTH_KEYS if section.get(k)}
+        return cls(role=role, cloud=section.get("cloud") or None,
+                   clouds_yaml=section.get("clouds_yaml") or None, auth=auth,
+                   region_name=section.get("region_name") or None,
+                   interface=section.get("interface") or "public",
+                   cacert=section.get("cacert") or None,
+                   insecure=bool(section.get("insecure", False)))
+
+    def connect(self, project_id: Optional[str] = None) -> Any:
+        """A connection; ``project_id`` scopes the same user to another project (the tenant's)."""
+        import openstack
+        import openstack.config
+
+        overrides: Dict[str, Any] = {}
+        if project_id:
+            overrides = {"project_id": project_id, "project_name": None,
+                         "project_domain_name": None, "project_domain_id": None}
+        try:
+            if self.cloud:
+                config = openstack.config.OpenStackConfig(
+                    config_files=[self.clouds_yaml] if self.clouds_yaml else None)
+                region = config.get_one(cloud=self.cloud, region_name=self.region_name,
+                                        interface=self.interface, **_verify(self))
+                if overrides:
+                    region.config["auth"] = {k: v for k, v in
+                                             dict(region.config["auth"], **overrides).items()
+                                             if v is not None}
+                return openstack.connection.Connection(config=region)
+            auth = {k: v for k, v in dict(self.auth, **overrides).items() if v is not None}
+            return openstack.connect(auth=auth, auth_type="password",
+                                     region_name=self.region_name, interface=self.interface,
+                                     **_verify(self))
+        except Exception as exc:   # openstacksdk raises many types; the message is what counts
+            raise OpenStackError("cannot connect to the %s cloud: %s" % (self.role, exc)) from None
+
+
+def _verify(cloud: CloudSettings) -> Dict[str, Any]:
+    if cloud.insecure:
+        return {"verify": False}
+    return {"cacert": cloud.cacert} if cloud.cacert else {}

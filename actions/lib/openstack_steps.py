@@ -1,0 +1,469 @@
+"""The OpenStack steps of both procedures, through openstacksdk: describe and preflight a
+volume, manage the copied image for the tenant, upload a boot volume to Glance, register an image
+at the destination by its RBD location, create a volume from it, and roll back what the pack
+created at the destination (never anything at the source).
+
+Everything the pack creates carries the source's id (volume metadata or image property
+``ceph_migrate_source_id``), which is how a re-run finds it instead of creating a duplicate.
+"""
+import math
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from . import names
+from .clouds import OpenStackError
+from .errors import CephMigrateError, NotFound, RefusedError
+from .rbd_image import META_VERIFIED, facts, outcome
+from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
+
+SOURCE_ID_KEY = "ceph_migrate_source_id"
+GIB = 1024 ** 3
+BAD_VOLUME_STATES = ("error", "error_deleting", "error_managing", "error_restoring",
+                     "error_extending", "deleting", "creating", "maintenance")
+# image fields that describe the data or belong to Glance, never copied as properties
+IMAGE_INTERNAL = {"id", "name", "status", "checksum", "os_hash_algo", "os_hash_value", "size",
+                  "virtual_size", "owner", "created_at", "updated_at", "locations", "direct_url",
+                  "file", "schema", "self", "stores", "visibility", "protected", "os_hidden",
+                  "tags", "disk_format", "container_format", "min_disk", "min_ram",
+                  "os_glance_failed_import", "os_glance_importing_to_stores", "owner_specified"}
+
+
+def api(what: str, call: Callable[[], Any]) -> Any:
+    """Run one openstacksdk call; its exceptions become the pack's, with the service's words."""
+    import openstack.exceptions as osexc
+
+    try:
+        return call()
+    except osexc.NotFoundException as exc:
+        raise NotFound("%s: not found (%s)" % (what, _message(exc))) from None
+    except osexc.SDKException as exc:
+        raise OpenStackError("%s failed: %s" % (what, _message(exc))) from None
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "details", None) or exc).strip()
+
+
+# -- describe and preflight -------------------------------------------------------------------
+def describe_volume(settings: Settings, volume_id: str, conn: Any = None) -> Dict[str, Any]:
+    """What a migration needs to know of a source volume, from Cinder and from Ceph."""
+    vid = names.volume_id(volume_id)
+    conn = conn or settings.cloud(SOURCE).connect()
+    volume = api("source volume %s" % vid, lambda: conn.block_storage.get_volume(vid))
+    vtype = _find_type(conn, volume.volume_type)
+    project = _project_name(conn, volume.project_id)
+    rbd = settings.image(SOURCE, settings.pools.mirrored_cinder, "volume-" + vid).find()
+    return {
+        "id": volume.id, "name": volume.name or "", "description": volume.description or "",
+        "size_gib": volume.size, "status": volume.status, "bootable": bool(volume.is_bootable),
+        "attached_to": [a.get("server_id") for a in volume.attachments or []],
+        "volume_type": volume.volume_type, "encrypted": bool(volume.is_encrypted) or
+        _type_encrypted(conn, vtype), "multiattach": bool(volume.is_multiattach),
+        "metadata": dict(volume.metadata or {}),
+        "image_metadata": dict(volume.volume_image_metadata or {}),
+        "project_id": volume.project_id, "project_name": project,
+        "availability_zone": volume.availability_zone,
+        "rbd_image": facts(rbd) if rbd else None,
+        "clone_of": facts(rbd)["parent"] if rbd else None,
+    }
+
+
+def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
+                     destination_project: Optional[str] = None,
+                     allow_in_use: bool = False) -> Dict[str, Any]:
+    """Every OpenStack check for one volume, read-only; ``ok`` false when one blocks."""
+    checks: List[Dict[str, Any]] = []
+
+    def check(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            detail = fn()
+            checks.append({"check": name, "ok": True, "detail": detail})
+            return detail if detail is not None else True
+        except CephMigrateError as exc:
+            checks.append({"check": name, "ok": False, "detail": str(exc)})
+            return None
+
+    warnings: List[str] = []
+    check("volume state allows a migration", lambda: _state_ok(volume, allow_in_use))
+    check("volume type is not encrypted", lambda: _not_encrypted(volume))
+    if procedure == "data" and volume["bootable"]:
+        warnings.append("the volume is bootable: migrate_boot_volume (through Glance) keeps it "
+                        "bootable for new servers; the data procedure keeps the flag too")
+    if volume.get("clone_of"):
+        warnings.append("the RBD image is a clone of %s: mirror its parent or flatten it"
+                        % volume["clone_of"])
+    dest = settings.cloud(DESTINATION).connect()
+    project = check("destination project exists",
+                    lambda: resolve_project(dest, destination_project or volume["project_name"]))
+    check("destination volume type exists", lambda: _dest_type(dest, volume["volume_type"]))
+    if project:
+        check("destination name is free",
+              lambda: _name_free(dest, project["id"], volume, procedure))
+        check("destination quota has room", lambda: _quota_room(dest, project["id"], volume))
+    if procedure == "data":
+        check("destination Cinder pool is managed by a backend",
+              lambda: manage_host(settings, dest))
+    return {"ok": all(c["ok"] for c in checks), "checks": checks, "warnings": warnings,
+            "destination_project": project}
+
+
+def _state_ok(volume: Dict[str, Any], allow_in_use: bool) -> str:
+    if volume["status"] in BAD_VOLUME_STATES or volume["status"].startswith("error"):
+        raise RefusedError("volume %s is %s" % (volume["id"], volume["status"]))
+    if volume["status"] == "in-use" and not allow_in_use:
+        servers = ", ".join(map(str, volume["attached_to"]))
+        raise RefusedError("volume %s is in use (attached to %s): stop the server first or pass "
+                           "allow_in_use" % (volume["id"], servers))
+    if volume["status"] not in ("available", "in-use"):
+        raise RefusedError("volume %s is %s, not available" % (volume["id"], volume["status"]))
+    return volume["status"]
+
+
+def _not_encrypted(volume: Dict[str, Any]) -> str:
+    if volume["encrypted"]:
+        raise RefusedError("volume %s has the encrypted volume type %r: Cinder refuses to manage "
+                           "into an encrypted type, and its key is not migrated"
+                           % (volume["id"], volume["volume_type"]))
+    return "volume type %s" % volume["volume_type"]
+
+
+def resolve_project(conn: Any, name_or_id: str) -> Dict[str, Any]:
+    project = api("project %s" % name_or_id,
+                  lambda: conn.identity.find_project(name_or_id, ignore_missing=True))
+    if project is None:
+        raise NotFound("project %r does not exist at the destination" % name_or_id)
+    return {"id": project.id, "name": project.name}
+
+
+def _dest_type(conn: Any, type_name: Optional[str]) -> str:
+    if not type_name:
+        return "default volume type"
+    if _find_type(conn, type_name) is None:
+        raise NotFound("volume type %r does not exist at the destination: create it (same "
+                       "name) first" % type_name)
+    return type_name
+
+
+def _name_free(conn: Any, project_id: str, volume: Dict[str, Any], procedure: str) -> str:
+    for other in _project_volumes(conn, project_id):
+        if (other.metadata or {}).get(SOURCE_ID_KEY) == volume["id"]:
+            return "already migrated as %s (a re-run)" % other.id
+        if volume["name"] and other.name == volume["name"]:
+            raise RefusedError("the destination project already has a volume named %r (%s)"
+                               % (volume["name"], other.id))
+    return "no volume named %r" % volume["name"]
+
+
+def _quota_room(conn: Any, project_id: str, volume: Dict[str, Any]) -> str:
+    quota = api("quota of %s" % project_id,
+                lambda: conn.block_storage.get_quota_set(project_id, usage=True))
+    problems = []
+    for key, need in (("gigabytes", volume["size_gib"]), ("volumes", 1)):
+        usage = (getattr(quota, "usage", None) or {}).get(key, 0) or 0
+        limit = getattr(quota, key, -1)
+        if limit is not None and limit >= 0 and usage + need > limit:
+            problems.append("%s: %s used of %s, %s needed" % (key, usage, limit, need))
+    if problems:
+        raise RefusedError("destination quota too small: " + "; ".join(problems))
+    return "enough quota"
+
+
+def manage_host(settings: Settings, conn: Any) -> str:
+    """The Cinder host@backend#pool that manages the destination Cinder pool."""
+    if settings.destination_manage_host:
+        return settings.destination_manage_host
+    pools = api("backend pools", lambda: list(conn.block_storage.backend_pools()))
+    wanted = settings.pools.destination_cinder
+    for pool in pools:
+        capabilities = getattr(pool, "capabilities", None) or {}
+        if pool.name.endswith("#" + wanted) or capabilities.get("pool_name") == wanted:
+            return pool.name
+    raise NotFound("no Cinder backend pool at the destination serves pool %r (seen: %s); set "
+                   "destination_manage_host" % (wanted, ", ".join(p.name for p in pools)))
+
+
+# -- procedure 1: manage the copy ------------------------------------------------------------
+def manage_copy(settings: Settings, volume_id: str, destination_project: Optional[str] = None,
+                image: Optional[str] = None, timeout: float = 300) -> Dict[str, Any]:
+    """Make the copied RBD image a volume of the tenant's project at the destination.
+
+    Managed with the destination admin scoped to the tenant's project (by default the project
+    of the source's name), so the tenant owns it at once. Name, description, metadata, type and
+    bootable flag come from the source volume; the source's id goes into the metadata. Cinder
+    renames the image to volume-<new id>.
+    """
+    volume = describe_volume(settings, volume_id)
+    _not_encrypted(volume)
+    image = names.image_name(image or "volume-" + volume["id"])
+    admin = settings.cloud(DESTINATION).connect()
+    project_id = resolve_project(admin, destination_project or volume["project_name"])["id"]
+    existing = find_migrated_volume(admin, project_id, volume["id"])
+    if existing is not None:
+        if existing.status != "available" and existing.status != "in-use":
+            raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
+                               "first" % (volume["id"], existing.id, existing.status))
+        return outcome(False, **_managed_facts(settings, existing))
+    target = settings.image(DESTINATION, settings.pools.destination_cinder, image)
+    if not target.exists():
+        raise NotFound("the copy %r does not exist: copy the replica first" % target)
+    host = manage_host(settings, admin)
+    tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
+    metadata = dict(volume["metadata"], **{SOURCE_ID_KEY: volume["id"]})
+    managed = api("cinder manage of %s" % target.spec, lambda: tenant.block_storage.manage_volume(
+        host=host, ref={"source-name": image}, name=volume["name"] or None,
+        description=volume["description"] or None, volume_type=volume["volume_type"],
+        availability_zone=None, metadata=metadata, bootable=volume["bootable"]))
+    managed = wait_for_volume(admin, managed.id, timeout, failures=["error", "error_managing"])
+    _record_rename(settings, volume["id"], target.spec, managed.id)
+    return outcome(True, **_managed_facts(settings, managed))
+
+
+def find_migrated_volume(conn: Any, project_id: str, source_id: str) -> Any:
+    for volume in _project_volumes(conn, project_id):
+        if (volume.metadata or {}).get(SOURCE_ID_KEY) == source_id:
+            return volume
+    return None
+
+
+def wait_for_volume(conn: Any, volume_id: str, timeout: float,
+                    failures: Optional[List[str]] = None, status: str = "available") -> Any:
+    volume = api("volume %s" % volume_id, lambda: conn.block_storage.get_volume(volume_id))
+    return api("waiting for volume %s to be %s" % (volume_id, status),
+               lambda: conn.block_storage.wait_for_status(
+                   volume, status, failures=failures or ["error"], interval=1, wait=timeout))
+
+
+def _managed_facts(settings: Settings, volume: Any) -> Dict[str, Any]:
+    return {"volume_id": volume.id, "name": volume.name, "size_gib": volume.size,
+            "status": volume.status, "project_id": volume.project_id,
+            "volume_type": volume.volume_type, "bootable": bool(volume.is_bootable),
+            "metadata": dict(volume.metadata or {}),
+            "rbd_image": "%s/volume-%s" % (settings.pools.destination_cinder, volume.id)}
+
+
+def _record_rename(settings: Settings, source_id: str, old_spec: str, new_id: str) -> None:
+    """Cinder renamed the verified copy: keep the source's verification record pointing at it."""
+    source = settings.image(SOURCE, settings.pools.mirrored_cinder, "volume-" + source_id)
+    record = source.find() and source.recorded(META_VERIFIED)
+    old = "%s:%s" % (settings.destination.name, old_spec)
+    if record and record.get("destination") == old:
+        record["destination"] = "%s:%s/volume-%s" % (settings.destination.name,
+                                                     settings.pools.destination_cinder, new_id)
+        record["managed_as"] = new_id
+        source.record(META_VERIFIED, record)
+
+
+# -- procedure 2: through Glance --------------------------------------------------------------
+def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str] = None,
+                    disk_format: str = "raw", allow_in_use: bool = False,
+                    timeout: float = 540) -> Dict[str, Any]:
+    """Upload a source volume to a source Glance image and wait (bounded) until it is active.
+
+    ``raw`` keeps the image usable for copy-on-write clones in Ceph. Idempotent: an image of
+    that name made from this volume (property ceph_migrate_source_id) is reused.
+    """
+    volume = describe_volume(settings, volume_id)
+    image_name = image_name or "%s_img" % (volume["name"] or volume["id"])
+    _state_ok(volume, allow_in_use)
+    conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
+    existing = _find_source_image(conn, image_name, volume["id"])
+    changed = False
+    if existing is None:
+        response = api("upload of volume %s to image" % volume["id"],
+                       lambda: conn.block_storage.upload_volume_to_image(
+                           volume["id"], image_name, force=allow_in_use,
+                           disk_format=disk_format, container_format="bare"))
+        image_id = response.get("image_id") or (response.get("os-volume_upload_image") or
+                                                {}).get("image_id")
+        api("tagging image %s" % image_id, lambda: conn.image.update_image(
+            image_id, **{SOURCE_ID_KEY: volume["id"]}))
+        changed = True
+    else:
+        image_id = existing.id
+    image = wait_for_image(conn, image_id, timeout)
+    return outcome(changed, **image_facts(image))
+
+
+def _find_source_image(conn: Any, name: str, volume_id: str) -> Any:
+    for image in api("images named %s" % name, lambda: list(conn.image.images(name=name))):
+        if (image.properties or {}).get(SOURCE_ID_KEY) == volume_id:
+            return image
+    return None
+
+
+def wait_for_image(conn: Any, image_id: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        image = api("image %s" % image_id, lambda: conn.image.get_image(image_id))
+        if image.status == "active":
+            return image
+        if image.status in ("killed", "deleted", "deactivated"):
+            raise RefusedError("image %s is %s" % (image_id, image.status))
+        if time.monotonic() >= deadline:
+            raise RefusedError("image %s is still %s after %ss" % (image_id, image.status,
+                                                                   timeout))
+        time.sleep(2)
+
+
+def image_facts(image: Any) -> Dict[str, Any]:
+    return {"image_id": image.id, "name": image.name, "status": image.status,
+            "size_bytes": image.size, "disk_format": image.disk_format,
+            "container_format": image.container_format, "checksum": image.checksum,
+            "os_hash_algo": image.hash_algo, "os_hash_value": image.hash_value,
+            "owner": image.owner, "direct_url": image.direct_url,
+            "rbd_location": parse_rbd_url(image.direct_url)}
+
+
+def parse_rbd_url(url: Optional[str]) -> Optional[Dict[str, str]]:
+    """``rbd://fsid/pool/image/snap`` into its parts (None for other stores)."""
+    if not url or not url.startswith("rbd://"):
+        return None
+    parts = url[len("rbd://"):].split("/")
+    if len(parts) != 4:
+        return None
+    return dict(zip(("fsid", "pool", "image", "snapshot"), parts))
+
+
+def register_image(settings: Settings, source_image_id: str,
+                   destination_project: Optional[str] = None, image: Optional[str] = None,
+                   name: Optional[str] = None, snapshot: str = "snap",
+                   verify_hash: bool = False) -> Dict[str, Any]:
+    """Register the copied RBD image at the destination Glance by its location.
+
+    rbd://<destination FSID>/<destination Glance pool>/<image>/<snap>, through the v2 location
+    API (Glance v1's create-with-location is gone). The source image's formats and properties
+    are kept; the tenant's project owns it. Glance re-hashes the data only if ``verify_hash``.
+    """
+    image = names.image_name(image or source_image_id)
+    names.snapshot_name(snapshot)
+    source_conn = settings.cloud(SOURCE).connect()
+    source = api("source image %s" % source_image_id,
+                 lambda: source_conn.image.get_image(source_image_id))
+    project_id = resolve_project(settings.cloud(DESTINATION).connect(), destination_project or
+                                 _project_name(source_conn, source.owner) or "")["id"]
+    if source.disk_format != "raw":
+        raise RefusedError("source image %s is %s: only raw images can live in Ceph and be "
+                           "cloned copy-on-write" % (source.id, source.disk_format))
+    target = settings.image(DESTINATION, settings.pools.destination_glance, image)
+    snaps = [s["name"] for s in target.snapshots()] if target.exists() else None
+    if snaps is None or snapshot not in snaps:
+        raise NotFound("%s@%s does not exist: copy the replica and create the snapshot first"
+                       % (target.spec, snapshot))
+    registrar = settings.cloud(IMAGE_REGISTRATION).connect()
+    existing = _find_registered(registrar, source.id)
+    if existing is not None and existing.status == "active":
+        return outcome(False, **image_facts(existing))
+    url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, image, snapshot)
+    if existing is None:
+        properties = {k: v for k, v in (source.properties or {}).items()
+                      if k not in IMAGE_INTERNAL and not k.startswith("os_glance")}
+        properties[SOURCE_ID_KEY] = source.id
+        existing = api("creating the destination image", lambda: registrar.image.create_image(
+            name=name or source.name, disk_format=source.disk_format,
+            container_format=source.container_format, min_disk=source.min_disk or 0,
+            min_ram=source.min_ram or 0, visibility="private", owner=project_id,
+            allow_duplicates=True, **properties))
+    validation = None
+    if verify_hash and source.hash_value:
+        validation = {"os_hash_algo": source.hash_algo, "os_hash_value": source.hash_value}
+    api("registering %s" % url, lambda: registrar.image.add_image_location(
+        existing.id, url, validation_data=validation))
+    registered = wait_for_image(registrar, existing.id, 120)
+    return outcome(True, location=url, **image_facts(registered))
+
+
+def _find_registered(conn: Any, source_image_id: str) -> Any:
+    for image in api("destination images", lambda: list(conn.image.images())):
+        if (image.properties or {}).get(SOURCE_ID_KEY) == source_image_id:
+            return image
+    return None
+
+
+def create_volume_from_image(settings: Settings, image_id: str, destination_project: str,
+                             name: str, size_gib: int, volume_type: Optional[str] = None,
+                             source_id: Optional[str] = None,
+                             timeout: float = 540) -> Dict[str, Any]:
+    """A volume of the tenant from the registered image (Cinder clones it copy-on-write when
+    the image is raw and in the same Ceph cluster)."""
+    admin = settings.cloud(DESTINATION).connect()
+    project_id = resolve_project(admin, destination_project)["id"]
+    marker = source_id or image_id
+    existing = find_migrated_volume(admin, project_id, marker)
+    if existing is not None:
+        return outcome(False, **_managed_facts(settings, existing))
+    tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
+    created = api("creating a volume from image %s" % image_id,
+                  lambda: tenant.block_storage.create_volume(
+                      name=name, size=size_gib, image_id=image_id, volume_type=volume_type,
+                      metadata={SOURCE_ID_KEY: marker}))
+    created = wait_for_volume(admin, created.id, timeout)
+    return outcome(True, **_managed_facts(settings, created))
+
+
+# -- rollback ---------------------------------------------------------------------------------
+def rollback_destination(settings: Settings, source_id: str, destination_project: str,
+                         delete_data: bool = False) -> Dict[str, Any]:
+    """Undo what the pack created at the destination for ``source_id``; never the source.
+
+    A managed volume is unmanaged (its RBD image stays) unless ``delete_data``; registered
+    images are deleted from Glance (the copy in the Glance pool goes with it).
+    """
+    admin = settings.cloud(DESTINATION).connect()
+    project_id = resolve_project(admin, destination_project)["id"]
+    done: List[str] = []
+    volume = find_migrated_volume(admin, project_id, source_id)
+    if volume is not None:
+        if volume.status == "in-use":
+            raise RefusedError("volume %s is attached at the destination: detach it first"
+                               % volume.id)
+        if delete_data:
+            api("deleting %s" % volume.id, lambda: admin.block_storage.delete_volume(volume.id))
+            done.append("deleted volume %s" % volume.id)
+        else:
+            api("unmanaging %s" % volume.id,
+                lambda: admin.block_storage.unmanage_volume(volume.id))
+            done.append("unmanaged volume %s (RBD image volume-%s kept)" % (volume.id, volume.id))
+    registrar = settings.cloud(IMAGE_REGISTRATION).connect()
+    image = _find_registered(registrar, source_id)
+    if image is not None:
+        api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
+        done.append("deleted image %s" % image.id)
+    return outcome(bool(done), undone=done)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _find_type(conn: Any, name: Optional[str]) -> Any:
+    if not name:
+        return None
+    return api("volume type %s" % name,
+               lambda: conn.block_storage.find_type(name, ignore_missing=True))
+
+
+def _type_encrypted(conn: Any, vtype: Any) -> bool:
+    if vtype is None:
+        return False
+    import openstack.exceptions as osexc
+    try:
+        encryption = conn.block_storage.get_type_encryption(vtype.id)
+    except osexc.NotFoundException:
+        return False
+    except osexc.SDKException as exc:
+        raise OpenStackError("reading the encryption of type %s: %s" % (vtype.name, exc))
+    return bool(getattr(encryption, "provider", None)
+                or getattr(encryption, "encryption_id", None))
+
+
+def _project_name(conn: Any, project_id: str) -> Optional[str]:
+    try:
+        return conn.identity.get_project(project_id).name
+    except Exception:   # a reader without identity rights still gets the rest
+        return None
+
+
+def _project_volumes(conn: Any, project_id: str) -> List[Any]:
+    return api("volumes of project %s" % project_id, lambda: list(
+        conn.block_storage.volumes(all_projects=True, project_id=project_id)))
+
+
+def size_gib(size_bytes: int) -> int:
+    return max(1, math.ceil(size_bytes / GIB))

@@ -1,0 +1,14 @@
+from st2common.runners.base_action import Action
+
+from lib.action_support import reported
+from lib.openstack_steps import rollback_destination
+from lib.settings import Settings
+
+
+class RollbackDestination(Action):
+    """Undo what the pack created at the destination for one source volume or image."""
+
+    @reported
+    def run(self, source_id, destination_project, delete_data=False):
+        return rollback_destination(Settings.from_config(self.config), source_id,
+                                    destination_project, delete_data)

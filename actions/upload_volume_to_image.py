@@ -1,0 +1,16 @@
+from st2common.runners.base_action import Action
+
+from lib.action_support import reported
+from lib.openstack_steps import upload_to_image
+from lib.settings import Settings
+
+
+class UploadVolumeToImage(Action):
+    """Procedure 2, first step: the boot volume becomes a raw Glance image at the source."""
+
+    @reported
+    def run(self, volume_id, image_name=None, disk_format="raw", allow_in_use=False,
+            wait_seconds=540):
+        return upload_to_image(Settings.from_config(self.config), volume_id, image_name,
+                               disk_format=disk_format, allow_in_use=allow_in_use,
+                               timeout=wait_seconds)
