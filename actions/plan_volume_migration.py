@@ -1,7 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.plan import VolumeMigrationPlan, preflight
+from lib.openstack_steps import plan_data_volume
 from lib.settings import Settings
 
 
@@ -9,8 +9,8 @@ class PlanVolumeMigration(Action):
     """Dry run of procedure 1: the plan and every read-only check, nothing changed."""
 
     @reported
-    def run(self, volume_id, mode=None, destination_image=None):
-        settings = Settings.from_config(self.config)
-        plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image)
-        report = preflight(settings, plan)
+    def run(self, volume_id, mode=None, destination_image=None, destination_project=None,
+            allow_in_use=False):
+        report = plan_data_volume(Settings.from_config(self.config), volume_id, mode,
+                                  destination_image, destination_project, allow_in_use)
         return (report["ok"], report)

@@ -30,13 +30,14 @@ IMAGE_INTERNAL = {"id", "name", "status", "checksum", "os_hash_algo", "os_hash_v
 
 def api(what: str, call: Callable[[], Any]) -> Any:
     """Run one openstacksdk call; its exceptions become the pack's, with the service's words."""
+    import keystoneauth1.exceptions as ksexc
     import openstack.exceptions as osexc
 
     try:
         return call()
     except osexc.NotFoundException as exc:
         raise NotFound("%s: not found (%s)" % (what, _message(exc))) from None
-    except osexc.SDKException as exc:
+    except (osexc.SDKException, ksexc.ClientException) as exc:
         raise OpenStackError("%s failed: %s" % (what, _message(exc))) from None
 
 
@@ -467,3 +468,74 @@ def _project_volumes(conn: Any, project_id: str) -> List[Any]:
 
 def size_gib(size_bytes: int) -> int:
     return max(1, math.ceil(size_bytes / GIB))
+
+
+# -- whole-procedure preflights ---------------------------------------------------------------
+def plan_data_volume(settings: Settings, volume_id: str, mode: Optional[str] = None,
+                     destination_image: Optional[str] = None,
+                     destination_project: Optional[str] = None,
+                     allow_in_use: bool = False) -> Dict[str, Any]:
+    """Procedure 1's dry run: the Ceph plan and checks, plus Cinder's when clouds are set."""
+    from .plan import VolumeMigrationPlan, preflight
+
+    report = preflight(settings, VolumeMigrationPlan.build(settings, volume_id, mode,
+                                                           destination_image))
+    return _with_openstack(settings, report, volume_id, "data", destination_project,
+                           allow_in_use)
+
+
+def plan_boot_volume(settings: Settings, volume_id: str,
+                     destination_project: Optional[str] = None,
+                     allow_in_use: bool = False) -> Dict[str, Any]:
+    """Procedure 2's dry run: Cinder and Glance at both ends, the Glance pools in Ceph."""
+    from .mirroring import check_mirror_pools
+
+    pools = settings.pools
+    probe = "ceph_migrate-preflight"           # a name only used to address the pools
+    checks = []
+    for name, fn in (
+            ("Glance pools are mirrored to the destination", lambda: check_mirror_pools(
+                settings.image(SOURCE, pools.mirrored_glance, probe),
+                settings.image(DESTINATION, pools.mirrored_glance, probe))),
+            ("destination Glance pool exists", lambda: settings.rbd(DESTINATION).run(
+                "pool", "stats", pools.destination_glance) and pools.destination_glance)):
+        try:
+            checks.append({"check": name, "ok": True, "detail": fn()})
+        except CephMigrateError as exc:
+            checks.append({"check": name, "ok": False, "detail": str(exc)})
+    stages = ["preflight", "upload the volume to a raw image at the source (Glance)",
+              "gate: Ceph admin approves mirroring",
+              "mirror the image (%s, pool mode: journaling)" % pools.mirrored_glance,
+              "copy the replica into %s, snapshot snap, protect" % pools.destination_glance,
+              "verify content (sha256)", "gate: tenant admin",
+              "register the image at the destination by its rbd:// location",
+              "create the boot volume at the destination (copy-on-write clone)",
+              "gate: Ceph admin approves cleanup", "cleanup: mirroring off, source kept"]
+    report = {"ok": all(c["ok"] for c in checks), "checks": checks, "warnings": [],
+              "plan": {"volume_id": names.volume_id(volume_id), "procedure": "boot",
+                       "mirrored_pool": pools.mirrored_glance,
+                       "destination_pool": pools.destination_glance, "stages": stages}}
+    return _with_openstack(settings, report, volume_id, "boot", destination_project,
+                           allow_in_use)
+
+
+def _with_openstack(settings: Settings, report: Dict[str, Any], volume_id: str, procedure: str,
+                    destination_project: Optional[str], allow_in_use: bool) -> Dict[str, Any]:
+    if not settings.clouds:
+        report["warnings"].append("OpenStack checks skipped: source_cloud/destination_cloud "
+                                  "are not configured")
+        return report
+    try:
+        volume = describe_volume(settings, volume_id)
+    except CephMigrateError as exc:
+        report["checks"].append({"check": "source volume exists in Cinder", "ok": False,
+                                 "detail": str(exc)})
+        report["ok"] = False
+        return report
+    cloud = preflight_volume(settings, volume, procedure, destination_project, allow_in_use)
+    report["checks"].extend(cloud["checks"])
+    report["warnings"].extend(cloud["warnings"])
+    report["ok"] = report["ok"] and cloud["ok"]
+    report["volume"] = volume
+    report["destination_project"] = cloud["destination_project"]
+    return report

@@ -1,0 +1,105 @@
+"""The real OpenStack clouds for tests: pa1 (source, on Ceph cluster ``ceph``) and ct1
+(destination, on ``cephpa1``), started by the project's own sandbox script when needed."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from ceph_env import REPO, write_random
+from lib.settings import SOURCE
+
+OS_SANDBOX = REPO / "sandbox" / "openstack_sandbox.py"
+
+
+def _os_sandbox(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(OS_SANDBOX)] + list(args), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def openstack_facts(ceph_config) -> Dict[str, Any]:
+    """Facts of the two running clouds (sandbox/openstack_sandbox.py writes openstack.json)."""
+    was_up = _os_sandbox("status").returncode == 0
+    up = _os_sandbox("up")
+    assert up.returncode == 0, "OpenStack sandbox did not come up:\n%s\n%s" % (
+        up.stdout[-3000:], up.stderr[-3000:])
+    state = Path(os.environ.get("CEPH_MIGRATE_OPENSTACK_DIR", "/tmp/ceph_migrate_openstack"))
+    yield json.loads((state / "openstack.json").read_text())
+    if not was_up and not os.environ.get("CEPH_MIGRATE_KEEP_SANDBOX"):
+        _os_sandbox("down", "--wipe")
+
+
+@pytest.fixture(scope="session")
+def full_config(ceph_config, openstack_facts) -> Dict[str, Any]:
+    """The pack config for both clusters and both clouds."""
+    clouds_yaml = openstack_facts["clouds_yaml"]
+    config = dict(ceph_config)
+    config.update(
+        source_cloud={"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
+        destination_cloud={"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
+        destination_glance_store=openstack_facts["clouds"]["ct1"]["glance_store"])
+    return config
+
+
+@pytest.fixture(scope="session")
+def clouds(openstack_facts) -> Dict[str, Any]:
+    """openstacksdk connections: pa1-admin, pa1-tenant, ct1-admin, ct1-tenant."""
+    import openstack.config
+    config = openstack.config.OpenStackConfig(config_files=[openstack_facts["clouds_yaml"]])
+    return {name: openstack.connection.Connection(config=config.get_one(cloud=name))
+            for name in ("pa1-admin", "pa1-tenant", "ct1-admin", "ct1-tenant")}
+
+
+def create_source_volume(clouds, settings, size_gib: int = 1, fill_mib: int = 256,
+                         bootable: bool = False, volume_type: str = "ceph", **extra) -> Any:
+    """A tenant volume at the source with random data written into its RBD image."""
+    conn = clouds["pa1-tenant"]
+    volume = conn.block_storage.create_volume(
+        name="vol-%s" % uuid.uuid4().hex[:8], size=size_gib, volume_type=volume_type,
+        description="migrated by the tests", metadata={"app": "tests"}, **extra)
+    volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"],
+                                                interval=1, wait=120)
+    if bootable:
+        conn.block_storage.set_volume_bootable_status(volume, True)
+    if fill_mib:
+        spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id)
+        write_random(settings, SOURCE, spec, fill_mib)
+    return conn.block_storage.get_volume(volume.id)
+
+
+def delete_quietly(conn, kind: str, resource_id: str) -> None:
+    try:
+        if kind == "volume":
+            conn.block_storage.delete_volume(resource_id, ignore_missing=True, force=True)
+        else:
+            conn.image.delete_image(resource_id, ignore_missing=True)
+    except Exception:
+        pass
+
+
+def wait_gone(conn, volume_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if conn.block_storage.find_volume(volume_id, ignore_missing=True,
+                                          all_projects=True) is None:
+            return
+        time.sleep(1)
+
+
+def cloud_fingerprint(clouds) -> Dict[str, Any]:
+    """Every volume and image of both clouds with the fields a step could change."""
+    state: Dict[str, Any] = {}
+    for name in ("pa1-admin", "ct1-admin"):
+        conn = clouds[name]
+        for v in conn.block_storage.volumes(all_projects=True):
+            state["%s:volume:%s" % (name, v.id)] = [v.name, v.status, v.project_id, v.size,
+                                                    dict(v.metadata or {}), v.is_bootable]
+        for i in conn.image.images():
+            state["%s:image:%s" % (name, i.id)] = [i.name, i.status, i.owner, i.size]
+    return state

@@ -1,0 +1,254 @@
+"""Both procedures' OpenStack steps against two real clouds on the real Ceph pair, with real
+bytes: the migrated volume's and image's content is proven identical to the source's."""
+import pytest
+
+from ceph_env import purge_image, run_action
+from lib.settings import DESTINATION, SOURCE
+from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
+                           wait_gone)
+
+
+def sha(settings, side, pool, image, size=None):
+    return settings.rbd(side).export_sha256("%s/%s" % (pool, image), timeout=600)
+
+
+def ok(run):
+    assert run.ok, run.result
+    return run.result
+
+
+def unchanged(run):
+    assert ok(run)["changed"] is False, run.result
+    return run.result
+
+
+@pytest.fixture
+def tenant_project(openstack_facts):
+    return openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+
+
+def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256)
+    image = "volume-" + volume.id
+    try:
+        described = ok(run_action("describe_volume", full_config, volume_id=volume.id))
+        assert described["name"] == volume.name and described["size_gib"] == 1
+        assert described["status"] == "available" and described["encrypted"] is False
+        assert described["project_name"] == "tenant" and described["volume_type"] == "ceph"
+        assert described["rbd_image"]["image"] == image and described["clone_of"] is None
+
+        plan = ok(run_action("plan_volume_migration", full_config, volume_id=volume.id))
+        assert plan["ok"] and {c["check"] for c in plan["checks"]} >= {
+            "volume type is not encrypted", "destination quota has room",
+            "destination Cinder pool is managed by a backend"}
+
+        # the Ceph stage (tested in depth in test_ceph_stage)
+        ok(run_action("enable_mirroring", full_config, image=image))
+        ok(run_action("wait_for_sync", full_config, image=image, timeout_seconds=300))
+        ok(run_action("mirror_snapshot", full_config, image=image))
+        ok(run_action("wait_for_sync", full_config, image=image, timeout_seconds=300))
+        ok(run_action("copy_replica", full_config, image=image))
+        source_sum = ok(run_action("verify_copy", full_config, image=image))["sha256"]
+
+        managed = ok(run_action("manage_volume", full_config, volume_id=volume.id))
+        assert managed["changed"] is True
+        new_id = managed["volume_id"]
+        dest = clouds["ct1-admin"].block_storage.get_volume(new_id)
+        assert dest.status == "available" and dest.project_id == tenant_project
+        assert (dest.name, dest.size, dest.volume_type, dest.description) == \
+            (volume.name, volume.size, "ceph", volume.description)
+        assert dest.metadata["app"] == "tests"
+        assert dest.metadata["ceph_migrate_source_id"] == volume.id
+        # the tenant owns it: their own token sees it
+        assert clouds["ct1-tenant"].block_storage.get_volume(new_id).id == new_id
+        # Cinder renamed the image; the content is the source's, byte for byte
+        assert managed["rbd_image"] == "%s/volume-%s" % (pools.destination_cinder, new_id)
+        assert not settings.image(DESTINATION, pools.destination_cinder, image).exists()
+        assert sha(settings, DESTINATION, pools.destination_cinder, "volume-" + new_id)[0] == \
+            source_sum
+        # every step again: nothing changes, no duplicate
+        assert unchanged(run_action("manage_volume", full_config,
+                                    volume_id=volume.id))["volume_id"] == new_id
+        assert unchanged(run_action("enable_mirroring", full_config, image=image))
+        # cleanup of the source side: allowed, the verification record followed the rename
+        ok(run_action("disable_mirroring", full_config, image=image))
+        info = ok(run_action("image_info", full_config, image=image))
+        assert info["records"]["ceph_migrate.verified"]
+        assert new_id in info["records"]["ceph_migrate.verified"]
+    finally:
+        run_action("rollback_destination", full_config, source_id=volume.id,
+                   destination_project="tenant", delete_data=True)
+        purge_image(settings, DESTINATION, pools.destination_cinder, image)
+        run_action("disable_mirroring", full_config, image=image, discard_replica=True)
+        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
+                                                tenant_project):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=1024, bootable=True)
+    image_id = created_id = None
+    try:
+        plan = ok(run_action("plan_boot_volume_migration", full_config, volume_id=volume.id))
+        assert plan["ok"]
+        uploaded = ok(run_action("upload_volume_to_image", full_config, volume_id=volume.id))
+        image_id = uploaded["image_id"]
+        assert uploaded["status"] == "active" and uploaded["disk_format"] == "raw"
+        assert uploaded["rbd_location"]["pool"] == pools.mirrored_glance
+        assert uploaded["rbd_location"]["fsid"] == settings.fsid(SOURCE)
+        assert uploaded["rbd_location"]["image"] == image_id
+        assert unchanged(run_action("upload_volume_to_image", full_config,
+                                    volume_id=volume.id))["image_id"] == image_id
+        source_sum = sha(settings, SOURCE, pools.mirrored_cinder, "volume-" + volume.id)[0]
+        assert sha(settings, SOURCE, pools.mirrored_glance, image_id)[0] == source_sum
+
+        glance = dict(image=image_id, pool=pools.mirrored_glance)
+        ok(run_action("enable_mirroring", full_config, mode="journal", **glance))
+        ok(run_action("wait_for_sync", full_config, timeout_seconds=300, **glance))
+        ok(run_action("copy_replica", full_config, destination_pool=pools.destination_glance,
+                      **glance))
+        ok(run_action("create_snapshot", full_config, image=image_id,
+                      pool=pools.destination_glance))
+        ok(run_action("verify_copy", full_config, destination_pool=pools.destination_glance,
+                      **glance))
+
+        registered = ok(run_action("register_image", full_config, image_id=image_id))
+        assert registered["changed"] and registered["status"] == "active"
+        assert registered["location"] == "rbd://%s/%s/%s/snap" % (
+            settings.fsid(DESTINATION), pools.destination_glance, image_id)
+        assert registered["owner"] == tenant_project
+        assert registered["disk_format"] == "raw"
+        dest_image = clouds["ct1-admin"].image.get_image(registered["image_id"])
+        assert full_config["destination_glance_store"] in (dest_image.stores or "")
+        assert unchanged(run_action("register_image", full_config,
+                                    image_id=image_id))["image_id"] == registered["image_id"]
+
+        created = ok(run_action("create_volume_from_image", full_config,
+                                image_id=registered["image_id"], destination_project="tenant",
+                                name=volume.name, size_gib=1, source_volume_id=volume.id))
+        created_id = created["volume_id"]
+        dest = clouds["ct1-tenant"].block_storage.get_volume(created_id)
+        assert dest.status == "available" and dest.is_bootable
+        clone = settings.rbd(DESTINATION).run("info", "%s/volume-%s" % (
+            pools.destination_cinder, created_id))
+        assert clone["parent"]["pool"] == pools.destination_glance      # copy-on-write
+        assert sha(settings, DESTINATION, pools.destination_cinder,
+                   "volume-" + created_id)[0] == source_sum
+        assert unchanged(run_action("create_volume_from_image", full_config,
+                                    image_id=registered["image_id"],
+                                    destination_project="tenant", name=volume.name,
+                                    size_gib=1, source_volume_id=volume.id))
+        ok(run_action("disable_mirroring", full_config, **glance))
+        ok(run_action("restore_features", full_config, **glance))
+    finally:
+        if created_id:
+            delete_quietly(clouds["ct1-admin"], "volume", created_id)
+            wait_gone(clouds["ct1-admin"], created_id)
+        if image_id:
+            run_action("rollback_destination", full_config, source_id=image_id,
+                       destination_project="tenant")
+            run_action("disable_mirroring", full_config, image=image_id,
+                       pool=pools.mirrored_glance, discard_replica=True)
+            delete_quietly(clouds["pa1-admin"], "image", image_id)
+        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def test_rollback_leaves_the_source_alone(settings, full_config, clouds, tenant_project):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=16)
+    image = "volume-" + volume.id
+    try:
+        for step in ("enable_mirroring", "wait_for_sync", "copy_replica", "verify_copy"):
+            ok(run_action(step, full_config, image=image))
+        managed = ok(run_action("manage_volume", full_config, volume_id=volume.id))
+        before = sha(settings, SOURCE, pools.mirrored_cinder, image)
+        rolled = ok(run_action("rollback_destination", full_config, source_id=volume.id,
+                               destination_project="tenant"))
+        assert rolled["changed"] and "unmanaged" in rolled["undone"][0]
+        wait_gone(clouds["ct1-admin"], managed["volume_id"])
+        # unmanage keeps the data; the source is untouched
+        assert settings.image(DESTINATION, pools.destination_cinder,
+                              "volume-" + managed["volume_id"]).exists()
+        assert sha(settings, SOURCE, pools.mirrored_cinder, image) == before
+        assert clouds["pa1-admin"].block_storage.get_volume(volume.id).status == "available"
+        assert unchanged(run_action("rollback_destination", full_config, source_id=volume.id,
+                                    destination_project="tenant"))
+        purge_image(settings, DESTINATION, pools.destination_cinder,
+                    "volume-" + managed["volume_id"])
+    finally:
+        run_action("disable_mirroring", full_config, image=image, discard_replica=True)
+        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def expect_refused(run, words):
+    assert run.ok is False, run.result
+    text = run.result.get("error") or str(run.result.get("checks"))
+    assert words in text, run.result
+    return run.result
+
+
+def failed_checks(run):
+    assert run.ok is False, run.result
+    return {c["check"]: c["detail"] for c in run.result["checks"] if not c["ok"]}
+
+
+def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts):
+    from ceph_env import fingerprint
+    tenant = clouds["pa1-tenant"]
+    dest_tenant = clouds["ct1-tenant"]
+    plain = create_source_volume(clouds, settings, fill_mib=0)
+    made = [("pa1-admin", plain.id)]
+    try:
+        # a destination volume with the same name already exists
+        twin = dest_tenant.block_storage.create_volume(name=plain.name, size=1)
+        made.append(("ct1-admin", twin.id))
+        dest_tenant.block_storage.wait_for_status(twin, "available", interval=1, wait=120)
+        # an attached (in-use) volume
+        attached = create_source_volume(clouds, settings, fill_mib=0)
+        made.append(("pa1-admin", attached.id))
+        attachment = clouds["pa1-admin"].block_storage.create_attachment(
+            attached.id, connector={"host": "compute-1", "ip": "127.0.0.1", "platform": "x86_64",
+                                    "os_type": "linux", "multipath": False,
+                                    "initiator": "iqn.test"},
+            instance="11111111-2222-3333-4444-555555555555")
+        clouds["pa1-admin"].block_storage.complete_attachment(attachment)
+        tenant.block_storage.wait_for_status(attached, "in-use", interval=1, wait=60)
+
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        checks = failed_checks(run_action("plan_volume_migration", full_config,
+                                          volume_id=plain.id))
+        assert list(checks) == ["destination name is free"], checks
+        checks = failed_checks(run_action("plan_volume_migration", full_config,
+                                          volume_id=attached.id))
+        assert "in use" in checks["volume state allows a migration"]
+        assert ok(run_action("plan_volume_migration", full_config, volume_id=attached.id,
+                             allow_in_use=True))["ok"]
+        expect_refused(run_action("upload_volume_to_image", full_config,
+                                  volume_id=attached.id), "in use")
+        bad_pool = dict(full_config, pools=dict(full_config["pools"],
+                                                destination_cinder_pool="nopool"))
+        checks = failed_checks(run_action("plan_volume_migration", bad_pool,
+                                          volume_id=attached.id, allow_in_use=True))
+        assert "nopool" in checks["destination Cinder pool is managed by a backend"]
+        expect_refused(run_action("manage_volume", full_config, volume_id=attached.id),
+                       "does not exist: copy the replica first")
+        expect_refused(run_action("describe_volume", full_config,
+                                  volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"), "not found")
+        expect_refused(run_action("describe_volume", full_config, volume_id="x;reboot"),
+                       "not a volume id")
+        if openstack_facts["clouds"]["pa1"].get("encrypted_volumes"):
+            secret = create_source_volume(clouds, settings, fill_mib=0,
+                                          volume_type="encrypted")
+            made.append(("pa1-admin", secret.id))
+            before = (cloud_fingerprint(clouds), fingerprint(settings))
+            checks = failed_checks(run_action("plan_volume_migration", full_config,
+                                              volume_id=secret.id))
+            assert "encrypted" in checks["volume type is not encrypted"]
+            expect_refused(run_action("manage_volume", full_config, volume_id=secret.id),
+                           "encrypted")
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+        clouds["pa1-admin"].block_storage.delete_attachment(attachment.id)
+    finally:
+        for cloud, volume_id in made:
+            delete_quietly(clouds[cloud], "volume", volume_id)

@@ -1,0 +1,125 @@
+"""Decisions of the OpenStack steps that a real cloud cannot be made to show on demand
+(odd states, odd quotas, API failures); the happy paths run against the real clouds."""
+from types import SimpleNamespace
+
+import pytest
+
+from lib import openstack_steps as steps
+from lib.clouds import CloudSettings, OpenStackError
+from lib.errors import ConfigError, NotFound, RefusedError
+from lib.settings import Settings
+
+VOLUME = {"id": "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10", "name": "db", "status": "available",
+          "attached_to": [], "encrypted": False, "volume_type": "ceph", "size_gib": 10}
+
+
+def volume(**changes):
+    return dict(VOLUME, **changes)
+
+
+@pytest.mark.parametrize("status", ["error", "error_managing", "deleting", "creating",
+                                    "maintenance", "error_extending", "reserved"])
+def test_volume_states_that_block(status):
+    with pytest.raises(RefusedError):
+        steps._state_ok(volume(status=status), allow_in_use=True)
+
+
+def test_in_use_needs_an_explicit_allowance():
+    attached = volume(status="in-use", attached_to=["srv-1"])
+    with pytest.raises(RefusedError, match="in use .*srv-1"):
+        steps._state_ok(attached, allow_in_use=False)
+    assert steps._state_ok(attached, allow_in_use=True) == "in-use"
+
+
+def test_encrypted_is_refused():
+    with pytest.raises(RefusedError, match="encrypted"):
+        steps._not_encrypted(volume(encrypted=True, volume_type="luks"))
+
+
+class FakeBlockStorage:
+    def __init__(self, quota=None, pools=()):
+        self.quota, self.pools = quota, pools
+
+    def get_quota_set(self, project, usage=False):
+        return self.quota
+
+    def backend_pools(self):
+        return iter(self.pools)
+
+
+def conn(**kw):
+    return SimpleNamespace(block_storage=FakeBlockStorage(**kw))
+
+
+@pytest.mark.parametrize("limit,used,fits", [(-1, 10 ** 6, True), (20, 10, True),
+                                             (19, 10, False), (0, 0, False)])
+def test_quota_room(limit, used, fits):
+    quota = SimpleNamespace(gigabytes=limit, volumes=-1,
+                            usage={"gigabytes": used, "volumes": 3})
+    if fits:
+        assert steps._quota_room(conn(quota=quota), "p", volume()) == "enough quota"
+    else:
+        with pytest.raises(RefusedError, match="gigabytes"):
+            steps._quota_room(conn(quota=quota), "p", volume())
+
+
+def settings(**extra):
+    config = {"source_ceph": {"cluster": "ceph"}, "destination_ceph": {"cluster": "cephpa1"},
+              "pools": {"destination_cinder_pool": "cinder-ceph-pa1-cl1"}}
+    config.update(extra)
+    return Settings.from_config(config)
+
+
+def test_manage_host_is_discovered_or_configured():
+    pools = [SimpleNamespace(name="h@other#other", capabilities={"pool_name": "other"}),
+             SimpleNamespace(name="cinder-ct1-cl1@b#cinder-ceph-pa1-cl1", capabilities={})]
+    assert steps.manage_host(settings(), conn(pools=pools)) == \
+        "cinder-ct1-cl1@b#cinder-ceph-pa1-cl1"
+    with pytest.raises(NotFound, match="destination_manage_host"):
+        steps.manage_host(settings(), conn(pools=pools[:1]))
+    fixed = settings(destination_manage_host="h@b#p")
+    assert steps.manage_host(fixed, conn(pools=[])) == "h@b#p"
+
+
+def test_rbd_urls():
+    assert steps.parse_rbd_url("rbd://f-s-i-d/glance-ct1-cl1/abc/snap") == {
+        "fsid": "f-s-i-d", "pool": "glance-ct1-cl1", "image": "abc", "snapshot": "snap"}
+    for other in (None, "", "file:///var/lib/glance/x", "rbd://fsid/pool/image"):
+        assert steps.parse_rbd_url(other) is None
+
+
+def test_api_errors_become_the_packs_own():
+    import openstack.exceptions as osexc
+
+    def missing():
+        raise osexc.NotFoundException("No Volume found for x")
+
+    def broken():
+        raise osexc.HttpException("Policy doesn't allow volume:manage to be performed.")
+
+    with pytest.raises(NotFound, match="source volume x: not found"):
+        steps.api("source volume x", missing)
+    with pytest.raises(OpenStackError, match="Policy doesn't allow"):
+        steps.api("cinder manage", broken)
+
+
+def test_clouds_need_configuration_and_hide_passwords():
+    with pytest.raises(ConfigError, match="destination_cloud is not configured"):
+        settings().cloud("destination")
+    configured = settings(destination_cloud={"auth_url": "http://127.0.0.1:5010/v3",
+                                             "username": "admin", "password": "s3cret-pw",
+                                             "project_name": "admin"})
+    cloud = configured.cloud("image_registration")     # falls back to the destination
+    assert cloud.auth["username"] == "admin" and "s3cret-pw" not in repr(cloud)
+    with pytest.raises(ConfigError, match="source_cloud needs"):
+        CloudSettings.from_config({"region_name": "pa1"}, "source")
+
+
+def test_connection_errors_hide_the_password():
+    cloud = CloudSettings.from_config({"auth_url": "http://127.0.0.1:9/v3", "username": "u",
+                                       "password": "s3cret-pw", "project_name": "p"},
+                                      "destination")
+    connection = cloud.connect()
+    with pytest.raises(OpenStackError, match="listing volumes failed") as caught:
+        steps.api("listing volumes", lambda: list(connection.block_storage.volumes()))
+    assert "s3cret-pw" not in str(caught.value)
