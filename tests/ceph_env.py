@@ -86,10 +86,10 @@ def action_parameters(name: str, params: Dict[str, Any]) -> Dict[str, Any]:
     return values
 
 
-def run_action(name: str, config: Dict[str, Any], **params: Any) -> ActionRun:
+def run_action(action: str, config: Dict[str, Any], /, **params: Any) -> ActionRun:
     """Run an action as st2 would: config defaults filled, parameters validated and defaulted."""
-    action = get_action_instance(name, config=config)
-    result = action.run(**action_parameters(name, params))
+    instance = get_action_instance(action, config=config)
+    result = instance.run(**action_parameters(action, params))
     if isinstance(result, tuple):
         ok, result = result
         return ActionRun(bool(ok), result)

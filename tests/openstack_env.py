@@ -43,7 +43,7 @@ def full_config(ceph_config, openstack_facts) -> Dict[str, Any]:
     config.update(
         source_cloud={"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
         destination_cloud={"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
-        destination_glance_store=openstack_facts["clouds"]["ct1"]["glance_store"])
+        destination_glance_store=openstack_facts["clouds"]["ct1"]["glance"]["store_id"])
     return config
 
 

@@ -120,7 +120,8 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
         assert registered["owner"] == tenant_project
         assert registered["disk_format"] == "raw"
         dest_image = clouds["ct1-admin"].image.get_image(registered["image_id"])
-        assert full_config["destination_glance_store"] in (dest_image.stores or "")
+        stores = (dest_image.properties or {}).get("stores") or ""
+        assert full_config["destination_glance_store"] in stores.split(","), dest_image
         assert unchanged(run_action("register_image", full_config,
                                     image_id=image_id))["image_id"] == registered["image_id"]
 
@@ -193,12 +194,14 @@ def failed_checks(run):
     return {c["check"]: c["detail"] for c in run.result["checks"] if not c["ok"]}
 
 
-def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts):
+def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts,
+                                 tenant_project):
     from ceph_env import fingerprint
     tenant = clouds["pa1-tenant"]
     dest_tenant = clouds["ct1-tenant"]
     plain = create_source_volume(clouds, settings, fill_mib=0)
     made = [("pa1-admin", plain.id)]
+    attached = None
     try:
         # a destination volume with the same name already exists
         twin = dest_tenant.block_storage.create_volume(name=plain.name, size=1)
@@ -233,11 +236,20 @@ def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts)
         assert "nopool" in checks["destination Cinder pool is managed by a backend"]
         expect_refused(run_action("manage_volume", full_config, volume_id=attached.id),
                        "does not exist: copy the replica first")
+        quota = clouds["ct1-admin"].block_storage.get_quota_set(tenant_project, usage=True)
+        full = quota.usage["gigabytes"]            # no room left for one more GiB
+        clouds["ct1-admin"].block_storage.update_quota_set(quota, gigabytes=full)
+        try:
+            checks = failed_checks(run_action("plan_volume_migration", full_config,
+                                              volume_id=attached.id, allow_in_use=True))
+            assert "gigabytes" in checks["destination quota has room"], checks
+        finally:
+            clouds["ct1-admin"].block_storage.update_quota_set(quota, gigabytes=-1)
         expect_refused(run_action("describe_volume", full_config,
                                   volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"), "not found")
         expect_refused(run_action("describe_volume", full_config, volume_id="x;reboot"),
                        "not a volume id")
-        if openstack_facts["clouds"]["pa1"].get("encrypted_volumes"):
+        if openstack_facts["clouds"]["pa1"]["cinder"].get("encryption"):
             secret = create_source_volume(clouds, settings, fill_mib=0,
                                           volume_type="encrypted")
             made.append(("pa1-admin", secret.id))
@@ -248,7 +260,10 @@ def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts)
             expect_refused(run_action("manage_volume", full_config, volume_id=secret.id),
                            "encrypted")
         assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
-        clouds["pa1-admin"].block_storage.delete_attachment(attachment.id)
     finally:
+        if attached is not None:   # no Nova here to hear of a detach: reset the state instead
+            clouds["pa1-admin"].block_storage.reset_volume_status(
+                attached.id, status="available", attach_status="detached",
+                migration_status=None)
         for cloud, volume_id in made:
             delete_quietly(clouds[cloud], "volume", volume_id)

@@ -55,12 +55,11 @@ class CloudSettings:
             if self.cloud:
                 config = openstack.config.OpenStackConfig(
                     config_files=[self.clouds_yaml] if self.clouds_yaml else None)
-                region = config.get_one(cloud=self.cloud, region_name=self.region_name,
-                                        interface=self.interface, **_verify(self))
+                extra: Dict[str, Any] = dict(_verify(self))
                 if overrides:
-                    region.config["auth"] = {k: v for k, v in
-                                             dict(region.config["auth"], **overrides).items()
-                                             if v is not None}
+                    extra["auth"] = overrides       # merged into the entry's auth by get_one
+                region = config.get_one(cloud=self.cloud, region_name=self.region_name,
+                                        interface=self.interface, **extra)
                 return openstack.connection.Connection(config=region)
             auth = {k: v for k, v in dict(self.auth, **overrides).items() if v is not None}
             return openstack.connect(auth=auth, auth_type="password",

@@ -67,8 +67,9 @@ class Settings:
                 rbd_timeout=int(config.get("rbd_timeout") or 120),
                 poll_interval=float(sync.get("poll_interval") or 2.0),
                 wait_timeout=int(sync.get("wait_timeout") or 540),
-                clouds={role: config.get("%s_cloud" % role) for role in CLOUD_ROLES
-                        if config.get("%s_cloud" % role)},
+                clouds={role: section for role, section in (
+                    (role, config.get("%s_cloud" % role)) for role in CLOUD_ROLES)
+                    if _configured(section)},
                 destination_manage_host=config.get("destination_manage_host") or None,
                 destination_glance_store=config.get("destination_glance_store") or "ceph",
             )
@@ -110,6 +111,12 @@ class Settings:
         if section is None:
             raise ConfigError("%s_cloud is not configured: the OpenStack steps need it" % role)
         return CloudSettings.from_config(section, role)
+
+
+def _configured(cloud: Any) -> bool:
+    """A cloud section counts once it names a cloud or a Keystone URL (st2 fills defaults in
+    every section of the schema, so an untouched section is not empty)."""
+    return isinstance(cloud, Mapping) and bool(cloud.get("cloud") or cloud.get("auth_url"))
 
 
 def _cluster(section: Any, role: str, default_name: str) -> CephCluster:
