@@ -2,7 +2,7 @@
 
 Imported by ``tests/conftest.py``; importing it has two effects, both mirroring production:
 
-* the StackStorm doubles in ``tests/st2_doubles`` go on sys.path ONLY if the real ``st2common``
+* the StackStorm doubles in ``runner/st2_doubles`` go on sys.path ONLY if the real ``st2common``
   cannot be imported (so a machine with StackStorm tests against the real classes);
 * ``<pack>/actions`` goes on sys.path (st2's loader appends the action's directory), so tests
   import the core as ``lib.<module>`` exactly as actions do. ``<pack>/lib`` never does: st2 only
@@ -25,7 +25,8 @@ import yaml.constructor
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(TESTS_DIR)
-DOUBLES_DIR = os.path.join(TESTS_DIR, "st2_doubles")
+RUNNER_DIR = os.path.join(PACK_DIR, "runner")
+DOUBLES_DIR = os.path.join(RUNNER_DIR, "st2_doubles")
 ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
 SENSORS_DIR = os.path.join(PACK_DIR, "sensors")
 LOAD_CHECK_SCRIPT = os.path.join(DOUBLES_DIR, "st2_load_check.py")
@@ -48,9 +49,10 @@ def _append_to_sys_path(directory):
         sys.path.append(directory)
 
 
-if TESTS_DIR not in sys.path:
-    # so that ``st2_doubles.*`` imports whatever pytest's rootdir/import mode is
-    sys.path.insert(0, TESTS_DIR)
+for _directory in (TESTS_DIR, RUNNER_DIR):
+    # ``st2_doubles.*`` (in runner/) and the test helpers import whatever pytest's import mode is
+    if _directory not in sys.path:
+        sys.path.insert(0, _directory)
 if not REAL_ST2:
     _append_to_sys_path(DOUBLES_DIR)
 _append_to_sys_path(ACTIONS_DIR)

@@ -4,7 +4,7 @@ import sys
 
 from st2_support import PACK_DIR
 
-CODE = ["actions", "sandbox", "tests", "bench"]
+CODE = ["actions", "sandbox", "tests", "bench", "runner"]
 
 
 def test_flake8_is_clean():
@@ -18,6 +18,6 @@ def test_everything_compiles_and_no_shell_strings():
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     grep = subprocess.run(["grep", "-rnE", r"shell\s*=\s*True|os\.system\(|os\.popen\(",
-                           "--include=*.py", "actions", "sandbox", "bench"], cwd=PACK_DIR,
+                           "--include=*.py", "actions", "sandbox", "bench", "runner"], cwd=PACK_DIR,
                           capture_output=True, text=True)
     assert grep.stdout == "", "shell strings:\n" + grep.stdout

@@ -1,7 +1,7 @@
 """The pack as StackStorm 3.8/3.9 registers and runs it, checked without StackStorm.
 
 Data-driven over the files present, so each new action, sensor or workflow is checked as soon as
-it exists. Rules come from st2's own validation (see tests/st2_doubles/st2_schema.py and the
+it exists. Rules come from st2's own validation (see runner/st2_doubles/st2_schema.py and the
 project's notes/stackstorm.md); where st2 silently accepts something that breaks later
 (array-form ``required``, a second class in an action file, an import that only works because
 ``st2-run-pack-tests`` adds ``<pack>/lib``), these tests are stricter on purpose.

@@ -11,7 +11,7 @@ silently do the wrong thing in production, so such code fails in tests instead:
   warning and DROPS the trigger instance, which no test would notice.
 * A value stored with ``encrypt=True`` reads back as opaque ciphertext unless ``decrypt=True``.
 
-Only the standard library, PyYAML and jsonschema are used: ``tests/st2_doubles/st2_load_check.py``
+Only the standard library, PyYAML and jsonschema are used: ``runner/st2_doubles/st2_load_check.py``
 loads this module inside a process whose sys.path mimics StackStorm's.
 """
 import binascii
