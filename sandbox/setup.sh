@@ -15,13 +15,15 @@ if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepi
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q python3-venv python3-pip
 fi
 
+ORQUESTA=orquesta==1.2.0      # StackStorm's workflow engine, for the local runner and its tests
 stamp=.venv/.requirements.sha256
-wanted=$(cat requirements.txt requirements-tests.txt | sha256sum | cut -d' ' -f1)
+wanted=$( (cat requirements.txt requirements-tests.txt; echo "$ORQUESTA") | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: creating .venv"
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.txt -r requirements-tests.txt
+  .venv/bin/python -m pip install -q --no-deps "$ORQUESTA"
   echo "$wanted" > "$stamp"
 fi
 
