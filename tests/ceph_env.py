@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import jsonschema
 import pytest
 import yaml
 
 from st2_support import action_metadata, get_action_instance
+from runner.actions import parameters
 from lib.ceph_cli import CephCli
 from lib.errors import CephMigrateError
 from lib.settings import DESTINATION, SOURCE, Settings
@@ -61,35 +61,10 @@ class ActionRun:
     result: Any
 
 
-def action_parameters(name: str, params: Dict[str, Any]) -> Dict[str, Any]:
-    """Validate ``params`` against the action metadata and fill defaults, as st2 does."""
-    schema = action_metadata(name).get("parameters") or {}
-    runner_params = {"timeout", "env", "debug", "log_level"}
-    unknown = set(params) - set(schema)
-    assert not unknown, "unknown parameters for %s: %s" % (name, sorted(unknown))
-    values = {}
-    for key, spec in schema.items():
-        if key in runner_params:
-            continue
-        if key in params:
-            value = params[key]
-        elif "default" in spec:
-            value = spec["default"]
-        else:
-            assert not spec.get("required"), "%s needs parameter %s" % (name, key)
-            continue
-        if value is not None:
-            jsonschema.validate(value, {k: v for k, v in spec.items()
-                                        if k not in ("required", "secret", "immutable",
-                                                     "position", "description")})
-        values[key] = value
-    return values
-
-
 def run_action(action: str, config: Dict[str, Any], /, **params: Any) -> ActionRun:
     """Run an action as st2 would: config defaults filled, parameters validated and defaulted."""
     instance = get_action_instance(action, config=config)
-    result = instance.run(**action_parameters(action, params))
+    result = instance.run(**parameters(action_metadata(action), params))
     if isinstance(result, tuple):
         ok, result = result
         return ActionRun(bool(ok), result)

@@ -49,8 +49,9 @@ def _append_to_sys_path(directory):
         sys.path.append(directory)
 
 
-for _directory in (TESTS_DIR, RUNNER_DIR):
-    # ``st2_doubles.*`` (in runner/) and the test helpers import whatever pytest's import mode is
+for _directory in (TESTS_DIR, RUNNER_DIR, PACK_DIR):
+    # ``st2_doubles.*`` (in runner/), ``runner.*`` and the test helpers, whatever pytest's
+    # import mode is
     if _directory not in sys.path:
         sys.path.insert(0, _directory)
 if not REAL_ST2:

@@ -127,3 +127,15 @@ def _cluster(section: Any, role: str, default_name: str) -> CephCluster:
     return CephCluster(name=name, client_id=data.get("client_id") or "admin",
                        conf=data.get("conf") or None, keyring=data.get("keyring") or None,
                        key=data.get("key") or None, role=role)
+
+
+GATES = ("ceph_admin", "tenant_admin")
+
+
+def approvers(config: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """``{gate: {"users": [...], "roles": [...]}}`` for every gate; empty lists mean anyone
+    StackStorm lets respond (core.ask's own default)."""
+    approvals = (config or {}).get("approvals") or {}
+    return {gate: {"users": list((approvals.get(gate) or {}).get("users") or []),
+                   "roles": list((approvals.get(gate) or {}).get("roles") or [])}
+            for gate in GATES}

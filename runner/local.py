@@ -1,0 +1,164 @@
+"""Conduct a workflow of the pack with orquesta's own conductor, as StackStorm's workflow
+engine does: next tasks, action executions, events back, the state serialised between events.
+
+Actions: ``ceph_migrate.*`` python-script actions run in-process (real classes, real config);
+``ceph_migrate.*`` orquesta actions run as subworkflows; ``core.ask`` gates are answered by
+``answer(task_id, input)`` (a dict, or None for an inquiry that times out); ``core.noop`` and
+``core.echo`` are built in. ``execute`` can replace action execution (scripted results in the
+simulation tests).
+"""
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from runner import orquesta_compat  # noqa: F401  (must precede orquesta)
+from runner.actions import PACK_DIR, metadata, run_python_action
+
+from orquesta import conducting, events, statuses  # noqa: E402
+from orquesta.specs import native as native_specs  # noqa: E402
+
+PACK = "ceph_migrate"
+Execute = Callable[[str, Dict[str, Any]], Tuple[bool, Any]]
+Answer = Callable[[str, Dict[str, Any]], Optional[Dict[str, Any]]]
+Log = Callable[[str], None]
+
+
+@dataclass
+class TaskRun:
+    task: str
+    action: str
+    status: str
+    result: Any
+    seconds: float
+    item: Optional[int] = None
+
+
+@dataclass
+class WorkflowRun:
+    ref: str
+    status: str
+    output: Any
+    errors: List[Any] = field(default_factory=list)
+    tasks: List[TaskRun] = field(default_factory=list)
+
+    def task(self, name: str) -> TaskRun:
+        """The last execution of a task (retries keep the last)."""
+        return [t for t in self.tasks if t.task == name][-1]
+
+    def names(self) -> List[str]:
+        return [t.task for t in self.tasks]
+
+
+class LocalRunner:
+    def __init__(self, config: Dict[str, Any], answer: Optional[Answer] = None,
+                 execute: Optional[Execute] = None, log: Optional[Log] = None,
+                 delay_scale: float = 1.0, pack_dir: str = PACK_DIR) -> None:
+        self.config = config
+        self.answer = answer or (lambda task, params: None)
+        self.execute = execute or self._execute
+        self.log = log or (lambda line: None)
+        self.delay_scale = delay_scale
+        self.pack_dir = pack_dir
+
+    def spec(self, ref: str) -> native_specs.WorkflowSpec:
+        meta = metadata(_name(ref), self.pack_dir)
+        with open("%s/actions/%s" % (self.pack_dir, meta["entry_point"])) as handle:
+            return native_specs.WorkflowSpec(handle.read())
+
+    def run(self, ref: str, **inputs: Any) -> WorkflowRun:
+        from runner.actions import parameters
+
+        meta = metadata(_name(ref), self.pack_dir)
+        spec = self.spec(ref)
+        problems = spec.inspect()
+        if problems:
+            raise ValueError("%s does not inspect clean: %s" % (ref, problems))
+        conductor = conducting.WorkflowConductor(
+            spec, inputs=parameters(meta, inputs),
+            context={"st2": {"action_execution_id": "local", "user": "local", "pack": PACK}})
+        conductor.request_workflow_status(statuses.RUNNING)
+        run = WorkflowRun(ref=ref, status=statuses.RUNNING, output=None)
+        state = conductor.serialize()
+        while True:
+            conductor = conducting.WorkflowConductor.deserialize(state)
+            if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+                break
+            tasks = conductor.get_next_tasks()
+            if not tasks:
+                break
+            for task in tasks:
+                if task.get("delay"):
+                    time.sleep(task["delay"] * self.delay_scale)
+                for action in task["actions"]:
+                    self._run_task_action(conductor, task, action, run)
+                    conductor = conducting.WorkflowConductor.deserialize(conductor.serialize())
+            state = conductor.serialize()
+        conductor.render_workflow_output()      # st2's engine does this on completion, too
+        run.status = conductor.get_workflow_status()
+        run.output = conductor.get_workflow_output()
+        run.errors = conductor.errors
+        self.log("%s: %s" % (ref, run.status))
+        return run
+
+    def _run_task_action(self, conductor: Any, task: Dict[str, Any], action: Dict[str, Any],
+                         run: WorkflowRun) -> None:
+        item = action.get("item_id")
+
+        def event(status: str, result: Any = None) -> Any:
+            if item is not None:
+                return events.TaskItemActionExecutionEvent(item, status, result=result)
+            return events.ActionExecutionEvent(status, result=result)
+
+        task_id, route, ref = task["id"], task["route"], action["action"]
+        params = action.get("input") or {}
+        conductor.update_task_state(task_id, route, event(statuses.RUNNING))
+        started = time.monotonic()
+        if ref == "core.ask":
+            conductor.update_task_state(task_id, route, event(statuses.PENDING))
+            response = self.answer(task_id, params)
+            if conductor.get_workflow_status() == statuses.PAUSED:
+                conductor.request_workflow_status(statuses.RESUMING)
+            if response is None:
+                ok, result = False, {"error": "inquiry timed out (no response)"}
+            else:
+                ok, result = True, {"response": response}
+        else:
+            ok, result = self.execute(ref, params)
+        status = statuses.SUCCEEDED if ok else statuses.FAILED
+        seconds = time.monotonic() - started
+        run.tasks.append(TaskRun(task_id, ref, status, result, round(seconds, 2), item))
+        self.log("  %-28s %-40s %s (%.1fs)" % (task_id + ("[%s]" % item if item is not None
+                                                          else ""), ref, status, seconds))
+        conductor.update_task_state(task_id, route, event(status, result))
+
+    def _execute(self, ref: str, params: Dict[str, Any]) -> Tuple[bool, Any]:
+        if ref == "core.noop":
+            return True, {}
+        if ref == "core.echo":
+            return True, {"stdout": params.get("message", "")}
+        if not ref.startswith(PACK + "."):
+            return False, {"error": "the local runner cannot run %s" % ref}
+        name = _name(ref)
+        try:
+            if metadata(name, self.pack_dir)["runner_type"] == "orquesta":
+                sub = self.run(ref, **params)
+                return sub.status == statuses.SUCCEEDED, {"output": sub.output,
+                                                          "errors": sub.errors}
+            ok, value = run_python_action(name, self.config, params, self.pack_dir)
+            return ok, python_result(ok, value)
+        except Exception:  # StackStorm records a failed execution with the traceback
+            return False, python_result(False, None, traceback.format_exc())
+
+
+def python_result(ok: bool, value: Any, stderr: str = "") -> Dict[str, Any]:
+    """The shape st2's python runner gives a workflow: ``result().result`` is what run()
+    returned (also for ``(False, value)``)."""
+    return {"result": value, "exit_code": 0 if ok else 1, "stdout": "", "stderr": stderr}
+
+
+def _name(ref: str) -> str:
+    pack, _, name = ref.partition(".")
+    if pack != PACK or not name:
+        raise ValueError("not an action of this pack: %r" % ref)
+    return name
