@@ -26,20 +26,24 @@ Daemons are started by PID and stopped by PID only, never by process name.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:   # sandbox_common.py sits beside this file, also when it is imported
+    sys.path.insert(0, _HERE)
+from sandbox_common import (  # noqa: E402
+    Clock, Recorded, SandboxError, abort_others, all_alive, apt_get_install, claim_state_dir,
+    cli_parser, conclude, in_parallel, is_alive, json_or_none, print_config, print_status,
+    read_json, read_recorded, run, run_command, run_logged, start_recorded, stop_listed,
+    stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 
 SOURCE = "ceph"
 DESTINATION = "cephpa1"
@@ -76,10 +80,6 @@ STOP_GRACE = {"rbd-mirror": 5.0, "ceph-mgr": 5.0, "ceph-osd": 3.0, "ceph-mon": 3
 STOP_ORDER = (("rbd-mirror", "ceph-mgr"), ("ceph-osd",), ("ceph-mon",))
 MARKER = ".ceph_migrate_sandbox"
 UNIX_PATH_MAX = 107
-
-
-class SandboxError(Exception):
-    """A sandbox operation failed; the message says what and where to look."""
 
 
 # --------------------------------------------------------------------------- layout
@@ -181,38 +181,7 @@ def paths(root: Optional[str] = None) -> Paths:
     return Paths(os.path.abspath(root))
 
 
-# --------------------------------------------------------------------------- small helpers
-
-class Clock:
-    """Prints '[  1.23s] message' lines; shared by threads, hence the lock."""
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-        self._lock = threading.Lock()
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.t0
-
-    def log(self, msg: str) -> None:
-        with self._lock:
-            print("[%6.2fs] %s" % (self.elapsed(), msg), flush=True)
-
-
-def run(argv: Sequence[str], timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """Run argv (never through a shell), capture its output, raise SandboxError on failure."""
-    try:
-        res = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise SandboxError("timed out after %.0fs: %s" % (timeout, " ".join(argv)))
-    except OSError as exc:
-        raise SandboxError("cannot run %s: %s" % (argv[0], exc))
-    if check and res.returncode != 0:
-        raise SandboxError("%s failed (rc %d): %s" % (" ".join(argv), res.returncode,
-                                                      (res.stderr or res.stdout).strip()[-2000:]))
-    return res
-
+# --------------------------------------------------------------------------- ceph and rbd commands
 
 def ceph_argv(p: Paths, cluster: str, *args: str, connect_timeout: int = 10) -> List[str]:
     """`ceph` as client.admin of CLUSTER (admin keyring comes from the conf's [client])."""
@@ -223,64 +192,6 @@ def ceph_argv(p: Paths, cluster: str, *args: str, connect_timeout: int = 10) -> 
 def rbd_argv(p: Paths, cluster: str, *args: str) -> List[str]:
     """`rbd` as client.admin of CLUSTER."""
     return ["rbd", "--cluster", cluster, "-c", p.conf(cluster)] + list(args)
-
-
-def json_or_none(res: subprocess.CompletedProcess) -> Any:
-    """Parsed stdout of a --format json call, None when the call failed or printed garbage."""
-    if res.returncode != 0:
-        return None
-    try:
-        return json.loads(res.stdout)
-    except ValueError:
-        return None
-
-
-def write_file(path: str, text: str, mode: int = 0o644) -> None:
-    """Write atomically so that readers never see half a file."""
-    tmp = "%s.tmp.%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def in_parallel(funcs: Sequence[Callable[[], Any]]) -> List[Any]:
-    """Run callables in threads, return their results in order, re-raise the first error."""
-    results: List[Any] = [None] * len(funcs)
-    errors: List[BaseException] = []
-
-    def call(i: int, fn: Callable[[], Any]) -> None:
-        try:
-            results[i] = fn()
-        except BaseException as exc:  # noqa: B902 - handed to the caller below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=call, args=(i, fn), daemon=True)
-               for i, fn in enumerate(funcs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
-def wait_for(check: Callable[[], Tuple[bool, str]], timeout: float, what: str,
-             interval: float = 0.5) -> None:
-    """Poll check() until it returns (True, _); on timeout raise with its last reason."""
-    deadline = time.monotonic() + timeout
-    reason = "not checked"
-    while True:
-        if _ABORT.is_set():
-            raise SandboxError("%s: aborted (another step failed)" % what)
-        ok, reason = check()
-        if ok:
-            return
-        if time.monotonic() > deadline:
-            raise SandboxError("%s: not ready after %.0fs (%s)" % (what, timeout, reason))
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- packages
@@ -295,121 +206,48 @@ def ensure_packages(clock: Clock) -> None:
         return
     clock.log("installing %s (missing: %s)"
               % (" ".join(APT_PACKAGES), " ".join(missing_binaries())))
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    run(["apt-get", "update"], timeout=600, env=env)
-    run(["apt-get", "install", "-y", "-q"] + list(APT_PACKAGES), timeout=1800, env=env)
-    still = missing_binaries()
-    if still:
-        raise SandboxError("still missing after apt-get install: %s" % " ".join(still))
+    apt_get_install(APT_PACKAGES, missing_binaries)
     clock.log("packages installed")
 
 
 # --------------------------------------------------------------------------- daemons / pids
 
-_PIDS_LOCK = threading.Lock()
-_CHILDREN: Dict[int, subprocess.Popen] = {}   # keeps Popen objects so we can reap our own children
-_ABORT = threading.Event()                     # set when up() fails: no new daemons after that
-
-
 @dataclass(frozen=True)
-class Daemon:
+class Daemon(Recorded):
     """One line of <state>/pids: 'PID NAME CLUSTER'."""
-    pid: int
-    name: str
-    cluster: str
+
+    @property
+    def cluster(self) -> str:
+        return self.group
 
     @property
     def binary(self) -> str:
         """'ceph-osd.0' -> 'ceph-osd', 'rbd-mirror.a' -> 'rbd-mirror'."""
-        return self.name.split(".", 1)[0]
+        return self.kind
 
 
 def read_pids(p: Paths) -> List[Daemon]:
     """Recorded daemons; a missing or empty pid file means nothing runs."""
-    try:
-        with open(p.pids) as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return []
-    daemons = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 3 and parts[0].isdigit():
-            daemons.append(Daemon(int(parts[0]), parts[1], parts[2]))
-    return daemons
+    return read_recorded(p.pids, Daemon)
 
 
-def _reap(pid: int) -> bool:
-    """Collect PID if it is our exited child; True when it was. (A zombie still answers kill -0.)"""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is not None
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return done == pid
+def _runs_binary(d: Daemon, argv: List[str]) -> bool:
+    """ARGV is d's: daemons are exec'd directly (no wrapper), so argv[0] is the binary."""
+    return bool(argv) and os.path.basename(argv[0]) == d.binary
 
 
 def daemon_alive(d: Daemon) -> bool:
-    """True when PID runs and is still the recorded daemon.
-
-    Guards against PID reuse after a wrap-around: the PID must be a process (not some other
-    process's thread, which /proc and kill -0 also accept), not a zombie, running d.binary."""
-    if _reap(d.pid):
-        return False
-    try:
-        with open("/proc/%d/status" % d.pid) as fh:
-            fields = dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
-        with open("/proc/%d/cmdline" % d.pid, "rb") as fh:
-            argv = fh.read().split(b"\0")
-    except OSError:
-        return False
-    if (fields.get("Tgid", "").strip() != str(d.pid)
-            or fields.get("State", "").split()[:1] in (["Z"], ["X"])):
-        return False
-    return os.path.basename(argv[0].decode(errors="replace")) == d.binary
+    """True when PID runs and is still the recorded daemon (not a reused PID)."""
+    return is_alive(d, _runs_binary)
 
 
 def start_daemon(p: Paths, cluster: str, name: str, argv: Sequence[str],
                  extra_env: Optional[Dict[str, str]] = None) -> Daemon:
-    """Start argv in the foreground (-f) in its own session, record the daemon's own PID.
-
-    Popen execs the daemon directly (no shell, no wrapper), so Popen.pid is the daemon's PID.
-    start_new_session detaches it from our terminal: it survives this script and ^C."""
-    if _ABORT.is_set():
-        raise SandboxError("aborted before starting %s" % name)
-    env = dict(os.environ)
-    env.update(extra_env or {})
-    log_path = p.sub(cluster, "log", "%s.stdout" % name)
-    with _PIDS_LOCK:
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(list(argv) + ["-f"], cwd=p.sub(cluster, "run"),
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env)
-        _CHILDREN[proc.pid] = proc
-        with open(p.pids, "a") as fh:
-            fh.write("%d %s %s\n" % (proc.pid, name, cluster))
-    return Daemon(proc.pid, name, cluster)
-
-
-def _signal_all(daemons: Sequence[Daemon], sig: int) -> None:
-    for d in daemons:
-        if daemon_alive(d):
-            try:
-                os.kill(d.pid, sig)
-            except ProcessLookupError:
-                pass
-
-
-def _wait_gone(daemons: Sequence[Daemon], timeout: float) -> List[Daemon]:
-    """Wait up to timeout for the daemons to exit; return those still alive."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = [d for d in daemons if daemon_alive(d)]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
+    """Start argv in the foreground (-f: Popen's pid is the daemon's own) in its own session,
+    record the daemon's PID."""
+    return start_recorded(p.pids, Daemon, cluster, name, list(argv) + ["-f"],
+                          p.sub(cluster, "log", "%s.stdout" % name), p.sub(cluster, "run"),
+                          extra_env)
 
 
 def stop_daemons(daemons: Sequence[Daemon], fast: bool = False) -> None:
@@ -417,37 +255,12 @@ def stop_daemons(daemons: Sequence[Daemon], fast: bool = False) -> None:
 
     rbd-mirror hangs in shutdown once the OSDs are gone, and an OSD whose mon is gone waits 5 s
     before exiting, hence the order. fast: SIGKILL everything at once (data is throw-away)."""
-    if fast:
-        _signal_all(daemons, signal.SIGKILL)
-        _wait_gone(daemons, 5.0)
-        return
-    for group in STOP_ORDER:
-        members = [d for d in daemons if d.binary in group]
-        if not members:
-            continue
-        _signal_all(members, signal.SIGTERM)
-        left = _wait_gone(members, max(STOP_GRACE[b] for b in group))
-        if left:
-            print("SIGKILL %s" % " ".join("%d(%s/%s)" % (d.pid, d.cluster, d.name) for d in left))
-            _signal_all(left, signal.SIGKILL)
-            _wait_gone(left, 5.0)
-    others = [d for d in daemons if not any(d.binary in g for g in STOP_ORDER)]
-    if others:
-        _signal_all(others, signal.SIGKILL)
-        _wait_gone(others, 5.0)
+    stop_recorded(daemons, () if fast else STOP_ORDER, STOP_GRACE, _runs_binary, log=print)
 
 
 def wipe_state(p: Paths) -> None:
     """Delete the state dir, but only if this script created it (marker file) or it is empty."""
-    if not os.path.isdir(p.root):
-        return
-    if os.path.exists(p.marker):
-        shutil.rmtree(p.root)
-    elif not os.listdir(p.root):
-        os.rmdir(p.root)
-    else:
-        raise SandboxError("%s is not a sandbox state dir (no %s): refusing to delete it"
-                           % (p.root, MARKER))
+    wipe_state_dir(p.root, p.marker, "a sandbox")
 
 
 # --------------------------------------------------------------------------- health checks
@@ -513,8 +326,7 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
         "rbd_mirror": {},
     }
     if not daemons:
-        report.update(ok=False, reason="not up (no daemons recorded)")
-        return report
+        return conclude(report, ["not up (no daemons recorded)"])
     checks: List[Callable[[], Any]] = [lambda c=c: cluster_health(p, c) for c in CLUSTERS]
     checks += [lambda pool=pool: mirror_health(p, pool) for pool in MIRRORED_POOLS]
     results = in_parallel(checks)
@@ -525,9 +337,7 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
     problems += ["%s: %s" % (c, i["reason"]) for c, i in report["clusters"].items() if not i["ok"]]
     problems += ["rbd-mirror %s: %s" % (pool, i["reason"])
                  for pool, i in report["rbd_mirror"].items() if not i["ok"]]
-    report["ok"] = not problems
-    report["reason"] = "; ".join(problems) or "ok"
-    return report
+    return conclude(report, problems)
 
 
 def format_status(report: Dict[str, Any]) -> str:
@@ -549,14 +359,13 @@ def format_status(report: Dict[str, Any]) -> str:
     for d in report["daemons"]:
         lines.append("  %7d %-8s %-13s %s" % (d["pid"], d["cluster"], d["name"],
                                               "alive" if d["alive"] else "DEAD"))
-    lines.append("OK" if report["ok"] else "NOT OK: %s" % report["reason"])
+    lines.append(verdict(report))
     return "\n".join(lines)
 
 
 def daemons_running(p: Paths) -> bool:
     """Cheap check: daemons recorded and all alive (no cluster round trip)."""
-    daemons = read_pids(p)
-    return bool(daemons) and all(daemon_alive(d) for d in daemons)
+    return all_alive(read_pids(p), _runs_binary)
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -691,13 +500,9 @@ def bootstrap_cluster(p: Paths, spec: ClusterSpec, clock: Clock) -> None:
     osd_uuid = str(uuid.uuid4())
     # the first ceph call also waits for the fresh mon to form a quorum
     run(ceph_argv(p, c, "osd", "new", osd_uuid, "0", connect_timeout=60), timeout=90)
-    res = run(["ceph-osd", "--cluster", c, "-c", conf, "-i", "0", "--mkfs", "--osd-uuid", osd_uuid],
-              timeout=180, check=False)
-    with open(p.sub(c, "log", "osd-mkfs.log"), "w") as fh:
-        fh.write(res.stdout + res.stderr)
-    if res.returncode != 0:
-        raise SandboxError("%s: ceph-osd --mkfs failed, see %s"
-                           % (c, p.sub(c, "log", "osd-mkfs.log")))
+    run_logged(["ceph-osd", "--cluster", c, "-c", conf, "-i", "0", "--mkfs",
+                "--osd-uuid", osd_uuid],
+               p.sub(c, "log", "osd-mkfs.log"), "%s: ceph-osd --mkfs" % c, timeout=180)
     start_daemon(p, c, "ceph-osd.0", ["ceph-osd", "--cluster", c, "-c", conf, "-i", "0"])
     clock.log("%s: mon, mgr, osd started" % c)
 
@@ -725,14 +530,11 @@ def create_pools(p: Paths, spec: ClusterSpec, clock: Clock) -> None:
 
 def bring_up_cluster(p: Paths, spec: ClusterSpec, clock: Clock) -> None:
     """Everything one cluster needs before mirroring; runs in its own thread.
-    A failure sets _ABORT so that the other cluster's thread stops waiting early."""
-    try:
+    A failure sets ABORT so that the other cluster's thread stops waiting early."""
+    with abort_others():
         bootstrap_cluster(p, spec, clock)
         wait_healthy(p, spec.name, clock)
         create_pools(p, spec, clock)
-    except BaseException:
-        _ABORT.set()
-        raise
 
 
 def add_peers(p: Paths, clock: Clock) -> None:
@@ -860,10 +662,10 @@ def write_generated_files(p: Paths, offset: int) -> None:
 
 
 def recorded_offset(p: Paths) -> Optional[int]:
+    """Port offset of the last successful up, None when there is none on record."""
     try:
-        with open(p.facts) as fh:
-            return int(json.load(fh)["port_offset"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(read_json(p.facts)["port_offset"])
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -894,9 +696,7 @@ def _prepare_state_dir(p: Paths) -> None:
     if len(p.mirror_asok.encode()) > UNIX_PATH_MAX:
         raise SandboxError("state dir path too long: %s (%d bytes, max %d)"
                            % (p.mirror_asok, len(p.mirror_asok.encode()), UNIX_PATH_MAX))
-    os.makedirs(p.root, exist_ok=True)
-    write_file(p.marker, "state dir of ceph_migrate sandbox/ceph_sandbox.py\n")
-    write_file(p.pids, "")
+    claim_state_dir(p.root, p.marker, p.pids, "ceph_sandbox.py")
 
 
 def up(p: Optional[Paths] = None) -> Paths:
@@ -914,19 +714,14 @@ def up(p: Optional[Paths] = None) -> Paths:
     _prepare_state_dir(p)
     clock.log("bootstrapping %s in %s (port offset %d)"
               % (" and ".join(s.name for s in specs), p.root, offset))
-    _ABORT.clear()
-    try:
+    with stopped_on_failure(
+            clock, "up failed: stopping the daemons it started (logs stay in %s/*/log)" % p.root,
+            lambda: stop_daemons(read_pids(p), fast=True), p.pids):
         in_parallel([lambda s=s: bring_up_cluster(p, s, clock) for s in specs])
         clock.log("both clusters healthy with pools")
         add_peers(p, clock)
         start_rbd_mirror(p, clock)
         write_generated_files(p, offset)
-    except BaseException:
-        _ABORT.set()
-        clock.log("up failed: stopping the daemons it started (logs stay in %s/*/log)" % p.root)
-        stop_daemons(read_pids(p), fast=True)
-        os.replace(p.pids, p.pids + ".failed")
-        raise
     clock.log("up: done (pack config %s)" % p.pack_config)
     return p
 
@@ -936,14 +731,7 @@ def down(p: Optional[Paths] = None, wipe: bool = False, fast: bool = False) -> L
     Returns the daemons that were recorded."""
     p = p or paths()
     daemons = read_pids(p)
-    if not daemons:
-        print("nothing to stop (%s)" % p.pids)
-    else:
-        t0 = time.monotonic()
-        stop_daemons(daemons, fast=fast)
-        os.replace(p.pids, p.pids + ".stopped")
-        print("stopped in %.1fs: %s" % (time.monotonic() - t0, " ".join(
-            "%d(%s/%s)" % (d.pid, d.cluster, d.name) for d in daemons)))
+    stop_listed(daemons, p.pids, lambda: stop_daemons(daemons, fast=fast))
     if wipe:
         wipe_state(p)
         print("wiped %s" % p.root)
@@ -961,47 +749,24 @@ def config_path(p: Optional[Paths] = None) -> Optional[str]:
 # --------------------------------------------------------------------------- CLI
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Two-cluster Ceph sandbox (ceph -> cephpa1, rbd-mirror) for ceph_migrate. "
-                    "State dir: $CEPH_MIGRATE_SANDBOX_DIR; "
-                    "ports: +$CEPH_MIGRATE_SANDBOX_PORT_OFFSET.")
-    sub = parser.add_subparsers(dest="cmd", metavar="{install,up,down,status,config}")
-    sub.required = True
-    sub.add_parser("install", help="install Debian's Ceph packages if a binary is missing")
-    sub.add_parser("up", help="install if needed, start both clusters and rbd-mirror (idempotent)")
-    d = sub.add_parser("down", help="stop the recorded daemons by PID")
-    d.add_argument("--wipe", action="store_true", help="also delete the state dir")
-    d.add_argument("--fast", action="store_true", help="SIGKILL at once instead of graceful stop")
-    s = sub.add_parser("status", help="health summary; exit 0 when all is healthy")
-    s.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("config", help="print the path of the generated pack config")
+    parser, _ = cli_parser(
+        "Two-cluster Ceph sandbox (ceph -> cephpa1, rbd-mirror) for ceph_migrate. "
+        "State dir: $CEPH_MIGRATE_SANDBOX_DIR; ports: +$CEPH_MIGRATE_SANDBOX_PORT_OFFSET.",
+        install="install Debian's Ceph packages if a binary is missing",
+        up="install if needed, start both clusters and rbd-mirror (idempotent)",
+        down="stop the recorded daemons by PID",
+        config="print the path of the generated pack config",
+        down_flags={"--wipe": "also delete the state dir",
+                    "--fast": "SIGKILL at once instead of graceful stop"})
     args = parser.parse_args(argv)
     p = paths()
-    try:
-        if args.cmd == "install":
-            ensure_packages(Clock())
-            return 0
-        if args.cmd == "up":
-            up(p)
-            return 0
-        if args.cmd == "down":
-            down(p, wipe=args.wipe, fast=args.fast)
-            return 0
-        if args.cmd == "status":
-            rep = status(p)
-            print(json.dumps(rep, indent=2) if args.json else format_status(rep))
-            return 0 if rep["ok"] else 1
-        path = config_path(p)
-        if path is None:
-            print("sandbox in %s is not up" % p.root, file=sys.stderr)
-            return 1
-        print(path)
-        return 0
-    except SandboxError as exc:
-        print("error: %s" % exc, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(args.cmd, p.root, {
+        "install": lambda: ensure_packages(Clock()),
+        "up": lambda: up(p),
+        "down": lambda: down(p, wipe=args.wipe, fast=args.fast),
+        "status": lambda: print_status(status(p), args.json, format_status),
+        "config": lambda: print_config(config_path(p), "sandbox in %s is not up" % p.root),
+    })
 
 
 if __name__ == "__main__":

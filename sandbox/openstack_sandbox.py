@@ -30,9 +30,7 @@ Processes are started in their own sessions and stopped by PID only, never by na
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import fcntl
+import functools
 import grp
 import http.client
 import json
@@ -40,23 +38,28 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ceph_sandbox  # noqa: E402  (same directory; generic helpers and the Ceph facts)
-from ceph_sandbox import Clock, SandboxError, in_parallel, run, write_file  # noqa: E402
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:   # ceph_sandbox.py and sandbox_common.py sit beside this file
+    sys.path.insert(0, _HERE)
+import ceph_sandbox  # noqa: E402  (the Ceph facts, brought up when needed)
+from sandbox_common import (  # noqa: E402
+    Clock, Matcher, Recorded, SandboxError, abort_others, all_alive, apt_get_install,
+    claim_state_dir, cli_parser, conclude, group_members, in_parallel, is_alive, json_or_none,
+    print_config, print_status, proc_status, read_json, read_recorded, run, run_command,
+    run_logged, start_recorded, state_lock, stop_listed, stop_recorded, stopped_on_failure,
+    verdict, wait_for, wipe_state_dir, write_file)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(_HERE)
 MARKER = ".ceph_migrate_openstack"
 VENV_STAMP = ".ceph_migrate_openstack.stamp"
 SYSTEM_PYTHON = "/usr/bin/python3.11"   # Debian's python3-rbd/python3-rados are built for it
@@ -108,11 +111,6 @@ ENCRYPTION = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
               "control_location": "front-end"}
 GLANCE_STORE_ID = "ceph"
 ETC_CEPH = "/etc/ceph"
-
-
-_ABORT = threading.Event()   # set when one cloud's start-up failed: the other stops waiting
-_PIDS_LOCK = threading.Lock()
-_CHILDREN: Dict[int, subprocess.Popen] = {}
 
 
 # --------------------------------------------------------------------------- layout
@@ -249,19 +247,6 @@ class Paths:
         return self.cloud(cloud, project, "%s.db" % project)
 
 
-@contextlib.contextmanager
-def state_lock(p: Paths) -> Any:
-    """Serialise up/down of one state dir (test workers may call `up` at the same time).
-    The lock file sits beside the state dir, which `--wipe` deletes."""
-    os.makedirs(os.path.dirname(p.root), exist_ok=True)
-    with open(p.root + ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def paths() -> Paths:
     """State dir from $CEPH_MIGRATE_OPENSTACK_DIR, venv from $CEPH_MIGRATE_OPENSTACK_VENV."""
     root = os.environ.get("CEPH_MIGRATE_OPENSTACK_DIR") or "/tmp/ceph_migrate_openstack"
@@ -277,21 +262,6 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for(check: Callable[[], Tuple[bool, str]], timeout: float, what: str,
-             interval: float = 0.3) -> None:
-    """Poll check() until (True, _); raise with its last reason on timeout or abort."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if _ABORT.is_set():
-            raise SandboxError("%s: aborted (another step failed)" % what)
-        ok, reason = check()
-        if ok:
-            return
-        if time.monotonic() > deadline:
-            raise SandboxError("%s: not ready after %.0fs (%s)" % (what, timeout, reason))
-        time.sleep(interval)
 
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -381,21 +351,16 @@ def apt_install(packages: Sequence[str], clock: Clock) -> None:
     """apt-get install; a new rabbitmq-server must not start a system broker on 0.0.0.0, so
     service starts are refused through policy-rc.d while it installs (unless one exists)."""
     clock.log("apt-get install %s" % " ".join(packages))
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     policy = "/usr/sbin/policy-rc.d"
     own_policy = "rabbitmq-server" in packages and not os.path.exists(policy)
     if own_policy:
         write_file(policy, "#!/bin/sh\nexit 101\n", mode=0o755)
     try:
-        run(["apt-get", "update", "-q"], timeout=600, env=env)
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends"] + list(packages),
-            timeout=1800, env=env)
+        apt_get_install(packages, lambda: [pkg for pkg in packages if not dpkg_installed(pkg)],
+                        options=["--no-install-recommends"])
     finally:
         if own_policy:
             os.unlink(policy)
-    still = [pkg for pkg in packages if not dpkg_installed(pkg)]
-    if still:
-        raise SandboxError("still missing after apt-get install: %s" % " ".join(still))
 
 
 def venv_ready(p: Paths) -> bool:
@@ -444,25 +409,17 @@ def install(p: Optional[Paths] = None, clock: Optional[Clock] = None) -> None:
 # --------------------------------------------------------------------------- processes
 
 @dataclass(frozen=True)
-class Proc:
+class Proc(Recorded):
     """One line of <state>/pids: 'PID NAME CLOUD'."""
-    pid: int
-    name: str
-    cloud: str
+
+    @property
+    def cloud(self) -> str:
+        return self.group
 
 
 def read_pids(p: Paths) -> List[Proc]:
-    try:
-        with open(p.pids) as fh:
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return []
-    procs = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) == 3 and parts[0].isdigit():
-            procs.append(Proc(int(parts[0]), parts[1], parts[2]))
-    return procs
+    """Recorded processes; a missing or empty pids file means nothing runs."""
+    return read_recorded(p.pids, Proc)
 
 
 def expected_cmdline(p: Paths, proc: Proc) -> Tuple[Tuple[str, ...], str]:
@@ -478,71 +435,29 @@ def expected_cmdline(p: Paths, proc: Proc) -> Tuple[Tuple[str, ...], str]:
     return (proc.name,), ""
 
 
-def _reap(pid: int) -> bool:
-    """Collect PID if it is our exited child; True when it was (a zombie answers kill -0)."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is not None
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return done == pid
-
-
-def _proc_status(pid: int) -> Dict[str, str]:
-    try:
-        with open("/proc/%d/status" % pid) as fh:
-            return dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
-    except OSError:
-        return {}
-
-
-def runs_as(p: Paths, proc: Proc, pid: int) -> bool:
-    """PID is a live process (not a zombie, not a thread) running PROC's program."""
-    fields = _proc_status(pid)
-    if (fields.get("Tgid", "").strip() != str(pid)
-            or fields.get("State", "").split()[:1] in (["Z"], ["X"])):
-        return False
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as fh:
-            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-    except OSError:
-        return False
+def _runs_as(p: Paths, proc: Proc, argv: List[str]) -> bool:
+    """ARGV is that of PROC (or of a fork of it), by expected_cmdline()."""
     programs, argument = expected_cmdline(p, proc)
     if not any(os.path.basename(a) in programs for a in argv[:2]):
         return False
     return not argument or argument in argv
 
 
+def matcher(p: Paths) -> Matcher:
+    """Whether a command line is that of a recorded process of this state dir."""
+    return functools.partial(_runs_as, p)
+
+
 def proc_alive(p: Paths, proc: Proc) -> bool:
     """The recorded PID runs and is still the program we started."""
-    return not _reap(proc.pid) and runs_as(p, proc, proc.pid)
-
-
-def group_members(pgid: int) -> List[int]:
-    """PIDs in process group PGID (our services are session leaders: pgid == recorded PID)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 3 and fields[2] == str(pgid) and fields[3] == str(pgid) \
-                and fields[0] != "Z":
-            members.append(int(entry))
-    return members
+    return is_alive(proc, matcher(p))
 
 
 def rss_mib(pid: int) -> float:
     """RSS of the whole process group (uWSGI master + worker, cinder-volume + backend child)."""
     total = 0
     for member in group_members(pid) or [pid]:
-        value = _proc_status(member).get("VmRSS", "0 kB").split()[0]
+        value = proc_status(member).get("VmRSS", "0 kB").split()[0]
         total += int(value) if value.isdigit() else 0
     return round(total / 1024.0, 1)
 
@@ -550,86 +465,24 @@ def rss_mib(pid: int) -> float:
 def start_proc(p: Paths, cloud: str, name: str, argv: Sequence[str],
                extra_env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None) -> Proc:
     """Start argv in its own session (pid == pgid), record 'PID NAME CLOUD'."""
-    if _ABORT.is_set():
-        raise SandboxError("aborted before starting %s/%s" % (cloud, name))
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = {"PYTHONWARNINGS": "ignore"}
     env.update(extra_env or {})
     log_dir = p.log_dir(cloud) if cloud != BROKER_CLOUD else p.broker_dir
-    os.makedirs(log_dir, exist_ok=True)
-    with _PIDS_LOCK:
-        with open(os.path.join(log_dir, "%s.stdout" % name), "ab") as log:
-            proc = subprocess.Popen(list(argv), cwd=cwd or p.root, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=env)
-        _CHILDREN[proc.pid] = proc
-        with open(p.pids, "a") as fh:
-            fh.write("%d %s %s\n" % (proc.pid, name, cloud))
-    return Proc(proc.pid, name, cloud)
-
-
-def _signal(p: Paths, procs: Sequence[Proc], sig: int) -> None:
-    for proc in procs:
-        if proc_alive(p, proc):
-            try:
-                os.kill(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-
-
-def leftovers(p: Paths, proc: Proc) -> List[int]:
-    """Members of a service's own process group (pgid == recorded PID) that still run its
-    program: uWSGI workers, cinder-volume's backend child. That child outlives its parent when
-    the parent exits first ('Parent process has died unexpectedly, exiting' and it hangs)."""
-    return [m for m in group_members(proc.pid) if runs_as(p, proc, m)]
-
-
-def _kill_leftovers(p: Paths, proc: Proc) -> None:
-    for member in leftovers(p, proc):
-        try:
-            os.kill(member, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    return start_recorded(p.pids, Proc, cloud, name, argv,
+                          os.path.join(log_dir, "%s.stdout" % name), cwd or p.root, env)
 
 
 def stop_procs(p: Paths, procs: Sequence[Proc],
                clock: Optional[Clock] = None) -> Dict[str, float]:
     """Stop exactly these PIDs tier by tier: cinder-volume, scheduler, APIs, keystone, broker.
     Returns the seconds each tier took."""
-    took: Dict[str, float] = {}
-    for tier in STOP_TIERS:
-        members = [x for x in procs if x.name in tier]
-        if not members:
-            continue
-        t0 = time.monotonic()
-        _signal(p, members, signal.SIGTERM)
-        deadline = time.monotonic() + max(STOP_GRACE.get(n, 5.0) for n in tier)
-        while time.monotonic() < deadline and any(proc_alive(p, x) for x in members):
-            time.sleep(0.1)
-        left = [x for x in members if proc_alive(p, x)]
-        if left:
-            if clock:
-                clock.log("SIGKILL %s" % " ".join("%d(%s/%s)" % (x.pid, x.cloud, x.name)
-                                                  for x in left))
-            _signal(p, left, signal.SIGKILL)
-        for x in members:
-            _kill_leftovers(p, x)
-        took["+".join(tier)] = round(time.monotonic() - t0, 1)
-    unknown = [x for x in procs if not any(x.name in t for t in STOP_TIERS)]
-    _signal(p, unknown, signal.SIGKILL)
-    return took
+    return stop_recorded(procs, STOP_TIERS, STOP_GRACE, matcher(p),
+                         log=clock.log if clock else None)
 
 
 def wipe_state(p: Paths) -> None:
     """Delete the state dir, but only if this script made it (marker file) or it is empty."""
-    if not os.path.isdir(p.root):
-        return
-    if os.path.exists(p.marker):
-        shutil.rmtree(p.root)
-    elif not os.listdir(p.root):
-        os.rmdir(p.root)
-    else:
-        raise SandboxError("%s is not an OpenStack sandbox state dir (no %s): refusing to delete"
-                           % (p.root, MARKER))
+    wipe_state_dir(p.root, p.marker, "an OpenStack sandbox")
 
 
 # --------------------------------------------------------------------------- RabbitMQ
@@ -694,7 +547,8 @@ def start_own_broker(p: Paths, clock: Clock) -> None:
         argv = [epmd, "-address", BROKER_HOST, "-port", str(EPMD_PORT)]
         start_proc(p, BROKER_CLOUD, "epmd", argv, extra_env=env, cwd=d)
     start_proc(p, BROKER_CLOUD, "rabbitmq", [RABBIT_SERVER], extra_env=env, cwd=d)
-    wait_for(lambda: (broker_answers(), "port %d closed" % BROKER_PORT), 90, "own RabbitMQ")
+    wait_for(lambda: (broker_answers(), "port %d closed" % BROKER_PORT), 90, "own RabbitMQ",
+             interval=0.3)
     rabbitmqctl(p, "await_startup")
     clock.log("own RabbitMQ up on %s:%d (node %s)" % (BROKER_HOST, BROKER_PORT, RABBIT_NODENAME))
 
@@ -741,19 +595,20 @@ def transport_url(spec: CloudSpec) -> str:
 
 def ceph_facts(clock: Clock) -> Dict[str, Any]:
     """The Ceph sandbox's sandbox.json; brings the Ceph sandbox up when its daemons are down
-    (never touches it when they run)."""
+    (never touches it when they run). Under the Ceph sandbox's lock, as its own `up` is."""
     cp = ceph_sandbox.paths()
-    if not ceph_sandbox.daemons_running(cp) or not os.path.isfile(cp.facts):
-        clock.log("Ceph sandbox in %s is not running: bringing it up" % cp.root)
-        ceph_sandbox.up(cp)
-    with open(cp.facts) as fh:
-        return json.load(fh)
+    with state_lock(cp.root):
+        if not ceph_sandbox.daemons_running(cp) or not os.path.isfile(cp.facts):
+            clock.log("Ceph sandbox in %s is not running: bringing it up" % cp.root)
+            ceph_sandbox.up(cp)
+        with open(cp.facts) as fh:
+            return json.load(fh)
 
 
 def ensure_ceph_user(ceph: Dict[str, Any], cluster: str, user: str, keyring: str) -> None:
     """client.USER with the rbd profiles, key written to KEYRING (caps fixed if they differ)."""
-    c = ceph["clusters"][cluster]
-    base = ["ceph", "--cluster", cluster, "-c", c["conf"], "--connect-timeout", "15"]
+    base = ceph_sandbox.ceph_argv(ceph_sandbox.paths(ceph["state_dir"]), cluster,
+                                  connect_timeout=15)
     caps: List[str] = []
     for svc, cap in CEPH_CAPS:
         caps += [svc, cap]
@@ -790,6 +645,11 @@ def brick_keyring(spec: CloudSpec) -> str:
     return os.path.join(ETC_CEPH, "%s.client.cinder.keyring" % spec.ceph_cluster)
 
 
+def _links_into(path: str, root: str) -> bool:
+    """PATH is a symlink into state dir ROOT: ours to replace or remove."""
+    return os.path.islink(path) and os.readlink(path).startswith(root + os.sep)
+
+
 def link_brick_keyring(p: Paths, spec: CloudSpec) -> None:
     """Symlink brick_keyring() to the state dir's keyring, as a cinder-volume host has it.
     A file or link there that is not ours (and not identical) is left alone: error."""
@@ -801,7 +661,7 @@ def link_brick_keyring(p: Paths, spec: CloudSpec) -> None:
         with open(path) as fh, open(target) as mine:
             if fh.read() == mine.read():
                 return   # the same key of the same Ceph user: fine as it is
-        if not (os.path.islink(path) and os.readlink(path).startswith(p.root + os.sep)):
+        if not _links_into(path, p.root):
             raise SandboxError("%s holds another key for client.cinder: os-brick "
                                "(upload-to-image) would use it; move it away" % path)
     if os.path.lexists(path):
@@ -814,7 +674,7 @@ def unlink_brick_keyrings(p: Paths) -> List[str]:
     gone = []
     for spec in CLOUDS:
         path = brick_keyring(spec)
-        if os.path.islink(path) and os.readlink(path).startswith(p.root + os.sep):
+        if _links_into(path, p.root):
             os.unlink(path)
             gone.append(path)
     return gone
@@ -862,17 +722,17 @@ def owned_rbd_images(p: Paths, spec: CloudSpec, fsid: str) -> List[str]:
     return owned
 
 
-def purge_rbd_image(conf: str, cluster: str, image: str) -> Optional[str]:
+def purge_rbd_image(cp: ceph_sandbox.Paths, cluster: str, image: str) -> Optional[str]:
     """Remove one RBD image with its snapshots; None when done or already gone, else why not."""
-    base = ["rbd", "--cluster", cluster, "-c", conf]
+    base = ceph_sandbox.rbd_argv(cp, cluster)
     res = run(base + ["snap", "ls", "--all", "--format", "json", image], check=False, timeout=60)
     if res.returncode != 0:
         return None if "No such file" in res.stderr else res.stderr.strip()[-200:]
-    for snap in json.loads(res.stdout or "[]"):
+    snaps = json_or_none(res) or []
+    for snap in snaps:
         if snap.get("protected") == "true":
             run(base + ["snap", "unprotect", "%s@%s" % (image, snap["name"])], check=False)
-    if any(snap.get("namespace", {}).get("type") == "mirror" for snap in json.loads(
-            res.stdout or "[]")):
+    if any(snap.get("namespace", {}).get("type") == "mirror" for snap in snaps):
         run(base + ["mirror", "image", "disable", "--force", image], check=False, timeout=60)
     run(base + ["snap", "purge", "--no-progress", image], check=False, timeout=300)
     res = run(base + ["rm", "--no-progress", image], check=False, timeout=300)
@@ -883,16 +743,15 @@ def purge_ceph(p: Paths) -> None:
     """down --wipe: delete the RBD images of the clouds' volumes and images, so that the shared
     Ceph pools do not fill with orphans. Needs the Ceph sandbox running; skipped otherwise."""
     cp = ceph_sandbox.paths()
-    if not ceph_sandbox.daemons_running(cp):
+    ceph = read_json(cp.facts)
+    if not ceph_sandbox.daemons_running(cp) or not isinstance(ceph, dict):
         print("Ceph sandbox not running: RBD images of the clouds left in place")
         return
-    with open(cp.facts) as fh:
-        ceph = json.load(fh)
     for spec in CLOUDS:
-        c = ceph["clusters"][spec.ceph_cluster]
-        images = owned_rbd_images(p, spec, c["fsid"])
+        fsid = ceph["clusters"][spec.ceph_cluster]["fsid"]
+        images = owned_rbd_images(p, spec, fsid)
         failed = [(i, why) for i in images
-                  for why in [purge_rbd_image(c["conf"], spec.ceph_cluster, i)] if why]
+                  for why in [purge_rbd_image(cp, spec.ceph_cluster, i)] if why]
         print("%s: removed %d RBD images from cluster %s%s"
               % (spec.name, len(images) - len(failed), spec.ceph_cluster,
                  "".join("; could not remove %s: %s" % f for f in failed)))
@@ -902,11 +761,7 @@ def purge_ceph(p: Paths) -> None:
 
 def load_passwords(p: Paths, create: bool = False) -> Dict[str, Dict[str, str]]:
     """cloud -> user -> password, generated once (0600), plus cinder's fixed LUKS key."""
-    try:
-        with open(p.passwords) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        data = {}
+    data = read_json(p.passwords) or {}
     changed = False
     for spec in CLOUDS:
         cloud = data.setdefault(spec.name, {})
@@ -1080,16 +935,27 @@ def write_configs(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> None:
 
 # --------------------------------------------------------------------------- one cloud
 
+def venv_step(p: Paths, spec: CloudSpec, argv: Sequence[str], log_name: str, what: str,
+              timeout: float, **env: str) -> subprocess.CompletedProcess:
+    """A one-off start-up step of SPEC with the venv's programs, output kept in the cloud's
+    log dir as LOG_NAME; warnings off, as for the services."""
+    return run_logged(argv, os.path.join(p.log_dir(spec.name), log_name),
+                      "%s: %s" % (spec.name, what), timeout,
+                      env=dict(os.environ, PYTHONWARNINGS="ignore", **env))
+
+
+def self_in_venv(p: Paths, command: str, spec: CloudSpec) -> List[str]:
+    """This script's hidden COMMAND for SPEC, run by the venv's python (the OpenStack code is
+    importable there only)."""
+    return [p.python, os.path.abspath(__file__), command, spec.name]
+
+
 def init_keystone(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> None:
     """db_sync, fernet/credential keys and bootstrap in one venv interpreter (this script's
     _keystone-init), saving three interpreter start-ups."""
-    out = run([p.python, os.path.abspath(__file__), "_keystone-init", spec.name],
-              env=dict(os.environ, CEPH_MIGRATE_OPENSTACK_DIR=p.root, PYTHONWARNINGS="ignore",
-                       _CM_ADMIN_PASSWORD=pw["admin"]), timeout=300, check=False)
-    with open(os.path.join(p.log_dir(spec.name), "keystone-init.out"), "w") as fh:
-        fh.write(out.stdout + out.stderr)
-    if out.returncode != 0:
-        raise SandboxError("%s: keystone init failed: %s" % (spec.name, out.stderr[-1500:]))
+    venv_step(p, spec, self_in_venv(p, "_keystone-init", spec), "keystone-init.out",
+              "keystone init", 300, CEPH_MIGRATE_OPENSTACK_DIR=p.root,
+              _CM_ADMIN_PASSWORD=pw["admin"])
     sqlite_wal(p.db(spec.name, "keystone"))
 
 
@@ -1098,11 +964,7 @@ def db_sync(p: Paths, spec: CloudSpec, project: str) -> None:
         argv = [p.bin("glance-manage"), "--config-file", p.glance_conf(spec.name), "db_sync"]
     else:
         argv = [p.bin("cinder-manage"), "--config-file", p.cinder_conf(spec.name), "db", "sync"]
-    out = run(argv, env=dict(os.environ, PYTHONWARNINGS="ignore"), timeout=300, check=False)
-    with open(os.path.join(p.log_dir(spec.name), "%s-db-sync.out" % project), "w") as fh:
-        fh.write(out.stdout + out.stderr)
-    if out.returncode != 0:
-        raise SandboxError("%s: %s db sync failed: %s" % (spec.name, project, out.stderr[-1500:]))
+    venv_step(p, spec, argv, "%s-db-sync.out" % project, "%s db sync" % project, 300)
     sqlite_wal(p.db(spec.name, project))
 
 
@@ -1120,42 +982,30 @@ def start_cloud_services(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: b
     """Keystone, Glance and Cinder chains in parallel; databases first when FRESH.
     cinder-scheduler starts before cinder-volume so that it hears the first capabilities."""
     c = spec.name
+    chains = (   # (database step, what it did, services in start order)
+        (lambda: init_keystone(p, spec, pw), "keystone db, keys, bootstrap", ("keystone",)),
+        (lambda: db_sync(p, spec, "glance"), "glance db", ("glance-api",)),
+        (lambda: db_sync(p, spec, "cinder"), "cinder db",
+         ("cinder-scheduler", "cinder-api", "cinder-volume")),
+    )
 
-    def keystone() -> None:
+    def chain(init: Callable[[], None], done: str, services: Sequence[str]) -> None:
         if fresh:
-            init_keystone(p, spec, pw)
-            clock.log("%s: keystone db, keys, bootstrap done" % c)
-        start_service(p, spec, "keystone")
+            init()
+            clock.log("%s: %s done" % (c, done))
+        for service in services:
+            start_service(p, spec, service)
 
-    def glance() -> None:
-        if fresh:
-            db_sync(p, spec, "glance")
-            clock.log("%s: glance db done" % c)
-        start_service(p, spec, "glance-api")
-
-    def cinder() -> None:
-        if fresh:
-            db_sync(p, spec, "cinder")
-            clock.log("%s: cinder db done" % c)
-        start_service(p, spec, "cinder-scheduler")
-        start_service(p, spec, "cinder-api")
-        start_service(p, spec, "cinder-volume")
-
-    in_parallel([keystone, glance, cinder])
+    in_parallel([lambda ch=ch: chain(*ch) for ch in chains])
     clock.log("%s: services started" % c)
 
 
 def run_setup(p: Paths, spec: CloudSpec) -> Dict[str, Any]:
     """Users, projects, roles, endpoints and volume types (this script's _setup-cloud in the
     venv, with openstacksdk); idempotent. Returns its JSON facts."""
-    out = run([p.python, os.path.abspath(__file__), "_setup-cloud", spec.name],
-              env=dict(os.environ, CEPH_MIGRATE_OPENSTACK_DIR=p.root, PYTHONWARNINGS="ignore"),
-              timeout=START_TIMEOUT + 60, check=False)
-    with open(os.path.join(p.log_dir(spec.name), "setup.out"), "w") as fh:
-        fh.write(out.stdout + out.stderr)
-    if out.returncode != 0:
-        raise SandboxError("%s: identity/volume type setup failed: %s"
-                           % (spec.name, (out.stderr or out.stdout)[-1500:]))
+    out = venv_step(p, spec, self_in_venv(p, "_setup-cloud", spec), "setup.out",
+                    "identity/volume type setup", START_TIMEOUT + 60,
+                    CEPH_MIGRATE_OPENSTACK_DIR=p.root)
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     write_file(p.setup_facts(spec.name), json.dumps(facts, indent=2) + "\n")
     return facts
@@ -1211,13 +1061,13 @@ def wait_keystone(spec: CloudSpec) -> None:
     def check() -> Tuple[bool, str]:
         status, _, data = http_call("GET", spec.auth_url, timeout=5)
         return status == 200, "GET /v3: %s" % status
-    wait_for(check, START_TIMEOUT, "%s keystone" % spec.name)
+    wait_for(check, START_TIMEOUT, "%s keystone" % spec.name, interval=0.3)
 
 
 def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
                    clock: Clock) -> Dict[str, Any]:
-    """One cloud from configs to healthy; runs in its own thread, sets _ABORT on failure."""
-    try:
+    """One cloud from configs to healthy; runs in its own thread, sets ABORT on failure."""
+    with abort_others():
         write_configs(p, spec, pw)
         start_cloud_services(p, spec, pw, fresh, clock)
         wait_keystone(spec)
@@ -1233,9 +1083,6 @@ def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
         clock.log("%s: healthy (tokens, glance, cinder pool %s, cinder-volume up)"
                   % (spec.name, spec.manage_host))
         return facts
-    except BaseException:
-        _ABORT.set()
-        raise
 
 
 # --------------------------------------------------------------------------- generated files
@@ -1298,30 +1145,28 @@ def sandbox_facts(p: Paths, ceph: Dict[str, Any], setup: Dict[str, Dict[str, Any
 def write_generated_files(p: Paths, ceph: Dict[str, Any], health: Dict[str, Dict[str, Any]],
                           timings: Optional[Dict[str, float]] = None) -> None:
     pw = load_passwords(p)
-    setup = {}
-    for spec in CLOUDS:
-        try:
-            with open(p.setup_facts(spec.name)) as fh:
-                setup[spec.name] = json.load(fh)
-        except (OSError, ValueError):
-            setup[spec.name] = {}
+    setup = {s.name: read_json(p.setup_facts(s.name)) or {} for s in CLOUDS}
     if timings is None:
-        try:
-            with open(p.facts) as fh:
-                timings = json.load(fh).get("last_up_timings", {})
-        except (OSError, ValueError):
-            timings = {}
+        timings = (read_json(p.facts) or {}).get("last_up_timings", {})
     write_file(p.clouds_yaml, clouds_yaml(p, pw), mode=0o600)
     write_file(p.facts, json.dumps(sandbox_facts(p, ceph, setup, health, timings or {}),
                                    indent=2) + "\n")
 
 
 def recorded_fsids(p: Paths) -> Dict[str, str]:
+    """cloud -> fsid of the Ceph cluster it was last brought up on ({} when unknown)."""
     try:
-        with open(p.facts) as fh:
-            clouds = json.load(fh)["clouds"]
+        clouds = read_json(p.facts)["clouds"]
         return {c: clouds[c]["ceph"]["fsid"] for c in clouds}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
+        return {}
+
+
+def ceph_fsids(ceph: Any) -> Dict[str, str]:
+    """cloud -> fsid of its Ceph cluster now, from the Ceph sandbox's facts ({} without)."""
+    try:
+        return {s.name: ceph["clusters"][s.ceph_cluster]["fsid"] for s in CLOUDS}
+    except (KeyError, TypeError):
         return {}
 
 
@@ -1339,8 +1184,7 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
         "clouds": {}, "broker": {},
     }
     if not procs:
-        report.update(ok=False, reason="not up (no processes recorded)")
-        return report
+        return conclude(report, ["not up (no processes recorded)"])
     problems = ["%s/%s dead" % (x["cloud"], x["name"]) for x in report["processes"]
                 if not x["alive"]]
     broker: Dict[str, Any] = {"address": "%s:%d" % (BROKER_HOST, BROKER_PORT),
@@ -1356,15 +1200,9 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
         problems.append("no broker on %s" % broker["address"])
     report["broker"] = broker
     cp = ceph_sandbox.paths()
-    try:
-        with open(cp.facts) as fh:
-            ceph = json.load(fh)
-        now = {s.name: ceph["clusters"][s.ceph_cluster]["fsid"] for s in CLOUDS}
-    except (OSError, ValueError, KeyError):
-        now = {}
     if not ceph_sandbox.daemons_running(cp):
         problems.append("Ceph sandbox %s not running" % cp.root)
-    if now != recorded_fsids(p):
+    if ceph_fsids(read_json(cp.facts)) != recorded_fsids(p):
         problems.append("Ceph fsids changed since up (Ceph sandbox rebuilt?)")
     pw = load_passwords(p)
     healths = in_parallel([lambda s=s: cloud_health(p, s, pw.get(s.name, {})) for s in CLOUDS])
@@ -1372,9 +1210,7 @@ def status(p: Optional[Paths] = None) -> Dict[str, Any]:
         report["clouds"][spec.name] = h
         if not h["ok"]:
             problems.append("%s: %s" % (spec.name, h["reason"]))
-    report["ok"] = not problems
-    report["reason"] = "; ".join(problems) or "ok"
-    return report
+    return conclude(report, problems)
 
 
 def format_status(report: Dict[str, Any]) -> str:
@@ -1398,7 +1234,7 @@ def format_status(report: Dict[str, Any]) -> str:
         lines.append("  %7d %-6s %-17s %s %7.1f MiB" % (
             x["pid"], x["cloud"], x["name"], "alive" if x["alive"] else "DEAD ", x["rss_mib"]))
     lines.append("clouds.yaml: %s" % report["clouds_yaml"])
-    lines.append("OK" if report["ok"] else "NOT OK: %s" % report["reason"])
+    lines.append(verdict(report))
     return "\n".join(lines)
 
 
@@ -1430,9 +1266,9 @@ def _already_up(p: Paths, clock: Clock) -> Optional[Dict[str, Any]]:
 
 def _reusable(p: Paths, ceph: Dict[str, Any]) -> List[str]:
     """Clouds whose databases can be kept: initialised, and on the same Ceph clusters."""
-    fsids = recorded_fsids(p)
+    was, now = recorded_fsids(p), ceph_fsids(ceph)
     return [s.name for s in CLOUDS if os.path.exists(p.initialised(s.name))
-            and fsids.get(s.name) == ceph["clusters"][s.ceph_cluster]["fsid"]]
+            and s.name in now and was.get(s.name) == now[s.name]]
 
 
 def up(p: Optional[Paths] = None) -> Paths:
@@ -1457,15 +1293,14 @@ def up(p: Optional[Paths] = None) -> Paths:
     for spec in CLOUDS:
         if spec.name not in keep and os.path.isdir(p.cloud(spec.name)):
             shutil.rmtree(p.cloud(spec.name))
-    os.makedirs(p.root, exist_ok=True)
-    write_file(p.marker, "state dir of ceph_migrate sandbox/openstack_sandbox.py\n")
-    write_file(p.pids, "")
+    claim_state_dir(p.root, p.marker, p.pids, "openstack_sandbox.py")
     pw = load_passwords(p, create=True)
     clock.log("starting clouds %s in %s (%s)"
               % (" and ".join(s.name for s in CLOUDS), p.root,
                  "reusing databases of %s" % " ".join(keep) if keep else "fresh"))
-    _ABORT.clear()
-    try:
+    with stopped_on_failure(
+            clock, "up failed: stopping what it started (logs stay in %s/*/log)" % p.root,
+            lambda: stop_procs(p, read_pids(p)), p.pids):
         if not broker_answers():
             start_own_broker(p, clock)
         ensure_vhosts(p, [s.vhost for s in CLOUDS if s.name not in keep], clock)
@@ -1478,12 +1313,6 @@ def up(p: Optional[Paths] = None) -> Paths:
         for spec, setup in zip(CLOUDS, setups):
             healths[spec.name].update(setup_ok=bool(setup))
         write_generated_files(p, ceph, healths, timings)
-    except BaseException:
-        _ABORT.set()
-        clock.log("up failed: stopping what it started (logs stay in %s/*/log)" % p.root)
-        stop_procs(p, read_pids(p))
-        os.replace(p.pids, p.pids + ".failed")
-        raise
     clock.log("up: done (clouds.yaml %s, facts %s)" % (p.clouds_yaml, p.facts))
     return p
 
@@ -1494,15 +1323,7 @@ def down(p: Optional[Paths] = None, wipe: bool = False) -> List[Proc]:
     p = p or paths()
     procs = read_pids(p)
     own = own_broker(p)
-    if not procs:
-        print("nothing to stop (%s)" % p.pids)
-    else:
-        t0 = time.monotonic()
-        took = stop_procs(p, procs, Clock())
-        os.replace(p.pids, p.pids + ".stopped")
-        print("stopped in %.1fs (%s): %s" % (
-            time.monotonic() - t0, ", ".join("%s %.1fs" % kv for kv in took.items()),
-            " ".join("%d(%s/%s)" % (x.pid, x.cloud, x.name) for x in procs)))
+    stop_listed(procs, p.pids, lambda: stop_procs(p, procs, Clock()))
     if wipe:
         if os.path.exists(p.marker):
             purge_ceph(p)
@@ -1520,8 +1341,7 @@ def down(p: Optional[Paths] = None, wipe: bool = False) -> List[Proc]:
 def config_path(p: Optional[Paths] = None) -> Optional[str]:
     """clouds.yaml when the recorded processes run, else None."""
     p = p or paths()
-    procs = read_pids(p)
-    if procs and all(proc_alive(p, x) for x in procs) and os.path.isfile(p.clouds_yaml):
+    if all_alive(read_pids(p), matcher(p)) and os.path.isfile(p.clouds_yaml):
         return p.clouds_yaml
     return None
 
@@ -1632,53 +1452,29 @@ def _setup_cloud_main(cloud: str) -> int:
 # --------------------------------------------------------------------------- CLI
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Two OpenStack clouds (pa1 on Ceph 'ceph', ct1 on Ceph 'cephpa1') for "
-                    "ceph_migrate. State dir: $CEPH_MIGRATE_OPENSTACK_DIR; "
-                    "venv: $CEPH_MIGRATE_OPENSTACK_VENV.")
-    sub = parser.add_subparsers(dest="cmd", metavar="{install,up,down,status,config}")
-    sub.required = True
-    sub.add_parser("install", help="apt packages and the virtualenv, if missing")
-    sub.add_parser("up", help="install, then start both clouds (idempotent)")
-    d = sub.add_parser("down", help="stop the recorded processes by PID")
-    d.add_argument("--wipe", action="store_true", help="also delete the state dir and vhosts")
-    s = sub.add_parser("status", help="health summary; exit 0 when all is healthy")
-    s.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("config", help="print the path of the generated clouds.yaml")
+    parser, sub = cli_parser(
+        "Two OpenStack clouds (pa1 on Ceph 'ceph', ct1 on Ceph 'cephpa1') for ceph_migrate. "
+        "State dir: $CEPH_MIGRATE_OPENSTACK_DIR; venv: $CEPH_MIGRATE_OPENSTACK_VENV.",
+        install="apt packages and the virtualenv, if missing",
+        up="install, then start both clouds (idempotent)",
+        down="stop the recorded processes by PID",
+        config="print the path of the generated clouds.yaml",
+        down_flags={"--wipe": "also delete the state dir and vhosts"})
     for hidden in ("_keystone-init", "_setup-cloud"):   # run by `up` with the venv's python
         h = sub.add_parser(hidden)
         h.add_argument("cloud", choices=sorted(CLOUD_BY_NAME))
     args = parser.parse_args(argv)
     p = paths()
-    try:
-        if args.cmd == "_keystone-init":
-            return _keystone_init_main(args.cloud)
-        if args.cmd == "_setup-cloud":
-            return _setup_cloud_main(args.cloud)
-        if args.cmd in ("install", "up", "down"):
-            with state_lock(p):
-                if args.cmd == "install":
-                    install(p)
-                elif args.cmd == "up":
-                    up(p)
-                else:
-                    down(p, wipe=args.wipe)
-            return 0
-        if args.cmd == "status":
-            rep = status(p)
-            print(json.dumps(rep, indent=2) if args.json else format_status(rep))
-            return 0 if rep["ok"] else 1
-        path = config_path(p)
-        if path is None:
-            print("OpenStack sandbox in %s is not up" % p.root, file=sys.stderr)
-            return 1
-        print(path)
-        return 0
-    except SandboxError as exc:
-        print("error: %s" % exc, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(args.cmd, p.root, {
+        "_keystone-init": lambda: _keystone_init_main(args.cloud),
+        "_setup-cloud": lambda: _setup_cloud_main(args.cloud),
+        "install": lambda: install(p),
+        "up": lambda: up(p),
+        "down": lambda: down(p, wipe=args.wipe),
+        "status": lambda: print_status(status(p), args.json, format_status),
+        "config": lambda: print_config(config_path(p),
+                                       "OpenStack sandbox in %s is not up" % p.root),
+    })
 
 
 if __name__ == "__main__":
