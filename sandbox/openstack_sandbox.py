@@ -769,8 +769,9 @@ def load_passwords(p: Paths, create: bool = False) -> Dict[str, Dict[str, str]]:
             if user not in cloud:
                 if not create:
                     continue
-                cloud[user] = secrets.token_hex(32) if user == "_fixed_key" \
-                    else secrets.token_urlsafe(18)
+                # hex: a password that starts with '-' reads as an option on a command line,
+                # and '%' or '/' mean something in ini files and URLs
+                cloud[user] = secrets.token_hex(32 if user == "_fixed_key" else 18)
                 changed = True
     if changed:
         write_file(p.passwords, json.dumps(data, indent=2) + "\n", mode=0o600)
@@ -1361,7 +1362,7 @@ def _keystone_init_main(cloud: str) -> int:
         ["db_sync"],
         ["fernet_setup", "--keystone-user", user, "--keystone-group", group],
         ["credential_setup", "--keystone-user", user, "--keystone-group", group],
-        ["bootstrap", "--bootstrap-password", os.environ["_CM_ADMIN_PASSWORD"],
+        ["bootstrap", "--bootstrap-password=" + os.environ["_CM_ADMIN_PASSWORD"],
          "--bootstrap-username", "admin", "--bootstrap-project-name", "admin",
          "--bootstrap-role-name", "admin", "--bootstrap-service-name", "keystone",
          "--bootstrap-region-id", spec.region,

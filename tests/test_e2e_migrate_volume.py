@@ -1,8 +1,9 @@
 """migrate_volume end to end: the real workflow through orquesta's conductor, the real actions,
 the two real clouds on the real Ceph pair."""
-from ceph_env import fingerprint, purge_image, run_action
+from ceph_env import fingerprint
 from lib.settings import DESTINATION, SOURCE
-from openstack_env import cloud_fingerprint, create_source_volume, delete_quietly
+from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
+                           forget_migration)
 from runner.local import LocalRunner
 
 
@@ -37,11 +38,7 @@ def test_migrate_volume_with_every_gate_approved(settings, full_config, clouds,
         source = settings.rbd(SOURCE).run("info", "%s/%s" % (pools.mirrored_cinder, image))
         assert "mirroring" not in source or source["mirroring"]["state"] == "disabled"
     finally:
-        run_action("rollback_destination", full_config, source_id=volume.id,
-                   destination_project="tenant", delete_data=True)
-        purge_image(settings, DESTINATION, pools.destination_cinder, image)
-        run_action("disable_mirroring", full_config, image=image, discard_replica=True)
-        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+        forget_migration(settings, full_config, clouds, volume.id)
 
 
 def test_dry_run_and_a_rejected_gate_change_nothing(settings, full_config, clouds):

@@ -5,7 +5,7 @@ import pytest
 from ceph_env import purge_image, run_action
 from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
-                           wait_gone)
+                           forget_migration, wait_gone)
 
 
 def sha(settings, side, pool, image, size=None):
@@ -77,11 +77,7 @@ def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
         assert info["records"]["ceph_migrate.verified"]
         assert new_id in info["records"]["ceph_migrate.verified"]
     finally:
-        run_action("rollback_destination", full_config, source_id=volume.id,
-                   destination_project="tenant", delete_data=True)
-        purge_image(settings, DESTINATION, pools.destination_cinder, image)
-        run_action("disable_mirroring", full_config, image=image, discard_replica=True)
-        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+        forget_migration(settings, full_config, clouds, volume.id)
 
 
 def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
