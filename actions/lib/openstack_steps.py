@@ -6,18 +6,19 @@ created at the destination (never anything at the source).
 Everything the pack creates carries the source's id (volume metadata or image property
 ``ceph_migrate_source_id``), which is how a re-run finds it instead of creating a duplicate.
 """
-import math
 import time
 from typing import Any, Callable, Dict, List, Optional
 
 from . import names
 from .clouds import OpenStackError
+from .checklist import Checklist
 from .errors import CephMigrateError, NotFound, RefusedError
+from .mirroring import check_mirror_pools
+from .plan import VolumeMigrationPlan, pool_exists, preflight
 from .rbd_image import META_VERIFIED, facts, outcome
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 
 SOURCE_ID_KEY = "ceph_migrate_source_id"
-GIB = 1024 ** 3
 BAD_VOLUME_STATES = ("error", "error_deleting", "error_managing", "error_restoring",
                      "error_extending", "deleting", "creating", "maintenance")
 # image fields that describe the data or belong to Glance, never copied as properties
@@ -54,6 +55,7 @@ def describe_volume(settings: Settings, volume_id: str, conn: Any = None) -> Dic
     vtype = _find_type(conn, volume.volume_type)
     project = _project_name(conn, volume.project_id)
     rbd = settings.image(SOURCE, settings.pools.mirrored_cinder, "volume-" + vid).find()
+    rbd_facts = facts(rbd) if rbd else None
     return {
         "id": volume.id, "name": volume.name or "", "description": volume.description or "",
         "size_gib": volume.size, "status": volume.status, "bootable": bool(volume.is_bootable),
@@ -64,8 +66,7 @@ def describe_volume(settings: Settings, volume_id: str, conn: Any = None) -> Dic
         "image_metadata": dict(volume.volume_image_metadata or {}),
         "project_id": volume.project_id, "project_name": project,
         "availability_zone": volume.availability_zone,
-        "rbd_image": facts(rbd) if rbd else None,
-        "clone_of": facts(rbd)["parent"] if rbd else None,
+        "rbd_image": rbd_facts, "clone_of": rbd_facts["parent"] if rbd_facts else None,
     }
 
 
@@ -73,17 +74,8 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
                      destination_project: Optional[str] = None,
                      allow_in_use: bool = False) -> Dict[str, Any]:
     """Every OpenStack check for one volume, read-only; ``ok`` false when one blocks."""
-    checks: List[Dict[str, Any]] = []
-
-    def check(name: str, fn: Callable[[], Any]) -> Any:
-        try:
-            detail = fn()
-            checks.append({"check": name, "ok": True, "detail": detail})
-            return detail if detail is not None else True
-        except CephMigrateError as exc:
-            checks.append({"check": name, "ok": False, "detail": str(exc)})
-            return None
-
+    checklist = Checklist()
+    check = checklist.run
     warnings: List[str] = []
     check("volume state allows a migration", lambda: _state_ok(volume, allow_in_use))
     check("volume type is not encrypted", lambda: _not_encrypted(volume))
@@ -99,13 +91,12 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
     check("destination volume type exists", lambda: _dest_type(dest, volume["volume_type"]))
     if project:
         check("destination name is free",
-              lambda: _name_free(dest, project["id"], volume, procedure))
+              lambda: _name_free(dest, project["id"], volume))
         check("destination quota has room", lambda: _quota_room(dest, project["id"], volume))
     if procedure == "data":
         check("destination Cinder pool is managed by a backend",
               lambda: manage_host(settings, dest))
-    return {"ok": all(c["ok"] for c in checks), "checks": checks, "warnings": warnings,
-            "destination_project": project}
+    return checklist.report(warnings=warnings, destination_project=project)
 
 
 def _state_ok(volume: Dict[str, Any], allow_in_use: bool) -> str:
@@ -145,7 +136,7 @@ def _dest_type(conn: Any, type_name: Optional[str]) -> str:
     return type_name
 
 
-def _name_free(conn: Any, project_id: str, volume: Dict[str, Any], procedure: str) -> str:
+def _name_free(conn: Any, project_id: str, volume: Dict[str, Any]) -> str:
     for other in _project_volumes(conn, project_id):
         if (other.metadata or {}).get(SOURCE_ID_KEY) == volume["id"]:
             return "already migrated as %s (a re-run)" % other.id
@@ -466,18 +457,12 @@ def _project_volumes(conn: Any, project_id: str) -> List[Any]:
         conn.block_storage.volumes(all_projects=True, project_id=project_id)))
 
 
-def size_gib(size_bytes: int) -> int:
-    return max(1, math.ceil(size_bytes / GIB))
-
-
 # -- whole-procedure preflights ---------------------------------------------------------------
 def plan_data_volume(settings: Settings, volume_id: str, mode: Optional[str] = None,
                      destination_image: Optional[str] = None,
                      destination_project: Optional[str] = None,
                      allow_in_use: bool = False) -> Dict[str, Any]:
     """Procedure 1's dry run: the Ceph plan and checks, plus Cinder's when clouds are set."""
-    from .plan import VolumeMigrationPlan, preflight
-
     report = preflight(settings, VolumeMigrationPlan.build(settings, volume_id, mode,
                                                            destination_image))
     return _with_openstack(settings, report, volume_id, "data", destination_project,
@@ -488,21 +473,14 @@ def plan_boot_volume(settings: Settings, volume_id: str,
                      destination_project: Optional[str] = None,
                      allow_in_use: bool = False) -> Dict[str, Any]:
     """Procedure 2's dry run: Cinder and Glance at both ends, the Glance pools in Ceph."""
-    from .mirroring import check_mirror_pools
-
     pools = settings.pools
     probe = "ceph_migrate-preflight"           # a name only used to address the pools
-    checks = []
-    for name, fn in (
-            ("Glance pools are mirrored to the destination", lambda: check_mirror_pools(
-                settings.image(SOURCE, pools.mirrored_glance, probe),
-                settings.image(DESTINATION, pools.mirrored_glance, probe))),
-            ("destination Glance pool exists", lambda: settings.rbd(DESTINATION).run(
-                "pool", "stats", pools.destination_glance) and pools.destination_glance)):
-        try:
-            checks.append({"check": name, "ok": True, "detail": fn()})
-        except CephMigrateError as exc:
-            checks.append({"check": name, "ok": False, "detail": str(exc)})
+    checklist = Checklist()
+    checklist.run("Glance pools are mirrored to the destination", lambda: check_mirror_pools(
+        settings.image(SOURCE, pools.mirrored_glance, probe),
+        settings.image(DESTINATION, pools.mirrored_glance, probe)))
+    checklist.run("destination Glance pool exists",
+                  lambda: pool_exists(settings.rbd(DESTINATION), pools.destination_glance))
     stages = ["preflight", "upload the volume to a raw image at the source (Glance)",
               "gate: Ceph admin approves mirroring",
               "mirror the image (%s, pool mode: journaling)" % pools.mirrored_glance,
@@ -511,10 +489,10 @@ def plan_boot_volume(settings: Settings, volume_id: str,
               "register the image at the destination by its rbd:// location",
               "create the boot volume at the destination (copy-on-write clone)",
               "gate: Ceph admin approves cleanup", "cleanup: mirroring off, source kept"]
-    report = {"ok": all(c["ok"] for c in checks), "checks": checks, "warnings": [],
-              "plan": {"volume_id": names.volume_id(volume_id), "procedure": "boot",
-                       "mirrored_pool": pools.mirrored_glance,
-                       "destination_pool": pools.destination_glance, "stages": stages}}
+    report = checklist.report(warnings=[], plan={
+        "volume_id": names.volume_id(volume_id), "procedure": "boot",
+        "mirrored_pool": pools.mirrored_glance, "destination_pool": pools.destination_glance,
+        "stages": stages})
     return _with_openstack(settings, report, volume_id, "boot", destination_project,
                            allow_in_use)
 

@@ -4,6 +4,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import names
+from .ceph_cli import CephCli
+from .checklist import Checklist
 from .errors import CephMigrateError
 from .mirroring import check_mirror_pools, require_mirrorable_parent
 from .rbd_image import META_COPY_OF, RbdImage, facts
@@ -88,17 +90,8 @@ class VolumeMigrationPlan:
 
 def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
     """Check the plan against both clusters (read-only). ``ok`` is false when a check blocks."""
-    checks: List[Dict[str, Any]] = []
-
-    def check(name: str, fn: Any) -> Any:
-        try:
-            detail = fn()
-            checks.append({"check": name, "ok": True, "detail": detail})
-            return detail
-        except CephMigrateError as exc:
-            checks.append({"check": name, "ok": False, "detail": str(exc)})
-            return None
-
+    checklist = Checklist()
+    check = checklist.run
     source, replica, target = plan.source(settings), plan.replica(settings), plan.target(settings)
     info = check("source image exists", lambda: facts(source.info()))
     if info:
@@ -106,7 +99,7 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
         check("source image is not a clone of an unmirrored parent",
               lambda: _parent_ok(source, info))
     check("pools are mirrored to the destination", lambda: check_mirror_pools(source, replica))
-    if check("destination pool exists", lambda: _pool_exists(target)):
+    if check("destination pool exists", lambda: pool_exists(target.cli, target.pool)):
         check("destination name is free", lambda: _target_free(target))
     warnings = []
     if info and info["snapshot_count"]:
@@ -115,8 +108,7 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
     if info and plan.mode == "journal" and source.watchers():
         warnings.append("the source is in use: enabling journaling on an open image may freeze "
                         "the guest (snapshot mode avoids this)")
-    return {"ok": all(c["ok"] for c in checks), "checks": checks, "warnings": warnings,
-            "plan": plan.as_dict()}
+    return checklist.report(warnings=warnings, plan=plan.as_dict())
 
 
 def _primary_or_new(info: Dict[str, Any], plan: VolumeMigrationPlan) -> str:
@@ -137,9 +129,9 @@ def _parent_ok(source: RbdImage, info: Dict[str, Any]) -> str:
     return "parent %s is mirrored" % info["parent"] if info["parent"] else "not a clone"
 
 
-def _pool_exists(target: RbdImage) -> str:
-    target.cli.run("pool", "stats", target.pool)
-    return "pool %s exists" % target.pool
+def pool_exists(cli: CephCli, pool: str) -> str:
+    cli.run("pool", "stats", names.pool_name(pool))
+    return "pool %s exists" % pool
 
 
 def _target_free(target: RbdImage) -> str:
