@@ -9,6 +9,6 @@ class RollbackDestination(Action):
     """Undo what the pack created at the destination for one source volume or image."""
 
     @reported
-    def run(self, source_id, destination_project, delete_data=False):
+    def run(self, source_id, destination_project, delete_data=False, source_image_id=None):
         return rollback_destination(Settings.from_config(self.config), source_id,
-                                    destination_project, delete_data)
+                                    destination_project, delete_data, source_image_id)

@@ -4,8 +4,8 @@ engine does: next tasks, action executions, events back, the state serialised be
 Actions: ``ceph_migrate.*`` python-script actions run in-process (real classes, real config);
 ``ceph_migrate.*`` orquesta actions run as subworkflows; ``core.ask`` gates are answered by
 ``answer(task_id, input)`` (a dict, or None for an inquiry that times out); ``core.noop`` and
-``core.echo`` are built in. ``execute`` can replace action execution (scripted results in the
-simulation tests).
+``core.echo`` are built in. ``execute`` can replace the execution of python actions (scripted
+results in the simulation tests); subworkflows still run through the conductor.
 """
 import time
 import traceback
@@ -41,6 +41,7 @@ class WorkflowRun:
     output: Any
     errors: List[Any] = field(default_factory=list)
     tasks: List[TaskRun] = field(default_factory=list)
+    item_results: Dict[Tuple[str, int], List[Any]] = field(default_factory=dict, repr=False)
 
     def task(self, name: str) -> TaskRun:
         """The last execution of a task (retries keep the last)."""
@@ -104,10 +105,16 @@ class LocalRunner:
     def _run_task_action(self, conductor: Any, task: Dict[str, Any], action: Dict[str, Any],
                          run: WorkflowRun) -> None:
         item = action.get("item_id")
+        # st2 hands a with-items task every item's result so far (``result()`` of the task)
+        results = run.item_results.setdefault((task["id"], task["route"]),
+                                              [None] * task.get("items_count", 0))
 
         def event(status: str, result: Any = None) -> Any:
             if item is not None:
-                return events.TaskItemActionExecutionEvent(item, status, result=result)
+                if status in statuses.COMPLETED_STATUSES:
+                    results[item] = result
+                return events.TaskItemActionExecutionEvent(item, status, result=result,
+                                                           accumulated_result=list(results))
             return events.ActionExecutionEvent(status, result=result)
 
         task_id, route, ref = task["id"], task["route"], action["action"]
@@ -123,6 +130,8 @@ class LocalRunner:
                 ok, result = False, {"error": "inquiry timed out (no response)"}
             else:
                 ok, result = True, {"response": response}
+        elif ref.startswith("core.") or self._is_workflow(ref):
+            ok, result = self._execute(ref, params)
         else:
             ok, result = self.execute(ref, params)
         status = statuses.SUCCEEDED if ok else statuses.FAILED
@@ -131,6 +140,10 @@ class LocalRunner:
         self.log("  %-28s %-40s %s (%.1fs)" % (task_id + ("[%s]" % item if item is not None
                                                           else ""), ref, status, seconds))
         conductor.update_task_state(task_id, route, event(status, result))
+
+    def _is_workflow(self, ref: str) -> bool:
+        return (ref.startswith(PACK + ".")
+                and metadata(_name(ref), self.pack_dir)["runner_type"] == "orquesta")
 
     def _execute(self, ref: str, params: Dict[str, Any]) -> Tuple[bool, Any]:
         if ref == "core.noop":

@@ -53,11 +53,11 @@ if _HERE not in sys.path:   # ceph_sandbox.py and sandbox_common.py sit beside t
     sys.path.insert(0, _HERE)
 import ceph_sandbox  # noqa: E402  (the Ceph facts, brought up when needed)
 from sandbox_common import (  # noqa: E402
-    Clock, Matcher, Recorded, SandboxError, abort_others, all_alive, apt_get_install,
-    claim_state_dir, cli_parser, conclude, group_members, in_parallel, is_alive, json_or_none,
-    print_config, print_status, proc_status, read_json, read_recorded, run, run_command,
-    run_logged, start_recorded, state_lock, stop_listed, stop_recorded, stopped_on_failure,
-    verdict, wait_for, wipe_state_dir, write_file)
+    Clock, Matcher, Recorded, SandboxError, abort_others, all_alive,
+    apt_get_install, claim_state_dir, cli_parser, conclude, drop_recorded, group_members,
+    in_parallel, is_alive, json_or_none, print_config, print_status, proc_status, read_json,
+    read_recorded, run, run_command, run_logged, start_recorded, state_lock, stop_listed,
+    stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 
 REPO = os.path.dirname(_HERE)
 MARKER = ".ceph_migrate_openstack"
@@ -1065,6 +1065,24 @@ def wait_keystone(spec: CloudSpec) -> None:
     wait_for(check, START_TIMEOUT, "%s keystone" % spec.name, interval=0.3)
 
 
+def revive_cinder(p: Paths, spec: CloudSpec, restarts: Dict[str, int], clock: Clock) -> None:
+    """Start again a cinder service that died while the cloud came up (at most twice each).
+
+    Three services registering in one SQLite file at once can meet "database is locked" even
+    with WAL and a busy timeout (seen once: cinder-volume exited at start and the cloud never
+    became healthy)."""
+    procs = [r for r in read_pids(p) if r.cloud == spec.name]
+    for name in ("cinder-scheduler", "cinder-volume"):
+        mine = [r for r in procs if r.name == name]
+        if not mine or any(proc_alive(p, r) for r in mine) or restarts.get(name, 0) >= 2:
+            continue
+        restarts[name] = restarts.get(name, 0) + 1
+        clock.log("%s: %s exited, starting it again (see its log)" % (spec.name, name))
+        for dead in mine:
+            drop_recorded(p.pids, dead.pid)
+        start_service(p, spec, name)
+
+
 def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
                    clock: Clock) -> Dict[str, Any]:
     """One cloud from configs to healthy; runs in its own thread, sets ABORT on failure."""
@@ -1077,8 +1095,12 @@ def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
         write_file(p.initialised(spec.name), "%d\n" % int(time.time()))
         clock.log("%s: users, projects, endpoints, volume types ready" % spec.name)
 
+        restarts: Dict[str, int] = {}
+
         def check() -> Tuple[bool, str]:
             h = cloud_health(p, spec, pw)
+            if not h["ok"]:
+                revive_cinder(p, spec, restarts, clock)
             return h["ok"], h["reason"]
         wait_for(check, BACKEND_TIMEOUT, "%s health" % spec.name, interval=0.5)
         clock.log("%s: healthy (tokens, glance, cinder pool %s, cinder-volume up)"

@@ -286,6 +286,15 @@ def start_recorded(pids: str, cls: Type[R], group: str, name: str, argv: Sequenc
     return cls(proc.pid, name, group)
 
 
+def drop_recorded(pids: str, pid: int) -> None:
+    """Forget a recorded process that has exited (before starting its replacement)."""
+    with _PIDS_LOCK:
+        with open(pids) as fh:
+            lines = fh.read().splitlines()
+        with open(pids, "w") as fh:
+            fh.writelines(line + "\n" for line in lines if line.split(" ", 1)[0] != str(pid))
+
+
 def proc_status(pid: int) -> Dict[str, str]:
     """Fields of /proc/PID/status, {} when PID is gone."""
     try:

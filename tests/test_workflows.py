@@ -61,21 +61,22 @@ class Script:
         self.results.update(overrides)
 
     def __call__(self, ref, params):
-        if ref == "core.noop":
-            return True, {}
         name = ref.split(".", 1)[1]
         self.calls.append((name, params))
         queue = self.results.get(name, [(True, {"changed": True})])
-        ok, value = queue.pop(0) if len(queue) > 1 else queue[0]
+        if callable(queue):                       # results that depend on the parameters
+            ok, value = queue(params)
+        else:
+            ok, value = queue.pop(0) if len(queue) > 1 else queue[0]
         return ok, python_result(ok, value)
 
     def names(self):
         return [name for name, _ in self.calls]
 
 
-def run(script, answers=None, **inputs):
+def run(script, answers=None, workflow="migrate_volume", **inputs):
     answers = dict({"approve_mirroring": True, "approve_cutover": True,
-                    "approve_cleanup": True}, **(answers or {}))
+                    "approve_cleanup": True, "approve_rollback": True}, **(answers or {}))
     asked = []
 
     def answer(task, params):
@@ -84,7 +85,9 @@ def run(script, answers=None, **inputs):
         return None if value is None else {"approved": value}
 
     runner = LocalRunner({}, answer=answer, execute=script, delay_scale=0)
-    result = runner.run("ceph_migrate.migrate_volume", volume_id=VOLUME, **inputs)
+    if workflow != "migrate_batch":
+        inputs.setdefault("volume_id", VOLUME)
+    result = runner.run("ceph_migrate." + workflow, **inputs)
     return result, asked
 
 
@@ -194,3 +197,303 @@ def test_a_failed_step_stops_the_workflow_there(step, task):
     assert "%s broke" % step in result.output["outcome"]
     if step in ("disable_mirroring", "restore_features"):
         assert result.output["outcome"].startswith("migrated and verified")
+
+
+# -- a re-run of a migration that got far ---------------------------------------------------
+def earlier(usable=True, cleanup_pending=True, image_id=None):
+    return {"volume": {"volume_id": "new-id", "status": "available" if usable else "error"},
+            "usable": usable, "cleanup_pending": cleanup_pending, "image_id": image_id}
+
+
+def test_a_rerun_after_the_manage_goes_straight_to_the_cleanup_gate():
+    plan = dict(plan_result(), already_migrated=earlier())
+    script = Script(plan_volume_migration=[(True, plan)])
+    result, asked = run(script)
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_volume_migration", "gate_approvers", "disable_mirroring",
+                              "restore_features"]
+    assert [t for t, _ in asked] == ["approve_cleanup"]
+    assert result.output["volume"]["volume_id"] == "new-id"
+
+
+def test_a_rerun_of_a_finished_migration_changes_nothing():
+    plan = dict(plan_result(), already_migrated=earlier(cleanup_pending=False))
+    script = Script(plan_volume_migration=[(True, plan)])
+    result, asked = run(script)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["plan_volume_migration", "gate_approvers"]
+    assert result.output["outcome"] == "already migrated as new-id; nothing left to do"
+
+
+def test_a_rerun_over_a_failed_destination_volume_asks_for_a_rollback():
+    plan = dict(plan_result(), already_migrated=earlier(usable=False))
+    script = Script(plan_volume_migration=[(True, plan)])
+    result, asked = run(script)
+    assert result.status == "failed" and asked == []
+    assert script.names() == ["plan_volume_migration"]
+    assert "left volume new-id error" in result.output["outcome"]
+    assert "rollback" in result.output["outcome"]
+
+
+def test_a_dry_run_says_it_was_already_migrated():
+    plan = dict(plan_result(), already_migrated=earlier())
+    result, _ = run(Script(plan_volume_migration=[(True, plan)]), dry_run=True)
+    assert result.output["outcome"] == "dry run, nothing was changed; already migrated as new-id"
+
+
+# -- migrate_boot_volume --------------------------------------------------------------------
+SOURCE = {"id": VOLUME, "name": "boot-1", "size_gib": 3, "volume_type": "ceph",
+          "bootable": True}
+GLANCE_IMAGE = "5d3c7d0e-1f41-4c4e-9d8e-2b7f0a1c9e01"
+
+
+def boot_plan(**extra):
+    return dict({"ok": True, "checks": [], "volume": SOURCE,
+                 "destination_project": {"id": "proj-1", "name": "tenant"},
+                 "plan": {"mirrored_pool": "osglance", "destination_pool": "glance-ct1"}},
+                **extra)
+
+
+def boot_script(**overrides):
+    results = {"plan_boot_volume_migration": [(True, boot_plan())],
+               "upload_volume_to_image": [(True, {"changed": True, "image_id": GLANCE_IMAGE})],
+               "register_image": [(True, {"changed": True, "image_id": "dest-image"})],
+               "create_volume_from_image": [(True, {"changed": True, "volume_id": "new-id"})]}
+    results.update(overrides)
+    return Script(**results)
+
+
+BOOT_HAPPY = ["plan_boot_volume_migration", "gate_approvers", "upload_volume_to_image",
+              "enable_mirroring", "wait_for_sync", "copy_replica", "create_snapshot",
+              "verify_copy", "register_image", "create_volume_from_image", "disable_mirroring",
+              "restore_features"]
+
+
+def test_boot_volume_happy_path():
+    script = boot_script()
+    result, asked = run(script, workflow="migrate_boot_volume")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == BOOT_HAPPY
+    assert [t for t, _ in asked] == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
+    assert asked[1][1]["route"] == "tenant_admin"
+    calls = dict(script.calls)
+    glance = {"image": GLANCE_IMAGE, "pool": "osglance"}
+    assert calls["enable_mirroring"] == dict(glance, mode="journal")
+    assert calls["copy_replica"] == dict(glance, destination_pool="glance-ct1")
+    assert calls["create_snapshot"] == {"image": GLANCE_IMAGE, "pool": "glance-ct1"}
+    assert calls["register_image"] == {"image_id": GLANCE_IMAGE, "destination_project": "proj-1"}
+    assert calls["create_volume_from_image"] == {
+        "image_id": "dest-image", "destination_project": "proj-1", "name": "boot-1",
+        "size_gib": 3, "volume_type": "ceph", "source_volume_id": VOLUME}
+    assert calls["disable_mirroring"] == glance and calls["restore_features"] == glance
+    assert result.output["outcome"].startswith("migrated, verified and cleaned up")
+    assert result.output["volume"]["volume_id"] == "new-id"
+
+
+def test_boot_volume_dry_run_only_plans():
+    script = boot_script()
+    result, asked = run(script, workflow="migrate_boot_volume", dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["plan_boot_volume_migration"]
+
+
+@pytest.mark.parametrize("gate,answer,words", [
+    ("approve_mirroring", False, "rejected by the Ceph admin"),
+    ("approve_mirroring", None, "no answer from the Ceph admin"),
+    ("approve_cutover", False, "rejected by the tenant admin"),
+    ("approve_cutover", None, "no answer from the tenant admin")])
+def test_boot_volume_gates_stop_before_anything_is_uploaded(gate, answer, words):
+    script = boot_script()
+    result, _ = run(script, workflow="migrate_boot_volume", answers={gate: answer})
+    assert result.status == "failed" and words in result.output["outcome"]
+    assert script.names() == ["plan_boot_volume_migration", "gate_approvers"]
+    assert "nothing was changed" in result.output["outcome"]
+
+
+@pytest.mark.parametrize("step,task", [
+    ("upload_volume_to_image", "upload"), ("enable_mirroring", "enable_mirroring"),
+    ("copy_replica", "copy_replica"), ("create_snapshot", "snapshot"),
+    ("verify_copy", "verify_copy"), ("register_image", "register_image"),
+    ("create_volume_from_image", "create_volume"), ("disable_mirroring", "disable_mirroring"),
+    ("restore_features", "restore_features")])
+def test_boot_volume_a_failed_step_stops_there(step, task):
+    script = boot_script(**{step: [(False, {"error": "%s broke" % step, "error_type": "X"})]})
+    result, _ = run(script, workflow="migrate_boot_volume")
+    assert result.status == "failed" and script.names()[-1] == step
+    assert "failed at %s: %s broke" % (task, step) in result.output["outcome"]
+
+
+def test_boot_volume_failed_preflight_and_exhausted_waits():
+    script = boot_script(plan_boot_volume_migration=[(False, {"ok": False, "checks": []})])
+    result, _ = run(script, workflow="migrate_boot_volume")
+    assert result.status == "failed" and script.names() == ["plan_boot_volume_migration"]
+    timed_out = (False, {"in_sync": False, "timed_out": True})
+    script = boot_script(wait_for_sync=[timed_out])
+    result, _ = run(script, workflow="migrate_boot_volume", sync_retries=1)
+    assert result.status == "failed" and script.names().count("wait_for_sync") == 2
+    assert "copy_replica" not in script.names()
+
+
+def test_boot_volume_rerun_cleans_up_the_uploaded_image_only():
+    plan = boot_plan(already_migrated=earlier(image_id=GLANCE_IMAGE))
+    script = boot_script(plan_boot_volume_migration=[(True, plan)])
+    result, asked = run(script, workflow="migrate_boot_volume")
+    assert result.status == "succeeded"
+    assert script.names() == ["plan_boot_volume_migration", "gate_approvers",
+                              "disable_mirroring", "restore_features"]
+    assert dict(script.calls)["disable_mirroring"] == {"image": GLANCE_IMAGE, "pool": "osglance"}
+    assert [t for t, _ in asked] == ["approve_cleanup"]
+
+
+# -- rollback -------------------------------------------------------------------------------
+def rollback_plan(**extra):
+    return dict({"volume_id": VOLUME, "procedure": "data", "image_id": None,
+                 "destination_project": {"id": "proj-1", "name": "tenant"},
+                 "image": IMAGE, "pool": "oscinder", "copy_pool": "cinder-ct1",
+                 "copy_image": IMAGE, "source_primary": True, "undo": ["..."]}, **extra)
+
+
+def rollback_script(**plan):
+    return Script(plan_rollback=[(True, rollback_plan(**plan))],
+                  rollback_destination=[(True, {"changed": True,
+                                                "undone": ["deleted volume new-id"]})],
+                  remove_copy=[(True, {"changed": True, "removed": ["cinder-ct1/" + IMAGE]})],
+                  restore_features=[(True, {"changed": True, "removed": ["journaling"]})])
+
+
+ROLLBACK = ["plan_rollback", "gate_approvers", "rollback_destination", "remove_copy",
+            "disable_mirroring", "restore_features"]
+
+
+def test_rollback_of_a_data_volume():
+    script = rollback_script()
+    result, asked = run(script, workflow="rollback")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ROLLBACK
+    assert [t for t, _ in asked] == ["approve_rollback"]
+    calls = dict(script.calls)
+    assert calls["rollback_destination"] == {"source_id": VOLUME, "destination_project": "proj-1",
+                                             "delete_data": True, "source_image_id": None}
+    assert calls["disable_mirroring"] == {"image": IMAGE, "pool": "oscinder",
+                                          "discard_replica": True}
+    assert calls["remove_copy"] == {"image": IMAGE, "pool": "cinder-ct1"}
+    assert result.output["outcome"] == "rolled back; the source is as it was before the migration"
+    assert result.output["undone"] == [
+        "deleted volume new-id", "removed the copy cinder-ct1/" + IMAGE, "disabled mirroring",
+        "removed the feature journaling"]
+
+
+def test_rollback_gives_a_demoted_source_its_primary_role_back_first():
+    script = rollback_script(source_primary=False)
+    result, _ = run(script, workflow="rollback")
+    assert result.status == "succeeded"
+    assert script.names() == ROLLBACK[:4] + ["demote_image", "promote_image"] + ROLLBACK[4:]
+    calls = dict(script.calls)
+    assert calls["demote_image"]["cluster"] == "destination"
+    assert calls["promote_image"]["cluster"] == "source"
+
+
+def test_rollback_of_a_boot_volume_deletes_the_upload_last():
+    script = rollback_script(procedure="boot", image_id=GLANCE_IMAGE, image=GLANCE_IMAGE,
+                             pool="osglance", copy_pool="glance-ct1", copy_image=GLANCE_IMAGE)
+    result, _ = run(script, workflow="rollback", procedure="boot")
+    assert result.status == "succeeded"
+    assert script.names() == ROLLBACK + ["delete_uploaded_image"]
+    assert dict(script.calls)["rollback_destination"]["source_image_id"] == GLANCE_IMAGE
+
+
+def test_rollback_of_a_boot_volume_never_uploaded_and_of_a_ceph_only_config():
+    script = rollback_script(procedure="boot", image=None, copy_image=None)
+    result, _ = run(script, workflow="rollback", procedure="boot")
+    assert result.status == "succeeded"
+    assert script.names() == ROLLBACK[:3]
+    script = rollback_script(destination_project=None)
+    result, _ = run(script, workflow="rollback")
+    assert result.status == "succeeded"
+    assert "rollback_destination" not in script.names() and "remove_copy" in script.names()
+
+
+@pytest.mark.parametrize("answer,words", [(False, "rejected"), (None, "no answer")])
+def test_rollback_gate(answer, words):
+    script = rollback_script()
+    result, _ = run(script, workflow="rollback", answers={"approve_rollback": answer})
+    assert result.status == "failed" and words in result.output["outcome"]
+    assert script.names() == ["plan_rollback", "gate_approvers"]
+
+
+def test_rollback_dry_run_lists_and_changes_nothing():
+    script = rollback_script()
+    result, asked = run(script, workflow="rollback", dry_run=True)
+    assert result.status == "succeeded" and asked == [] and script.names() == ["plan_rollback"]
+    assert result.output["plan"]["undo"] == ["..."]
+
+
+@pytest.mark.parametrize("step", ["plan_rollback", "rollback_destination", "remove_copy",
+                                  "disable_mirroring", "restore_features"])
+def test_rollback_a_failed_step_stops_there(step):
+    script = rollback_script()
+    script.results[step] = [(False, {"error": "%s broke" % step, "error_type": "X"})]
+    result, _ = run(script, workflow="rollback")
+    assert result.status == "failed" and script.names()[-1] == step
+    assert "%s broke" % step in result.output["outcome"]
+
+
+# -- migrate_batch --------------------------------------------------------------------------
+VOLUMES = ["0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d1%d" % i for i in range(3)]
+
+
+def test_batch_auto_picks_the_procedure_and_reports_every_volume():
+    script = boot_script(describe_volume=lambda p: (True, {"bootable": p["volume_id"] ==
+                                                           VOLUMES[1]}))
+    result, asked = run(script, workflow="migrate_batch", volumes=VOLUMES, concurrency=2)
+    assert result.status == "succeeded", result.errors
+    assert script.names().count("plan_volume_migration") == 2
+    assert script.names().count("plan_boot_volume_migration") == 1
+    assert len(asked) == 9                              # every volume through its 3 gates
+    output = result.output
+    assert [r["volume_id"] for r in output["results"]] == VOLUMES
+    assert [r["procedure"] for r in output["results"]] == ["data", "boot", "data"]
+    assert output["migrated"] == VOLUMES and output["failed"] == []
+    assert output["outcome"] == "3 of 3 volumes done"
+
+
+def test_batch_a_failed_volume_does_not_stop_the_others():
+    def plan(params):
+        if params["volume_id"] == VOLUMES[0]:
+            return False, {"ok": False, "checks": [{"check": "x", "ok": False, "detail": "bad"}]}
+        return True, plan_result()
+    script = Script(plan_volume_migration=plan)
+    result, _ = run(script, workflow="migrate_batch", volumes=VOLUMES, procedure="data",
+                    concurrency=1)
+    assert result.status == "failed"
+    assert script.names().count("manage_volume") == 2
+    assert result.output["failed"] == VOLUMES[:1] and result.output["migrated"] == VOLUMES[1:]
+    first = result.output["results"][0]
+    assert first["status"] == "failed"
+    assert first["outcome"] == "preflight failed, nothing was changed"
+    assert result.output["outcome"] == "2 of 3 volumes done; failed: " + VOLUMES[0]
+
+
+def test_batch_rejected_gate_for_every_volume_and_dry_run():
+    script = Script()
+    result, _ = run(script, workflow="migrate_batch", volumes=VOLUMES[:2], procedure="data",
+                    answers={"approve_mirroring": False})
+    assert result.status == "failed" and result.output["migrated"] == []
+    assert "enable_mirroring" not in script.names()
+    script = Script()
+    result, asked = run(script, workflow="migrate_batch", volumes=VOLUMES, procedure="data",
+                        dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert set(script.names()) == {"plan_volume_migration"}
+    assert result.output["outcome"] == "3 of 3 volumes done (dry run, nothing was changed)"
+
+
+def test_batch_refuses_duplicates_and_a_failed_describe_is_one_failed_item():
+    script = Script()
+    result, _ = run(script, workflow="migrate_batch", volumes=[VOLUMES[0], VOLUMES[0]])
+    assert result.status == "failed" and script.names() == []
+    assert "listed twice" in result.output["outcome"]
+    script = Script(describe_volume=[(False, {"error": "not found", "error_type": "NotFound"})])
+    result, _ = run(script, workflow="migrate_batch", volumes=VOLUMES[:2])
+    assert result.status == "failed" and result.output["failed"] == VOLUMES[:2]
+    assert "not found" in result.output["results"][0]["outcome"]

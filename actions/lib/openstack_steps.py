@@ -13,6 +13,7 @@ from . import names
 from .clouds import OpenStackError
 from .checklist import Checklist
 from .errors import CephMigrateError, NotFound, RefusedError
+from .migration_state import already_migrated
 from .mirroring import check_mirror_pools
 from .plan import VolumeMigrationPlan, pool_exists, preflight
 from .rbd_image import META_VERIFIED, facts, outcome
@@ -194,7 +195,7 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
         if existing.status != "available" and existing.status != "in-use":
             raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
                                "first" % (volume["id"], existing.id, existing.status))
-        return outcome(False, **_managed_facts(settings, existing))
+        return outcome(False, **managed_facts(settings, existing))
     target = settings.image(DESTINATION, settings.pools.destination_cinder, image)
     if not target.exists():
         raise NotFound("the copy %r does not exist: copy the replica first" % target)
@@ -207,7 +208,7 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
         availability_zone=None, metadata=metadata, bootable=volume["bootable"]))
     managed = wait_for_volume(admin, managed.id, timeout, failures=["error", "error_managing"])
     _record_rename(settings, volume["id"], target.spec, managed.id)
-    return outcome(True, **_managed_facts(settings, managed))
+    return outcome(True, **managed_facts(settings, managed))
 
 
 def find_migrated_volume(conn: Any, project_id: str, source_id: str) -> Any:
@@ -225,7 +226,7 @@ def wait_for_volume(conn: Any, volume_id: str, timeout: float,
                    volume, status, failures=failures or ["error"], interval=1, wait=timeout))
 
 
-def _managed_facts(settings: Settings, volume: Any) -> Dict[str, Any]:
+def managed_facts(settings: Settings, volume: Any) -> Dict[str, Any]:
     return {"volume_id": volume.id, "name": volume.name, "size_gib": volume.size,
             "status": volume.status, "project_id": volume.project_id,
             "volume_type": volume.volume_type, "bootable": bool(volume.is_bootable),
@@ -255,7 +256,7 @@ def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str
     that name made from this volume (property ceph_migrate_source_id) is reused.
     """
     volume = describe_volume(settings, volume_id)
-    image_name = image_name or "%s_img" % (volume["name"] or volume["id"])
+    image_name = image_name or default_image_name(volume)
     _state_ok(volume, allow_in_use)
     conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
     existing = _find_source_image(conn, image_name, volume["id"])
@@ -281,6 +282,17 @@ def _find_source_image(conn: Any, name: str, volume_id: str) -> Any:
         if (image.properties or {}).get(SOURCE_ID_KEY) == volume_id:
             return image
     return None
+
+
+def find_source_image(settings: Settings, volume: Dict[str, Any],
+                      image_name: Optional[str] = None) -> Any:
+    """The image upload_to_image made of ``volume`` at the source, or None."""
+    conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
+    return _find_source_image(conn, image_name or default_image_name(volume), volume["id"])
+
+
+def default_image_name(volume: Dict[str, Any]) -> str:
+    return "%s_img" % (volume["name"] or volume["id"])
 
 
 def wait_for_image(conn: Any, image_id: str, timeout: float) -> Any:
@@ -382,23 +394,26 @@ def create_volume_from_image(settings: Settings, image_id: str, destination_proj
     marker = source_id or image_id
     existing = find_migrated_volume(admin, project_id, marker)
     if existing is not None:
-        return outcome(False, **_managed_facts(settings, existing))
+        return outcome(False, **managed_facts(settings, existing))
     tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
     created = api("creating a volume from image %s" % image_id,
                   lambda: tenant.block_storage.create_volume(
                       name=name, size=size_gib, image_id=image_id, volume_type=volume_type,
                       metadata={SOURCE_ID_KEY: marker}))
     created = wait_for_volume(admin, created.id, timeout)
-    return outcome(True, **_managed_facts(settings, created))
+    return outcome(True, **managed_facts(settings, created))
 
 
 # -- rollback ---------------------------------------------------------------------------------
 def rollback_destination(settings: Settings, source_id: str, destination_project: str,
-                         delete_data: bool = False) -> Dict[str, Any]:
+                         delete_data: bool = False, source_image_id: Optional[str] = None,
+                         timeout: float = 120) -> Dict[str, Any]:
     """Undo what the pack created at the destination for ``source_id``; never the source.
 
-    A managed volume is unmanaged (its RBD image stays) unless ``delete_data``; registered
-    images are deleted from Glance (the copy in the Glance pool goes with it).
+    A managed volume is unmanaged (its RBD image stays) unless ``delete_data`` (then deleted,
+    and waited for: a clone must be gone before its image can go). Images registered from
+    ``source_id`` or ``source_image_id`` are deleted from Glance (the copy in the Glance pool
+    goes with them).
     """
     admin = settings.cloud(DESTINATION).connect()
     project_id = resolve_project(admin, destination_project)["id"]
@@ -410,17 +425,37 @@ def rollback_destination(settings: Settings, source_id: str, destination_project
                                % volume.id)
         if delete_data:
             api("deleting %s" % volume.id, lambda: admin.block_storage.delete_volume(volume.id))
+            api("waiting for %s to go" % volume.id, lambda: admin.block_storage.wait_for_delete(
+                volume, interval=1, wait=timeout))
             done.append("deleted volume %s" % volume.id)
         else:
             api("unmanaging %s" % volume.id,
                 lambda: admin.block_storage.unmanage_volume(volume.id))
             done.append("unmanaged volume %s (RBD image volume-%s kept)" % (volume.id, volume.id))
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
-    image = _find_registered(registrar, source_id)
-    if image is not None:
-        api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
-        done.append("deleted image %s" % image.id)
+    for marker in filter(None, {source_id, source_image_id}):
+        image = _find_registered(registrar, marker)
+        if image is not None:
+            api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
+            done.append("deleted image %s" % image.id)
     return outcome(bool(done), undone=done)
+
+
+def delete_uploaded_image(settings: Settings, volume_id: str,
+                          image_name: Optional[str] = None) -> Dict[str, Any]:
+    """Delete the image upload_to_image made of a source volume (found by its tag, so nothing
+    else can be hit). Refused while its RBD image is still mirrored."""
+    volume = describe_volume(settings, volume_id)
+    image = find_source_image(settings, volume, image_name)
+    if image is None:
+        return outcome(False, deleted=None)
+    rbd = settings.image(SOURCE, settings.pools.mirrored_glance, image.id)
+    info = rbd.find()
+    if info is not None and facts(info)["mirroring"]["state"] != "disabled":
+        raise RefusedError("image %s is still mirrored: disable mirroring first" % image.id)
+    conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
+    api("deleting image %s" % image.id, lambda: conn.image.delete_image(image.id))
+    return outcome(True, deleted=image.id)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -481,11 +516,12 @@ def plan_boot_volume(settings: Settings, volume_id: str,
         settings.image(DESTINATION, pools.mirrored_glance, probe)))
     checklist.run("destination Glance pool exists",
                   lambda: pool_exists(settings.rbd(DESTINATION), pools.destination_glance))
-    stages = ["preflight", "upload the volume to a raw image at the source (Glance)",
-              "gate: Ceph admin approves mirroring",
+    stages = ["preflight", "gate: Ceph admin approves mirroring",
+              "gate: tenant admin stops the server",
+              "upload the volume to a raw image at the source (Glance)",
               "mirror the image (%s, pool mode: journaling)" % pools.mirrored_glance,
               "copy the replica into %s, snapshot snap, protect" % pools.destination_glance,
-              "verify content (sha256)", "gate: tenant admin",
+              "verify content (sha256)",
               "register the image at the destination by its rbd:// location",
               "create the boot volume at the destination (copy-on-write clone)",
               "gate: Ceph admin approves cleanup", "cleanup: mirroring off, source kept"]
@@ -515,5 +551,7 @@ def _with_openstack(settings: Settings, report: Dict[str, Any], volume_id: str, 
     report["warnings"].extend(cloud["warnings"])
     report["ok"] = report["ok"] and cloud["ok"]
     report["volume"] = volume
-    report["destination_project"] = cloud["destination_project"]
+    project = report["destination_project"] = cloud["destination_project"]
+    report["already_migrated"] = (already_migrated(settings, volume, project["id"], procedure)
+                                  if project else None)
     return report

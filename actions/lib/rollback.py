@@ -1,0 +1,116 @@
+"""Undo a failed or rejected migration. What the pack made at the destination goes (the
+volume, the registered image, the copies), the source image gets its primary role and features
+back and stops being mirrored. Source data is never deleted: the only thing removed at the
+source is the Glance image the boot procedure itself uploaded from the volume."""
+from typing import Any, Dict, List, Optional
+
+from . import names
+from .copying import TMP_SUFFIX
+from .errors import CephMigrateError, RefusedError
+from .rbd_image import META_ADDED_FEATURES, META_COPY_OF, RbdImage, facts, mirroring, outcome
+from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
+
+PROCEDURES = ("data", "boot")
+
+
+def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
+                  destination_project: Optional[str] = None) -> Dict[str, Any]:
+    """What a rollback of ``volume_id``'s migration would undo (read-only).
+
+    ``image``/``pool`` name the source RBD image whose mirroring is undone (None when the boot
+    procedure never uploaded one), ``copy_pool``/``copy_image`` the destination copy.
+    """
+    from .openstack_steps import (_find_registered, describe_volume, find_migrated_volume,
+                                  find_source_image, resolve_project)
+
+    vid = names.volume_id(volume_id)
+    if procedure not in PROCEDURES:
+        raise RefusedError("procedure must be one of %s, not %r"
+                           % (", ".join(PROCEDURES), procedure))
+    pools = settings.pools
+    undo: List[str] = []
+    report: Dict[str, Any] = {"volume_id": vid, "procedure": procedure, "image_id": None,
+                              "destination_project": None, "destination_volume": None,
+                              "registered_image": None}
+    volume = None
+    if settings.clouds:
+        volume = describe_volume(settings, vid)
+        dest = settings.cloud(DESTINATION).connect()
+        project = resolve_project(dest, destination_project or volume["project_name"])
+        report["destination_project"] = project
+        made = find_migrated_volume(dest, project["id"], vid)
+        if made is not None:
+            report["destination_volume"] = {"id": made.id, "status": made.status}
+            undo.append("delete destination volume %s (%s)" % (made.id, made.status))
+    if procedure == "boot":
+        uploaded = find_source_image(settings, volume) if volume else None
+        image = report["image_id"] = uploaded.id if uploaded is not None else None
+        pool, copy_pool = pools.mirrored_glance, pools.destination_glance
+        if image:
+            registered = _find_registered(settings.cloud(IMAGE_REGISTRATION).connect(), image)
+            if registered is not None:
+                report["registered_image"] = registered.id
+                undo.append("delete destination image %s" % registered.id)
+    else:
+        image, pool, copy_pool = "volume-" + vid, pools.mirrored_cinder, pools.destination_cinder
+    report.update(image=image, pool=pool, copy_pool=copy_pool, copy_image=image,
+                  source_primary=True, source=None)
+    if image:
+        source = settings.image(SOURCE, pool, image)
+        info = source.find()
+        if info is not None:
+            state = mirroring(info)
+            report["source"] = facts(info)
+            report["source_primary"] = state["primary"] is not False
+            if state["primary"] is False:
+                undo.append("demote the destination replica, promote %s again" % source.spec)
+            if state["state"] != "disabled":
+                undo.append("disable mirroring of %s (the replica goes)" % source.spec)
+            added = source.recorded(META_ADDED_FEATURES)
+            if added:
+                undo.append("remove the features the pack added: %s" % ", ".join(added))
+        for name in (image, image + TMP_SUFFIX):
+            if settings.image(DESTINATION, copy_pool, name).exists():
+                undo.append("remove the copy %s/%s at the destination" % (copy_pool, name))
+        if procedure == "boot":
+            undo.append("delete the image %s uploaded at the source" % image)
+    report["undo"] = undo or ["nothing: no trace of this migration"]
+    return report
+
+
+def remove_copy(image: RbdImage) -> Dict[str, Any]:
+    """Remove a copy the pack made (tagged ``copy_of``) and its half-written twin, snapshots
+    included. Anything else of that name is refused: it is not ours to delete."""
+    removed: List[str] = []
+    partial = RbdImage(image.cli, image.pool, image.name + TMP_SUFFIX)
+    if partial.exists():
+        _purge(partial)
+        removed.append(partial.spec)
+    info = image.find()
+    if info is not None:
+        if not image.recorded(META_COPY_OF):
+            raise RefusedError("%r is not a copy made by ceph_migrate: not removed" % image)
+        if mirroring(info)["state"] != "disabled":
+            raise RefusedError("%r is mirrored: not a plain copy, not removed" % image)
+        if image.watchers():
+            raise RefusedError("%r is in use (it has watchers): not removed" % image)
+        _purge(image)
+        removed.append(image.spec)
+    return outcome(bool(removed), removed=removed)
+
+
+def _purge(image: RbdImage) -> None:
+    for snap in image.snapshots():
+        if (snap.get("namespace") or {}).get("type", "user") != "user":
+            continue
+        spec = "%s@%s" % (image.spec, snap["name"])
+        if str(snap.get("protected")).lower() == "true":
+            if image.cli.run("children", spec):
+                raise RefusedError("%s has clones: delete the volumes made from it first" % spec)
+            image.cli.run_text("snap", "unprotect", spec)
+        image.cli.run_text("snap", "rm", "--no-progress", spec)
+    try:
+        image.cli.run_text("rm", "--no-progress", image.spec)
+    except CephMigrateError:
+        if image.exists():
+            raise
