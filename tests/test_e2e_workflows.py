@@ -1,0 +1,254 @@
+"""The workflows end to end: the real workflow files through orquesta's conductor (the local
+runner), the real actions, the two real clouds on the real Ceph pair."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ceph_env import REPO, fingerprint, purge_image, run_action
+from lib.openstack_steps import SOURCE_ID_KEY
+from lib.settings import DESTINATION, SOURCE
+from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
+                           forget_migration, wait_gone)
+from runner.local import LocalRunner
+
+
+def approve_all(gate, params):
+    return {"approved": True}
+
+
+def runner(config, answer=approve_all, asked=None):
+    def record(gate, params):
+        if asked is not None:
+            asked.append(gate)
+        return answer(gate, params)
+    return LocalRunner(config, answer=record, delay_scale=0.2)
+
+
+def source_sha(settings, volume_id):
+    return settings.rbd(SOURCE).export_sha256("%s/volume-%s" % (
+        settings.pools.mirrored_cinder, volume_id), timeout=600)[0]
+
+
+def destination_sha(settings, pool, image):
+    return settings.rbd(DESTINATION).export_sha256("%s/%s" % (pool, image), timeout=600)[0]
+
+
+def migrated(clouds, source_id):
+    """Every destination volume made from SOURCE_ID (exactly one after a migration)."""
+    return [v for v in clouds["ct1-admin"].block_storage.volumes(all_projects=True)
+            if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
+
+
+def eventually(check, timeout=60.0):
+    """The last value of CHECK once it is truthy, or after TIMEOUT (rbd-mirror deletes a
+    discarded replica asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(1)
+
+
+def test_migrate_volume_every_gate_approved_then_a_rerun_changes_nothing(
+        settings, full_config, clouds, openstack_facts):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256)
+    asked = []
+    try:
+        source_sum = source_sha(settings, volume.id)
+        result = runner(full_config, asked=asked).run("ceph_migrate.migrate_volume",
+                                                      volume_id=volume.id)
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert asked == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
+        output = result.output
+        assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
+        assert output["verified"]["sha256"] == source_sum
+        new_id = output["volume"]["volume_id"]
+        dest = clouds["ct1-tenant"].block_storage.get_volume(new_id)
+        tenant = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+        assert (dest.status, dest.project_id, dest.name) == ("available", tenant, volume.name)
+        assert destination_sha(settings, pools.destination_cinder,
+                               "volume-" + new_id) == source_sum
+        source = settings.rbd(SOURCE).run("info", "%s/volume-%s" % (pools.mirrored_cinder,
+                                                                    volume.id))
+        assert "mirroring" not in source or source["mirroring"]["state"] == "disabled"
+
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        again = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        assert again.status == "succeeded", again.output
+        assert again.output["outcome"] == "already migrated as %s; nothing left to do" % new_id
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+    finally:
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def test_migrate_boot_volume_then_roll_it_back(settings, full_config, clouds, openstack_facts):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256, bootable=True)
+    before = (cloud_fingerprint(clouds), fingerprint(settings))
+    asked = []
+    try:
+        source_sum = source_sha(settings, volume.id)
+        result = runner(full_config, asked=asked).run("ceph_migrate.migrate_boot_volume",
+                                                      volume_id=volume.id)
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert asked == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
+        output = result.output
+        assert output["outcome"].startswith("migrated, verified and cleaned up")
+        image_id = output["uploaded"]["image_id"]
+        assert output["registered"]["location"] == "rbd://%s/%s/%s/snap" % (
+            settings.fsid(DESTINATION), pools.destination_glance, image_id)
+        new_id = output["volume"]["volume_id"]
+        dest = clouds["ct1-tenant"].block_storage.get_volume(new_id)
+        assert dest.status == "available" and dest.is_bootable and dest.name == volume.name
+        assert dest.project_id == openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+        clone = settings.rbd(DESTINATION).run("info", "%s/volume-%s" % (
+            pools.destination_cinder, new_id))
+        assert clone["parent"]["pool"] == pools.destination_glance       # copy-on-write
+        assert destination_sha(settings, pools.destination_cinder,
+                               "volume-" + new_id) == source_sum
+        assert output["verified"]["sha256"] == source_sum
+        assert [v.id for v in migrated(clouds, volume.id)] == [new_id]
+
+        # rollback of the whole thing: the destination is clean, the source as it was
+        rolled = runner(full_config).run("ceph_migrate.rollback", volume_id=volume.id,
+                                         procedure="boot")
+        assert rolled.status == "succeeded", (rolled.errors, rolled.output)
+        assert "deleted the uploaded image" in rolled.output["undone"]
+        wait_gone(clouds["ct1-admin"], new_id)
+        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+    finally:
+        forget_migration(settings, full_config, clouds, volume.id)
+        for image in clouds["pa1-admin"].image.images():
+            if (image.properties or {}).get(SOURCE_ID_KEY) == volume.id:
+                run_action("rollback_destination", full_config, source_id=image.id,
+                           destination_project="tenant", delete_data=True)
+                run_action("disable_mirroring", full_config, image=image.id,
+                           pool=pools.mirrored_glance, discard_replica=True)
+                delete_quietly(clouds["pa1-admin"], "image", image.id)
+
+
+def test_an_in_use_volume_is_migrated_when_allowed(settings, full_config, clouds):
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
+    admin = clouds["pa1-admin"]
+    try:
+        attachment = admin.block_storage.create_attachment(
+            volume.id, connector={"host": "compute-1", "ip": "127.0.0.1",
+                                  "platform": "x86_64", "os_type": "linux",
+                                  "multipath": False, "initiator": "iqn.test"},
+            instance="11111111-2222-3333-4444-555555555555")
+        admin.block_storage.complete_attachment(attachment)
+        admin.block_storage.wait_for_status(volume, "in-use", interval=1, wait=60)
+        refused = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        assert refused.status == "failed"
+        assert refused.output["outcome"] == "preflight failed, nothing was changed"
+        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id,
+                                         allow_in_use=True)
+        assert result.status == "succeeded", (result.errors, result.output)
+        new_id = result.output["volume"]["volume_id"]
+        assert destination_sha(settings, settings.pools.destination_cinder,
+                               "volume-" + new_id) == source_sha(settings, volume.id)
+    finally:   # no Nova here to hear of a detach: reset the state instead
+        admin.block_storage.reset_volume_status(volume.id, status="available",
+                                                attach_status="detached", migration_status=None)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def test_a_batch_of_three(settings, full_config, clouds):
+    volumes = [create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
+               for _ in range(3)]
+    ids = [v.id for v in volumes]
+    try:
+        sums = {v: source_sha(settings, v) for v in ids}
+        result = runner(full_config).run("ceph_migrate.migrate_batch", volumes=ids,
+                                         concurrency=2)
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert result.output["outcome"] == "3 of 3 volumes done"
+        assert result.output["migrated"] == ids
+        for item in result.output["results"]:
+            assert item["procedure"] == "data" and item["status"] == "succeeded"
+            assert item["verified"]["sha256"] == sums[item["volume_id"]]
+            new_id = item["volume"]["volume_id"]
+            assert destination_sha(settings, settings.pools.destination_cinder,
+                                   "volume-" + new_id) == sums[item["volume_id"]]
+            assert [v.id for v in migrated(clouds, item["volume_id"])] == [new_id]
+    finally:
+        for volume_id in ids:
+            forget_migration(settings, full_config, clouds, volume_id)
+
+
+def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
+        settings, full_config, clouds):
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=768)
+    partial = settings.image(DESTINATION, pools.destination_cinder,
+                             "volume-%s.ceph_migrate-partial" % volume.id)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
+         "volume_id=" + volume.id, "--sandbox", "--yes"], cwd=str(REPO), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not partial.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the copy never started"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)       # the runner and its rbd cp, mid-copy
+        proc.wait(timeout=30)
+        assert partial.exists()
+        assert migrated(clouds, volume.id) == []
+
+        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert result.output["copied"]["removed_partial"] is True
+        assert not partial.exists()
+        new_id = result.output["volume"]["volume_id"]
+        assert [v.id for v in migrated(clouds, volume.id)] == [new_id]
+        assert destination_sha(settings, pools.destination_cinder,
+                               "volume-" + new_id) == source_sha(settings, volume.id)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        proc.stdout.close()
+        purge_image(settings, DESTINATION, pools.destination_cinder, partial.name)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def test_dry_run_and_rejected_gates_change_nothing_and_rollback_restores_the_source(
+        settings, full_config, clouds):
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=8)
+    try:
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        dry = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id,
+                                      dry_run=True)
+        assert dry.status == "succeeded" and dry.output["plan"]["ok"]
+        assert dry.output["outcome"] == "dry run, nothing was changed"
+        rejected = runner(full_config, answer=lambda g, p: {"approved": False}).run(
+            "ceph_migrate.migrate_volume", volume_id=volume.id)
+        assert rejected.status == "failed"
+        assert "rejected by the Ceph admin" in rejected.output["outcome"]
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+
+        # the tenant admin says no at the cutover: mirroring is on, the replica in sync
+        at_cutover = runner(full_config, answer=lambda g, p: {
+            "approved": g != "approve_cutover"}).run("ceph_migrate.migrate_volume",
+                                                     volume_id=volume.id, mode="journal")
+        assert at_cutover.status == "failed"
+        assert "rejected by the tenant admin" in at_cutover.output["outcome"]
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) != before
+        plan = runner(full_config).run("ceph_migrate.rollback", volume_id=volume.id,
+                                       dry_run=True)
+        assert plan.status == "succeeded" and len(plan.output["plan"]["undo"]) >= 2
+        rolled = runner(full_config).run("ceph_migrate.rollback", volume_id=volume.id)
+        assert rolled.status == "succeeded", (rolled.errors, rolled.output)
+        assert "disabled mirroring" in rolled.output["undone"]
+        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+        again = runner(full_config).run("ceph_migrate.rollback", volume_id=volume.id)
+        assert again.status == "succeeded" and again.output["undone"] == []
+    finally:
+        forget_migration(settings, full_config, clouds, volume.id)
