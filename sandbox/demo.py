@@ -1,115 +1,109 @@
 #!/usr/bin/env python3
-"""Migrate one data volume's RBD image from cluster ``ceph`` to ``cephpa1`` on the sandbox.
+"""Migrate a tenant's data volume and boot volume from cloud pa1 (Ceph cluster ``ceph``) to
+cloud ct1 (``cephpa1``) on the running sandboxes, with the pack's real workflows through the
+local runner: every task shown as it runs, every gate answered (and said so), content verified
+by sha256, a summary at the end.
 
-Runs the Ceph stage of procedure 1 with the pack's core, step by step, as the actions do:
-plan and preflight, enable mirroring, wait for the replica, keep writing ("the guest is still
-running"), final sync, copy into the destination Cinder pool, verify by sha256, disable
-mirroring, and remove the source only because its verified copy is recorded.
-
-  .venv/bin/python sandbox/demo.py [--mode snapshot|journal] [--size-mib 512] [--keep-source]
+  .venv/bin/python sandbox/demo.py [--size-gib 1] [--fill-mib 256] [--mode snapshot|journal]
 """
 import argparse
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any, Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "actions"))
+sys.path[:0] = [str(REPO), str(REPO / "actions")]
 
-import yaml  # noqa: E402
+from runner.__main__ import sandbox_config  # noqa: E402
+from runner.local import LocalRunner  # noqa: E402
+from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
 
-from lib import copying, mirroring, sync_check  # noqa: E402
-from lib.plan import VolumeMigrationPlan, preflight  # noqa: E402
-from lib.settings import SOURCE, Settings  # noqa: E402
+WRITER = REPO / "sandbox" / "rbd_writer.py"
 
 
-def step(title, fn, show=lambda r: ""):
-    started = time.monotonic()
-    print("-> %s ..." % title, end=" ", flush=True)
-    result = fn()
-    took = time.monotonic() - started
-    changed = result.get("changed") if isinstance(result, dict) else None
-    print("%s%.1fs%s" % ({True: "changed, ", False: "unchanged, "}.get(changed, ""), took,
-                         (" | " + show(result)) if show(result) else ""))
-    return result
+def answer(gate: str, params: Dict[str, Any]) -> Dict[str, bool]:
+    print("  gate %-22s for %-12s approved (demo)" % (gate, params.get("route")), flush=True)
+    return {"approved": True}
+
+
+def tenant_volume(conn: Any, settings: Settings, size_gib: int, fill_mib: int,
+                  bootable: bool) -> Any:
+    """A volume of the tenant at pa1 with random data written into its RBD image."""
+    import subprocess
+
+    kind = "boot" if bootable else "data"
+    volume = conn.block_storage.create_volume(
+        name="demo-%s-%s" % (kind, uuid.uuid4().hex[:6]), size=size_gib, volume_type="ceph",
+        description="ceph_migrate demo", metadata={"demo": kind})
+    volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"],
+                                                interval=1, wait=120)
+    if bootable:
+        conn.block_storage.set_volume_bootable_status(volume, True)
+    cluster = settings.cluster(SOURCE)
+    subprocess.run(["/usr/bin/python3", str(WRITER), "--cluster", cluster.name, "--conf",
+                    cluster.conf, "--id", cluster.client_id, "--keyring", cluster.keyring,
+                    "--image", "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id),
+                    "--mib", str(fill_mib)], check=True, timeout=600)
+    print("created %s volume %s (%s, %d GiB, %d MiB of random data) in the tenant's project at "
+          "pa1" % (kind, volume.id, volume.name, size_gib, fill_mib), flush=True)
+    return volume
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-gib", type=int, default=1)
+    parser.add_argument("--fill-mib", type=int, default=256)
     parser.add_argument("--mode", choices=["snapshot", "journal"], default="snapshot")
-    parser.add_argument("--size-mib", type=int, default=512)
-    parser.add_argument("--keep-source", action="store_true")
     args = parser.parse_args()
 
-    config_path = subprocess.run([sys.executable, str(REPO / "sandbox" / "ceph_sandbox.py"),
-                                  "config"], capture_output=True, text=True).stdout.strip()
-    if not config_path:
-        print("the sandbox is not up: python3 sandbox/ceph_sandbox.py up", file=sys.stderr)
+    config = sandbox_config()
+    if "source_cloud" not in config:
+        print("the OpenStack sandbox is not up: .venv/bin/python sandbox/openstack_sandbox.py "
+              "up", file=sys.stderr)
         return 1
-    config = yaml.safe_load(Path(config_path).read_text())
-    settings = Settings.from_config(dict(config, mirror_mode=args.mode))
-    cluster = settings.source
+    import openstack.config
+    settings = Settings.from_config(config)
+    clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
+                                                            ["clouds_yaml"]])
+    tenant = openstack.connection.Connection(config=clouds.get_one(cloud="pa1-tenant"))
+    data = tenant_volume(tenant, settings, args.size_gib, args.fill_mib, bootable=False)
+    boot = tenant_volume(tenant, settings, args.size_gib, args.fill_mib, bootable=True)
 
-    volume_id = str(uuid.uuid4())
-    plan = VolumeMigrationPlan.build(settings, volume_id)
-    source, replica, target = plan.source(settings), plan.replica(settings), plan.target(settings)
-    print("Demo volume %s (%d MiB of random data), %s mode" % (volume_id, args.size_mib,
-                                                               args.mode))
+    runner = LocalRunner(config, answer=answer, log=lambda line: print(line, flush=True))
+    rows: List[List[str]] = []
+    for ref, volume, inputs in (("ceph_migrate.migrate_volume", data, {"mode": args.mode}),
+                                ("ceph_migrate.migrate_boot_volume", boot, {})):
+        print("\n== %s volume_id=%s" % (ref, volume.id), flush=True)
+        started = time.monotonic()
+        run = runner.run(ref, volume_id=volume.id, **inputs)
+        seconds = time.monotonic() - started
+        output = run.output or {}
+        print("   outcome: %s" % output.get("outcome"), flush=True)
+        if run.status != "succeeded":
+            print("FAILED: %s" % (run.errors or output), file=sys.stderr)
+            return 1
+        new = output["volume"]
+        copy = settings.rbd(DESTINATION).export_sha256(new["rbd_image"], timeout=600)[0]
+        source = settings.rbd(SOURCE).export_sha256("%s/volume-%s" % (
+            settings.pools.mirrored_cinder, volume.id), timeout=600)[0]
+        verdict = "sha256 equal" if copy == source == output["verified"]["sha256"] else "DIFFER"
+        rows.append([ref.split(".")[1], volume.id, new["volume_id"], "%s GiB" % new["size_gib"],
+                     "%.0fs" % seconds, "%s... %s" % (copy[:12], verdict)])
+        if verdict != "sha256 equal":
+            print("content differs: source %s, destination %s" % (source, copy),
+                  file=sys.stderr)
+            return 1
 
-    def write(mib, offset=0):
-        subprocess.run(["/usr/bin/python3", str(REPO / "sandbox" / "rbd_writer.py"), "--cluster",
-                        cluster.name, "--conf", cluster.conf, "--id", cluster.client_id,
-                        "--keyring", cluster.keyring, "--image", source.spec, "--mib", str(mib),
-                        "--offset-mib", str(offset)], check=True)
-        return {}
-
-    def create():
-        settings.rbd(SOURCE).run_text("create", source.spec, "--size", "%dM" % args.size_mib)
-        return write(args.size_mib)
-
-    step("create the source volume image %s" % source.spec, create)
-    report = step("plan and preflight (read-only)", lambda: preflight(settings, plan),
-                  lambda r: "all %d checks passed" % len(r["checks"]) if r["ok"] else
-                  "BLOCKED: %s" % [c for c in r["checks"] if not c["ok"]])
-    if not report["ok"]:
-        return 1
-    for stage in plan.stages():
-        print("     %s" % stage)
-    step("enable mirroring", lambda: mirroring.enable_mirroring(source, replica, plan.mode),
-         lambda r: "global id %s" % r["global_id"])
-    step("wait until the replica is in sync",
-         lambda: sync_check.wait_for_sync(plan.mode, source, replica, 600,
-                                          settings.poll_interval),
-         lambda r: r["detail"])
-    step("the guest writes 64 MiB more", lambda: write(64, offset=args.size_mib // 4))
-    if plan.mode == "snapshot":
-        step("final sync: mirror snapshot", lambda: mirroring.mirror_snapshot(source),
-             lambda r: "snapshot %s" % r["snapshot_id"])
-    step("wait for the final sync",
-         lambda: sync_check.wait_for_sync(plan.mode, source, replica, 600,
-                                          settings.poll_interval),
-         lambda r: r["detail"])
-    copy = step("copy the replica into %s" % target.spec,
-                lambda: copying.copy_image(replica, target, settings.copy_features,
-                                           settings.copy_timeout),
-                lambda r: "%s MB/s, features %s" % (r.get("mb_per_second"),
-                                                    ",".join(r["target"]["features"])))
-    verified = step("verify: sha256 of source and copy",
-                    lambda: copying.verify_copy(source, target, settings.copy_timeout),
-                    lambda r: "%s... identical (%d bytes)" % (r["sha256"][:16], r["bytes"]))
-    step("disable mirroring (replica removed by rbd-mirror)",
-         lambda: mirroring.disable_mirroring(source))
-    step("restore the features mirroring added", lambda: mirroring.restore_features(source))
-    if not args.keep_source:
-        step("remove the source (allowed: verified copy recorded)",
-             lambda: copying.remove_image(source, verified_copy=target))
-    print("\nMigrated %s:%s -> %s:%s, %d bytes, sha256 %s, copy %.1fs." % (
-        cluster.name, source.spec, settings.destination.name, target.spec, verified["bytes"],
-        verified["sha256"], copy["seconds"]))
-    print("Next (issue 3): cinder manage of %s at the destination. Stop the sandbox with: "
-          "python3 sandbox/ceph_sandbox.py down" % target.spec)
+    print("\nSummary (pa1 -> ct1, owned by the tenant's project at ct1):")
+    header = ["workflow", "source volume", "destination volume", "size", "took", "content"]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print("\nUndo one (destination deleted, source as it was):\n"
+          "  .venv/bin/python -m runner run ceph_migrate.rollback volume_id=%s procedure=boot "
+          "--sandbox --yes" % boot.id)
     return 0
 
 
