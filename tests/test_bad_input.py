@@ -9,7 +9,8 @@ EVIL = ["a b", "../../etc/passwd", "x;rm -rf /", "$(reboot)", "`id`", "-rf", "--
 
 IMAGE_ACTIONS = ["image_info", "enable_journal_features", "restore_features", "enable_mirroring",
                  "disable_mirroring", "mirror_snapshot", "mirror_status", "wait_for_sync",
-                 "demote_image", "promote_image", "copy_replica", "verify_copy", "remove_image"]
+                 "demote_image", "promote_image", "copy_replica", "verify_copy", "remove_image",
+                 "remove_copy"]
 
 
 @pytest.fixture
@@ -45,8 +46,8 @@ def test_malformed_destination_and_snapshot_names(ceph_config, unchanged):
                                 destination_image=bad), "InvalidName")
         expect_error(run_action("create_snapshot", ceph_config, image="volume-x",
                                 pool="glance-ct1-cl1", snapshot=bad), "InvalidName")
-        expect_error(run_action("plan_volume_migration", ceph_config, volume_id=bad),
-                     "InvalidName")
+        for action in ("plan_volume_migration", "plan_rollback"):
+            expect_error(run_action(action, ceph_config, volume_id=bad), "InvalidName")
 
 
 def test_missing_image(ceph_config, unchanged):

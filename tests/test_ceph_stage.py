@@ -181,3 +181,41 @@ def test_glance_pool_stage(settings, ceph_config):
     finally:
         purge_image(settings, SOURCE, pools.mirrored_glance, image)
         purge_image(settings, DESTINATION, pools.destination_glance, image)
+
+
+def test_remove_copy_removes_the_packs_copies_and_nothing_else(settings, ceph_config):
+    """The rollback's copy removal: the copy (with its protected snapshot) and a half-written
+    twin go; an image of the same kind the pack did not make is refused and stays."""
+    pools = settings.pools
+    dest = settings.rbd(DESTINATION)
+    vid = create_volume(settings, 32)
+    image = "volume-" + vid
+    stranger = "volume-" + new_volume_id()
+    try:
+        for step in ("enable_mirroring", "wait_for_sync", "copy_replica"):
+            assert run_action(step, ceph_config, image=image).ok
+        assert run_action("create_snapshot", ceph_config, image=image,
+                          pool=pools.destination_cinder).ok
+        dest.run_text("create", "%s/%s.ceph_migrate-partial" % (pools.destination_cinder, image),
+                      "--size", "4M")
+        dest.run_text("create", "%s/%s" % (pools.destination_cinder, stranger), "--size", "4M")
+
+        refused = run_action("remove_copy", ceph_config, image=stranger)
+        assert not refused.ok and "not a copy made by ceph_migrate" in refused.result["error"]
+        assert settings.image(DESTINATION, pools.destination_cinder, stranger).exists()
+
+        removed = run_action("remove_copy", ceph_config, image=image)
+        assert removed.ok, removed.result
+        assert sorted(removed.result["removed"]) == sorted(
+            "%s/%s%s" % (pools.destination_cinder, image, suffix)
+            for suffix in ("", ".ceph_migrate-partial"))
+        names = dest.run("ls", pools.destination_cinder) or []
+        assert image not in names and image + ".ceph_migrate-partial" not in names
+        assert run_action("remove_copy", ceph_config, image=image).result["changed"] is False
+        # the source and its replica are untouched by it
+        assert settings.image(SOURCE, pools.mirrored_cinder, image).exists()
+    finally:
+        run_action("disable_mirroring", ceph_config, image=image, discard_replica=True)
+        for name in (image, image + ".ceph_migrate-partial", stranger):
+            purge_image(settings, DESTINATION, pools.destination_cinder, name)
+        purge_image(settings, SOURCE, pools.mirrored_cinder, image)
