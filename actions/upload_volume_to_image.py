@@ -3,6 +3,7 @@ from st2common.runners.base_action import Action
 from lib.action_support import reported
 from lib.openstack_steps import upload_to_image
 from lib.settings import Settings
+from lib.waiting import datastore_reader
 
 
 class UploadVolumeToImage(Action):
@@ -13,4 +14,5 @@ class UploadVolumeToImage(Action):
             wait_seconds=540):
         return upload_to_image(Settings.from_config(self.config), volume_id, image_name,
                                disk_format=disk_format, allow_in_use=allow_in_use,
-                               timeout=wait_seconds)
+                               timeout=wait_seconds,
+                               read=datastore_reader(self.action_service))

@@ -3,6 +3,7 @@ from st2common.runners.base_action import Action
 from lib.action_support import reported
 from lib.settings import DESTINATION, SOURCE, Settings
 from lib.sync_check import mirrored_mode, wait_for_sync
+from lib.waiting import Nudge, datastore_reader, synced_key
 
 
 class WaitForSync(Action):
@@ -13,10 +14,12 @@ class WaitForSync(Action):
         settings = Settings.from_config(self.config)
         pool = pool or settings.pools.mirrored_cinder
         source = settings.image(SOURCE, pool, image)
+        # the mirror sensor writes this key when it sees the replica in sync: check at once
+        nudge = Nudge(datastore_reader(self.action_service), synced_key(pool, image))
         result = wait_for_sync(
             mirrored_mode(source), source, settings.image(DESTINATION, pool, image),
             timeout=timeout_seconds or settings.wait_timeout,
-            poll_interval=settings.poll_interval,
+            poll_interval=settings.poll_interval, sleep=nudge.sleep,
             on_poll=lambda state: self.logger.info("%s: %s%s", image, state.detail, (
                 " (%.1f%%)" % state.percent) if state.percent is not None else ""))
         return (result["in_sync"], result)

@@ -26,11 +26,23 @@ def sandbox_config() -> dict:
                                              "/tmp/ceph_migrate_openstack"), "openstack.json")
     if os.path.exists(facts_path):
         with open(facts_path) as handle:
-            facts = json.load(handle)
-        clouds_yaml = facts["clouds_yaml"]
-        config.update(source_cloud={"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
-                      destination_cloud={"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
-                      destination_glance_store=facts["clouds"]["ct1"]["glance"]["store_id"])
+            config.update(openstack_config(json.load(handle)))
+    return config
+
+
+def openstack_config(facts: dict) -> dict:
+    """The pack config keys for the two sandbox clouds (openstack.json facts): API access and
+    where each cloud's notifications arrive."""
+    clouds_yaml = facts["clouds_yaml"]
+    config = {"source_cloud": {"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
+              "destination_cloud": {"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
+              "destination_glance_store": facts["clouds"]["ct1"]["glance"]["store_id"]}
+    for role, cloud in (("source", "pa1"), ("destination", "ct1")):
+        rabbit = facts["clouds"][cloud]["rabbit"]
+        config["%s_notifications" % role] = {
+            "host": rabbit["host"], "port": rabbit["port"], "vhost": rabbit["vhost"],
+            "username": rabbit["user"], "password": rabbit["password"],
+            "exchanges": sorted(set(rabbit["exchanges"].values()))}
     return config
 
 

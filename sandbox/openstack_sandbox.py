@@ -8,8 +8,8 @@ Each cloud: Keystone, Glance (api) and Cinder (api, scheduler, volume) from a vi
 APIs under uWSGI, all on 127.0.0.1 with SQLite databases in the state dir. Cinder uses the real
 RBD driver, Glance the real rbd store, as the Ceph users client.cinder and client.glance
 (created on both clusters with the admin keyring). Notifications (messagingv2) go to RabbitMQ,
-one vhost per cloud (ceph_migrate_pa1, ceph_migrate_ct1): the broker already answering on
-127.0.0.1:5672 is reused, otherwise an own loopback-only broker is started.
+one vhost per cloud (ceph_migrate_pa1, ceph_migrate_ct1) on a loopback-only broker of the
+sandbox's own on 127.0.0.1:5682 (not the machine's 5672: the tests restart it).
 
     openstack_sandbox.py install            apt packages and the virtualenv, if missing
     openstack_sandbox.py up                 install, then start both clouds (idempotent)
@@ -17,11 +17,12 @@ one vhost per cloud (ceph_migrate_pa1, ceph_migrate_ct1): the broker already ans
                                             vhosts and the clouds' RBD images
     openstack_sandbox.py status [--json]    exit 0 when both clouds are healthy
     openstack_sandbox.py config             path of the generated clouds.yaml
+    openstack_sandbox.py restart-broker     stop the own RabbitMQ by PID and start it again
 
 Environment: CEPH_MIGRATE_OPENSTACK_DIR (state dir, default /tmp/ceph_migrate_openstack),
 CEPH_MIGRATE_OPENSTACK_VENV (default <repo>/.venv-openstack), CEPH_MIGRATE_SANDBOX_DIR (the
 Ceph sandbox this builds on; brought up when its daemons are not running),
-CEPH_MIGRATE_OPENSTACK_RABBIT_PORT / _EPMD_PORT (default 5672 / 4369).
+CEPH_MIGRATE_OPENSTACK_RABBIT_PORT / _EPMD_PORT (default 5682 / 4379).
 
 <state>/clouds.yaml has the entries pa1-admin, pa1-tenant, pa1-tenant-admin, ct1-admin,
 ct1-tenant, ct1-tenant-admin; <state>/openstack.json has the machine-readable facts.
@@ -75,11 +76,12 @@ APT_PACKAGES = ("python3-rbd", "python3-rados", "python3-venv",
                 "gcc", "libc6-dev", "python3.11-dev")
 
 BROKER_HOST = "127.0.0.1"
-# Overridable for machines where 5672/4369 belong to something else (and to test the own-broker
-# path next to the machine's broker); the Erlang distribution port follows the AMQP port.
-BROKER_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_RABBIT_PORT") or 5672)
+# Not the machine's 5672/4369: the sandbox runs a broker of its own, which the notification
+# sensor's tests restart under it. A broker already answering on BROKER_PORT is still reused.
+# The Erlang distribution port follows the AMQP port.
+BROKER_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_RABBIT_PORT") or 5682)
 BROKER_DIST_PORT = BROKER_PORT + 20000
-EPMD_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_EPMD_PORT") or 4369)
+EPMD_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_EPMD_PORT") or 4379)
 RABBIT_USER = "guest"
 RABBIT_PASSWORD = "guest"
 RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"   # foreground script, no su wrapper
@@ -551,6 +553,28 @@ def start_own_broker(p: Paths, clock: Clock) -> None:
              interval=0.3)
     rabbitmqctl(p, "await_startup")
     clock.log("own RabbitMQ up on %s:%d (node %s)" % (BROKER_HOST, BROKER_PORT, RABBIT_NODENAME))
+
+
+def restart_broker(p: Paths) -> None:
+    """Stop the own broker by its PID and start it again on the same data (vhosts, users):
+    what the clouds and the notification sensor must live through."""
+    clock = Clock()
+    brokers = [x for x in read_pids(p) if x.name == "rabbitmq"]
+    if not brokers:
+        raise SandboxError("the broker on %s:%d is not this sandbox's own: not restarting it"
+                           % (BROKER_HOST, BROKER_PORT))
+    stop_recorded(brokers, (("rabbitmq",),), STOP_GRACE, matcher(p), log=clock.log)
+    for broker in brokers:
+        drop_recorded(p.pids, broker.pid)
+    wait_for(lambda: (not broker_answers(), "port %d still open" % BROKER_PORT), 60,
+             "broker stop", interval=0.3)
+    clock.log("broker stopped")
+    start_proc(p, BROKER_CLOUD, "rabbitmq", [RABBIT_SERVER], extra_env=broker_env(p),
+               cwd=p.broker_dir)
+    wait_for(lambda: (broker_answers(), "port %d closed" % BROKER_PORT), 90, "own RabbitMQ",
+             interval=0.3)
+    rabbitmqctl(p, "await_startup")
+    clock.log("broker started again on %s:%d" % (BROKER_HOST, BROKER_PORT))
 
 
 def list_vhosts(p: Paths) -> List[str]:
@@ -1486,6 +1510,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for hidden in ("_keystone-init", "_setup-cloud"):   # run by `up` with the venv's python
         h = sub.add_parser(hidden)
         h.add_argument("cloud", choices=sorted(CLOUD_BY_NAME))
+    sub.add_parser("restart-broker", help="stop the sandbox's own RabbitMQ and start it again")
     args = parser.parse_args(argv)
     p = paths()
     return run_command(args.cmd, p.root, {
@@ -1494,6 +1519,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "install": lambda: install(p),
         "up": lambda: up(p),
         "down": lambda: down(p, wipe=args.wipe),
+        "restart-broker": lambda: restart_broker(p),
         "status": lambda: print_status(status(p), args.json, format_status),
         "config": lambda: print_config(config_path(p),
                                        "OpenStack sandbox in %s is not up" % p.root),

@@ -38,13 +38,8 @@ def openstack_facts(ceph_config) -> Dict[str, Any]:
 @pytest.fixture(scope="session")
 def full_config(ceph_config, openstack_facts) -> Dict[str, Any]:
     """The pack config for both clusters and both clouds."""
-    clouds_yaml = openstack_facts["clouds_yaml"]
-    config = dict(ceph_config)
-    config.update(
-        source_cloud={"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
-        destination_cloud={"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
-        destination_glance_store=openstack_facts["clouds"]["ct1"]["glance"]["store_id"])
-    return config
+    from runner.__main__ import openstack_config
+    return dict(ceph_config, **openstack_config(openstack_facts))
 
 
 @pytest.fixture(scope="session")

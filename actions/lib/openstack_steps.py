@@ -18,6 +18,7 @@ from .mirroring import check_mirror_pools
 from .plan import VolumeMigrationPlan, pool_exists, preflight
 from .rbd_image import META_VERIFIED, facts, outcome
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
+from .waiting import Nudge, Reader, image_active_key
 
 SOURCE_ID_KEY = "ceph_migrate_source_id"
 BAD_VOLUME_STATES = ("error", "error_deleting", "error_managing", "error_restoring",
@@ -249,11 +250,12 @@ def _record_rename(settings: Settings, source_id: str, old_spec: str, new_id: st
 # -- procedure 2: through Glance --------------------------------------------------------------
 def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str] = None,
                     disk_format: str = "raw", allow_in_use: bool = False,
-                    timeout: float = 540) -> Dict[str, Any]:
+                    timeout: float = 540, read: Optional[Reader] = None) -> Dict[str, Any]:
     """Upload a source volume to a source Glance image and wait (bounded) until it is active.
 
     ``raw`` keeps the image usable for copy-on-write clones in Ceph. Idempotent: an image of
-    that name made from this volume (property ceph_migrate_source_id) is reused.
+    that name made from this volume (property ceph_migrate_source_id) is reused. ``read``
+    reads the datastore, where the notification sensor marks the image active (no wait then).
     """
     volume = describe_volume(settings, volume_id)
     image_name = image_name or default_image_name(volume)
@@ -273,7 +275,8 @@ def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str
         changed = True
     else:
         image_id = existing.id
-    image = wait_for_image(conn, image_id, timeout)
+    nudge = Nudge(read, image_active_key(image_id), tick=0.5)
+    image = wait_for_image(conn, image_id, timeout, sleep=nudge.sleep)
     return outcome(changed, **image_facts(image))
 
 
@@ -295,7 +298,9 @@ def default_image_name(volume: Dict[str, Any]) -> str:
     return "%s_img" % (volume["name"] or volume["id"])
 
 
-def wait_for_image(conn: Any, image_id: str, timeout: float) -> Any:
+def wait_for_image(conn: Any, image_id: str, timeout: float,
+                   sleep: Callable[[float], None] = time.sleep,
+                   poll_interval: float = 2.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         image = api("image %s" % image_id, lambda: conn.image.get_image(image_id))
@@ -306,7 +311,7 @@ def wait_for_image(conn: Any, image_id: str, timeout: float) -> Any:
         if time.monotonic() >= deadline:
             raise RefusedError("image %s is still %s after %ss" % (image_id, image.status,
                                                                    timeout))
-        time.sleep(2)
+        sleep(poll_interval)
 
 
 def image_facts(image: Any) -> Dict[str, Any]:

@@ -26,6 +26,22 @@ class Pools:
 
 
 @dataclass(frozen=True)
+class SensorSettings:
+    mirror_poll_interval: float = 10.0
+    stall_seconds: float = 120.0
+    fallback_poll_interval: float = 15.0
+    max_backoff: float = 30.0
+
+    @classmethod
+    def from_config(cls, section: Any) -> "SensorSettings":
+        section = section or {}
+        return cls(mirror_poll_interval=float(section.get("mirror_poll_interval") or 10),
+                   stall_seconds=float(section.get("stall_seconds") or 120),
+                   fallback_poll_interval=float(section.get("fallback_poll_interval") or 15),
+                   max_backoff=float(section.get("max_backoff") or 30))
+
+
+@dataclass(frozen=True)
 class Settings:
     source: CephCluster
     destination: CephCluster
@@ -39,6 +55,8 @@ class Settings:
     clouds: Mapping[str, Any] = field(default_factory=dict, repr=False)
     destination_manage_host: Optional[str] = None
     destination_glance_store: str = "ceph"
+    sensors: SensorSettings = SensorSettings()
+    notifications: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -72,6 +90,10 @@ class Settings:
                     if _configured(section)},
                 destination_manage_host=config.get("destination_manage_host") or None,
                 destination_glance_store=config.get("destination_glance_store") or "ceph",
+                sensors=SensorSettings.from_config(config.get("sensors")),
+                notifications={role: section for role, section in (
+                    (role, config.get("%s_notifications" % role)) for role in SIDES)
+                    if isinstance(section, Mapping) and section.get("host")},
             )
         except ConfigError:
             raise
