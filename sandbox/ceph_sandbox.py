@@ -41,7 +41,8 @@ if _HERE not in sys.path:   # sandbox_common.py sits beside this file, also when
     sys.path.insert(0, _HERE)
 from sandbox_common import (  # noqa: E402
     Clock, Recorded, SandboxError, abort_others, all_alive, apt_get_install, claim_state_dir,
-    cli_parser, conclude, in_parallel, is_alive, json_or_none, print_config, print_status,
+    cli_parser, conclude, drop_recorded, in_parallel, is_alive, json_or_none, print_config,
+    print_status,
     read_json, read_recorded, run, run_command, run_logged, start_recorded, stop_listed,
     stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 
@@ -563,6 +564,16 @@ def start_rbd_mirror(p: Paths, clock: Clock) -> None:
     clock.log("rbd-mirror ready (leader, daemon health OK for %s)" % " ".join(MIRRORED_POOLS))
 
 
+def stop_rbd_mirror(p: Paths) -> None:
+    """Stop the rbd-mirror daemon by its PID (what a stalled replication looks like)."""
+    mirrors = [d for d in read_pids(p) if d.name == MIRROR_ID]
+    if not mirrors:
+        raise SandboxError("no rbd-mirror daemon is recorded in %s" % p.root)
+    stop_daemons(mirrors)
+    for daemon in mirrors:
+        drop_recorded(p.pids, daemon.pid)
+
+
 def check_ports_free(specs: Sequence[ClusterSpec]) -> None:
     """Fail fast (instead of a mon that never answers) when another sandbox holds our mon ports."""
     for spec in specs:
@@ -749,7 +760,7 @@ def config_path(p: Optional[Paths] = None) -> Optional[str]:
 # --------------------------------------------------------------------------- CLI
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser, _ = cli_parser(
+    parser, sub = cli_parser(
         "Two-cluster Ceph sandbox (ceph -> cephpa1, rbd-mirror) for ceph_migrate. "
         "State dir: $CEPH_MIGRATE_SANDBOX_DIR; ports: +$CEPH_MIGRATE_SANDBOX_PORT_OFFSET.",
         install="install Debian's Ceph packages if a binary is missing",
@@ -758,6 +769,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         config="print the path of the generated pack config",
         down_flags={"--wipe": "also delete the state dir",
                     "--fast": "SIGKILL at once instead of graceful stop"})
+    sub.add_parser("stop-mirror", help="stop the rbd-mirror daemon by its PID")
+    sub.add_parser("start-mirror", help="start the rbd-mirror daemon again (waits until healthy)")
     args = parser.parse_args(argv)
     p = paths()
     return run_command(args.cmd, p.root, {
@@ -766,6 +779,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "down": lambda: down(p, wipe=args.wipe, fast=args.fast),
         "status": lambda: print_status(status(p), args.json, format_status),
         "config": lambda: print_config(config_path(p), "sandbox in %s is not up" % p.root),
+        "stop-mirror": lambda: stop_rbd_mirror(p),
+        "start-mirror": lambda: start_rbd_mirror(p, Clock()),
     })
 
 

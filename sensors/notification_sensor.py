@@ -41,7 +41,7 @@ class NotificationSensor(Sensor):
             self._log.warning("no source_notifications/destination_notifications configured: "
                               "nothing to listen to")
         for listener in self._listeners:      # what the fallback compares its polls with
-            self._book.baseline(self._poll(listener.name))
+            self._book.baseline(self._poll(listener.name) or [])
 
     def run(self):
         while not self._stop.is_set():
@@ -86,7 +86,10 @@ class NotificationSensor(Sensor):
         if now - self._last_poll.get(role, 0.0) < self._settings.sensors.fallback_poll_interval:
             return
         self._last_poll[role] = now
-        for trigger, payload in self._book.changes(self._poll(role)):
+        polled = self._poll(role)
+        if polled is None:            # a failed poll says nothing about what is gone
+            return
+        for trigger, payload in self._book.changes(role, polled):
             self._dispatch(trigger, payload)
 
     def _poll(self, role):
@@ -94,4 +97,4 @@ class NotificationSensor(Sensor):
             return poll_marked(role, self._settings.cloud(role).connect())
         except Exception as exc:     # the API may be down too: try again next time
             self._log.warning("%s: polling the APIs failed: %s", role, exc)
-            return []
+            return None

@@ -79,15 +79,18 @@ def test_an_upload_failure_is_reported_with_its_error():
     assert trigger == IMAGE_STATUS and payload["event_type"] == "image.upload"
 
 
-def test_the_status_book_reports_only_changes():
+def test_the_status_book_reports_only_changes_and_what_is_gone():
     found = triggers()
     volume, saving, active = found[0], found[2], found[3]
     book = StatusBook()
     book.baseline([volume, saving])                     # what events told before the outage
-    assert book.changes([volume, active]) == [active]   # a poll during it
-    assert book.changes([volume, active]) == []
-    gone = dict(volume[1], status="deleting")
-    assert book.changes([(VOLUME_STATUS, gone)]) == [(VOLUME_STATUS, gone)]
+    assert book.changes("source", [active]) == [active]     # a poll of the source during it
+    assert book.changes("source", [active]) == []
+    assert book.changes("destination", [volume]) == []
+    trigger, gone = book.changes("destination", [])[0]     # the volume was deleted meanwhile
+    assert trigger == VOLUME_STATUS and gone["status"] == "deleted"
+    assert gone["volume_id"] == volume[1]["volume_id"] and gone["event_type"] == "poll"
+    assert book.changes("destination", []) == []
 
 
 @pytest.fixture

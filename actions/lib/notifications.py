@@ -106,27 +106,39 @@ def _str(value: Any) -> Optional[str]:
 
 
 class StatusBook:
-    """The last status reported per resource, from events and from polls: the polling
-    fallback reports only what changed since, so nothing is reported twice or missed."""
+    """The last payload reported per resource, from events and from polls: the polling
+    fallback reports only what changed since (a resource gone from the API as ``deleted``), so
+    nothing is reported twice or missed."""
 
     def __init__(self) -> None:
-        self.known: Dict[Tuple[str, str, str], Optional[str]] = {}
+        self.known: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
     def saw(self, trigger: str, payload: Dict[str, Any]) -> None:
-        self.known[_key(trigger, payload)] = payload.get("status")
-
-    def changes(self, polled: Iterable[Trigger]) -> List[Trigger]:
-        out = []
-        for trigger, payload in polled:
-            key = _key(trigger, payload)
-            if self.known.get(key, "\0unknown") != payload.get("status"):
-                self.known[key] = payload.get("status")
-                out.append((trigger, payload))
-        return out
+        key = _key(trigger, payload)
+        if payload.get("status") == "deleted":
+            self.known.pop(key, None)
+        else:
+            self.known[key] = payload
 
     def baseline(self, polled: Iterable[Trigger]) -> None:
         for trigger, payload in polled:
             self.saw(trigger, payload)
+
+    def changes(self, cloud: str, polled: Iterable[Trigger]) -> List[Trigger]:
+        """What a poll of ``cloud`` shows that was not reported yet."""
+        out: List[Trigger] = []
+        present = set()
+        for trigger, payload in polled:
+            key = _key(trigger, payload)
+            present.add(key)
+            last = self.known.get(key)
+            if last is None or last.get("status") != payload.get("status"):
+                out.append((trigger, payload))
+            self.known[key] = payload
+        for key in [k for k in self.known if k[1] == cloud and k not in present]:
+            gone = dict(self.known.pop(key), status="deleted", event_type="poll")
+            out.append((key[0], gone))
+        return out
 
 
 def _key(trigger: str, payload: Dict[str, Any]) -> Tuple[str, str, str]:
