@@ -25,6 +25,7 @@ class NotificationSensor(Sensor):
         super(NotificationSensor, self).__init__(sensor_service=sensor_service, config=config)
         self._log = sensor_service.get_logger(name=self.__class__.__name__)
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._listeners = []
         self._book = StatusBook()
         self._settings = None
@@ -44,18 +45,28 @@ class NotificationSensor(Sensor):
             self._book.baseline(self._poll(listener.name) or [])
 
     def run(self):
-        while not self._stop.is_set():
-            if not self._listeners:
-                self._stop.wait(5)
-            for listener in self._listeners:
-                listener.step(0.5)
+        """One thread per cloud (green threads in StackStorm's sensor container), so one
+        cloud's broker never delays the other's events; returns when cleanup() is called."""
+        threads = [threading.Thread(target=self._listen, args=(listener,), daemon=True,
+                                    name="notifications-%s" % listener.name)
+                   for listener in self._listeners]
+        for thread in threads:
+            thread.start()
+        self._stop.wait()
+        for thread in threads:
+            thread.join(timeout=10)
+
+    def _listen(self, listener):
+        try:
+            while not self._stop.is_set():
+                listener.step(1.0)
                 if not listener.up:
                     self._fallback(listener.name)
+        finally:                       # pika connections belong to the thread that uses them
+            listener.close()
 
     def cleanup(self):
-        self._stop.set()
-        for listener in self._listeners:
-            listener.close()
+        self._stop.set()          # each listener thread closes its connection and ends
 
     def add_trigger(self, trigger):
         pass
@@ -75,7 +86,8 @@ class NotificationSensor(Sensor):
 
     def _dispatch(self, trigger, payload):
         self.sensor_service.dispatch(trigger="ceph_migrate." + trigger, payload=payload)
-        self._book.saw(trigger, payload)
+        with self._lock:
+            self._book.saw(trigger, payload)
         if trigger == IMAGE_STATUS and payload.get("status") == "active":
             self.sensor_service.set_value(image_active_key(payload["image_id"]), event_value(),
                                           ttl=86400, local=False)
@@ -89,7 +101,9 @@ class NotificationSensor(Sensor):
         polled = self._poll(role)
         if polled is None:            # a failed poll says nothing about what is gone
             return
-        for trigger, payload in self._book.changes(role, polled):
+        with self._lock:
+            changes = self._book.changes(role, polled)
+        for trigger, payload in changes:
             self._dispatch(trigger, payload)
 
     def _poll(self, role):
