@@ -381,6 +381,7 @@ def ensure_venv(p: Paths, clock: Clock) -> None:
     """<repo>/.venv-openstack from Debian's python3.11 with system site packages (for rados and
     rbd only: --ignore-installed keeps Debian's requests/WebOb/cryptography out)."""
     if venv_ready(p):
+        install_sqlite_immediate(p)
         return
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         raise SandboxError("%s is missing (the Debian python that python3-rbd is built for)"
@@ -391,8 +392,23 @@ def ensure_venv(p: Paths, clock: Clock) -> None:
     run(pip + ["-U", "pip", "setuptools", "wheel"], timeout=600)
     run(pip + ["--ignore-installed"] + list(PIP_PACKAGES), timeout=1800)
     run([p.python, "-c", VENV_IMPORTS], timeout=120)
+    install_sqlite_immediate(p)
     write_file(os.path.join(p.venv, VENV_STAMP), " ".join(PIP_PACKAGES) + "\n")
     clock.log("virtualenv ready")
+
+
+def install_sqlite_immediate(p: Paths) -> None:
+    """sandbox/sqlite_immediate.py into the venv, imported at every interpreter start (a .pth
+    file): SQLite writers of one cloud queue instead of failing with "database is locked"."""
+    site = run([p.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+               timeout=60).stdout.strip()
+    with open(os.path.join(_HERE, "sqlite_immediate.py")) as handle:
+        module = handle.read()
+    target = os.path.join(site, "ceph_migrate_sqlite_immediate.py")
+    if not os.path.exists(target) or open(target).read() != module:
+        write_file(target, module)
+    write_file(os.path.join(site, "ceph_migrate_sqlite_immediate.pth"),
+               "import ceph_migrate_sqlite_immediate\n")
 
 
 def install(p: Optional[Paths] = None, clock: Optional[Clock] = None) -> None:

@@ -183,7 +183,7 @@ def test_a_batch_of_three(settings, full_config, clouds):
 def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         settings, full_config, clouds):
     pools = settings.pools
-    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=768)
+    volume = create_source_volume(clouds, settings, size_gib=2, fill_mib=1280)
     partial = settings.image(DESTINATION, pools.destination_cinder,
                              "volume-%s.ceph_migrate-partial" % volume.id)
     env = dict(os.environ, PYTHONPATH=str(REPO))
