@@ -20,6 +20,13 @@ class WaitForSync(Action):
             mirrored_mode(source), source, settings.image(DESTINATION, pool, image),
             timeout=timeout_seconds or settings.wait_timeout,
             poll_interval=settings.poll_interval, sleep=nudge.sleep,
-            on_poll=lambda state: self.logger.info("%s: %s%s", image, state.detail, (
-                " (%.1f%%)" % state.percent) if state.percent is not None else ""))
+            on_poll=lambda state: self._report(image, state))
         return (result["in_sync"], result)
+
+    def _report(self, image, state):
+        """Log a poll only when it says something new (a quiet log in chat and in the UI)."""
+        line = "%s: %s%s" % (image, state.detail, (" (%.1f%%)" % state.percent)
+                             if state.percent is not None else "")
+        if line != getattr(self, "_last_line", None):
+            self._last_line = line
+            self.logger.info("%s", line)
