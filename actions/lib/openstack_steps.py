@@ -359,7 +359,7 @@ def register_image(settings: Settings, source_image_id: str,
         raise NotFound("%s@%s does not exist: copy the replica and create the snapshot first"
                        % (target.spec, snapshot))
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
-    existing = _find_registered(registrar, source.id)
+    existing = find_registered_image(registrar, source.id)
     if existing is not None and existing.status == "active":
         return outcome(False, **image_facts(existing))
     url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, image, snapshot)
@@ -381,7 +381,7 @@ def register_image(settings: Settings, source_image_id: str,
     return outcome(True, location=url, **image_facts(registered))
 
 
-def _find_registered(conn: Any, source_image_id: str) -> Any:
+def find_registered_image(conn: Any, source_image_id: str) -> Any:
     for image in api("destination images", lambda: list(conn.image.images())):
         if (image.properties or {}).get(SOURCE_ID_KEY) == source_image_id:
             return image
@@ -439,7 +439,7 @@ def rollback_destination(settings: Settings, source_id: str, destination_project
             done.append("unmanaged volume %s (RBD image volume-%s kept)" % (volume.id, volume.id))
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
     for marker in filter(None, {source_id, source_image_id}):
-        image = _find_registered(registrar, marker)
+        image = find_registered_image(registrar, marker)
         if image is not None:
             api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
             done.append("deleted image %s" % image.id)

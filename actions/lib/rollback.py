@@ -20,8 +20,8 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
     ``image``/``pool`` name the source RBD image whose mirroring is undone (None when the boot
     procedure never uploaded one), ``copy_pool``/``copy_image`` the destination copy.
     """
-    from .openstack_steps import (_find_registered, describe_volume, find_migrated_volume,
-                                  find_source_image, resolve_project)
+    from .openstack_steps import (describe_volume, find_migrated_volume,
+                                  find_registered_image, find_source_image, resolve_project)
 
     vid = names.volume_id(volume_id)
     if procedure not in PROCEDURES:
@@ -47,7 +47,7 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
         image = report["image_id"] = uploaded.id if uploaded is not None else None
         pool, copy_pool = pools.mirrored_glance, pools.destination_glance
         if image:
-            registered = _find_registered(settings.cloud(IMAGE_REGISTRATION).connect(), image)
+            registered = find_registered_image(settings.cloud(IMAGE_REGISTRATION).connect(), image)
             if registered is not None:
                 report["registered_image"] = registered.id
                 undo.append("delete destination image %s" % registered.id)
