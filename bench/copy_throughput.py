@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "actions"))
+sys.path[:0] = [str(REPO / "actions"), str(REPO / "sandbox")]
 
 import yaml  # noqa: E402
 
@@ -29,6 +29,7 @@ from lib import copying, mirroring, sync_check  # noqa: E402
 from lib.ceph_cli import CephCli  # noqa: E402
 from lib.errors import CephMigrateError  # noqa: E402
 from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
+from rbd_writer import write_random  # noqa: E402
 
 
 def sandbox_settings(mode: str) -> Settings:
@@ -40,13 +41,9 @@ def sandbox_settings(mode: str) -> Settings:
 
 
 def make_source(settings: Settings, image: str, size_mib: int) -> None:
-    cluster = settings.source
     spec = "%s/%s" % (settings.pools.mirrored_cinder, image)
     settings.rbd(SOURCE).run_text("create", spec, "--size", "%dM" % size_mib)
-    subprocess.run(["/usr/bin/python3", str(REPO / "sandbox" / "rbd_writer.py"), "--cluster",
-                    cluster.name, "--conf", cluster.conf, "--id", cluster.client_id,
-                    "--keyring", cluster.keyring, "--image", spec, "--mib", str(size_mib)],
-                   check=True)
+    write_random(settings.source, spec, size_mib)
 
 
 def mirrored(settings: Settings, image: str, mode: str):

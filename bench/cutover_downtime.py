@@ -15,11 +15,12 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "actions")]
+sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox")]
 
 from runner.__main__ import sandbox_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
 from lib.settings import SOURCE, Settings  # noqa: E402
+from rbd_writer import write_random  # noqa: E402
 
 
 def main() -> int:
@@ -38,12 +39,8 @@ def main() -> int:
         volume = tenant.block_storage.create_volume(name="bench-%s" % uuid.uuid4().hex[:6],
                                                     size=size, volume_type="ceph")
         volume = tenant.block_storage.wait_for_status(volume, "available", interval=1, wait=120)
-        cluster = settings.cluster(SOURCE)
-        subprocess.run(["/usr/bin/python3", str(REPO / "sandbox" / "rbd_writer.py"),
-                        "--cluster", cluster.name, "--conf", cluster.conf, "--id",
-                        cluster.client_id, "--keyring", cluster.keyring, "--image",
-                        "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id),
-                        "--mib", str(size * 1024)], check=True)
+        write_random(settings.cluster(SOURCE), "%s/volume-%s" % (
+            settings.pools.mirrored_cinder, volume.id), size * 1024)
         marks = {}
 
         def answer(gate, params):

@@ -19,8 +19,7 @@ sys.path[:0] = [str(REPO), str(REPO / "actions")]
 from runner.__main__ import sandbox_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
 from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
-
-WRITER = REPO / "sandbox" / "rbd_writer.py"
+from rbd_writer import write_random  # noqa: E402
 
 
 def answer(gate: str, params: Dict[str, Any]) -> Dict[str, bool]:
@@ -31,8 +30,6 @@ def answer(gate: str, params: Dict[str, Any]) -> Dict[str, bool]:
 def tenant_volume(conn: Any, settings: Settings, size_gib: int, fill_mib: int,
                   bootable: bool) -> Any:
     """A volume of the tenant at pa1 with random data written into its RBD image."""
-    import subprocess
-
     kind = "boot" if bootable else "data"
     volume = conn.block_storage.create_volume(
         name="demo-%s-%s" % (kind, uuid.uuid4().hex[:6]), size=size_gib, volume_type="ceph",
@@ -41,11 +38,8 @@ def tenant_volume(conn: Any, settings: Settings, size_gib: int, fill_mib: int,
                                                 interval=1, wait=120)
     if bootable:
         conn.block_storage.set_volume_bootable_status(volume, True)
-    cluster = settings.cluster(SOURCE)
-    subprocess.run(["/usr/bin/python3", str(WRITER), "--cluster", cluster.name, "--conf",
-                    cluster.conf, "--id", cluster.client_id, "--keyring", cluster.keyring,
-                    "--image", "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id),
-                    "--mib", str(fill_mib)], check=True, timeout=600)
+    write_random(settings.cluster(SOURCE), "%s/volume-%s" % (settings.pools.mirrored_cinder,
+                                                             volume.id), fill_mib)
     print("created %s volume %s (%s, %d GiB, %d MiB of random data) in the tenant's project at "
           "pa1" % (kind, volume.id, volume.name, size_gib, fill_mib), flush=True)
     return volume

@@ -1105,24 +1105,6 @@ def wait_keystone(spec: CloudSpec) -> None:
     wait_for(check, START_TIMEOUT, "%s keystone" % spec.name, interval=0.3)
 
 
-def revive_cinder(p: Paths, spec: CloudSpec, restarts: Dict[str, int], clock: Clock) -> None:
-    """Start again a cinder service that died while the cloud came up (at most twice each).
-
-    Three services registering in one SQLite file at once can meet "database is locked" even
-    with WAL and a busy timeout (seen once: cinder-volume exited at start and the cloud never
-    became healthy)."""
-    procs = [r for r in read_pids(p) if r.cloud == spec.name]
-    for name in ("cinder-scheduler", "cinder-volume"):
-        mine = [r for r in procs if r.name == name]
-        if not mine or any(proc_alive(p, r) for r in mine) or restarts.get(name, 0) >= 2:
-            continue
-        restarts[name] = restarts.get(name, 0) + 1
-        clock.log("%s: %s exited, starting it again (see its log)" % (spec.name, name))
-        for dead in mine:
-            drop_recorded(p.pids, dead.pid)
-        start_service(p, spec, name)
-
-
 def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
                    clock: Clock) -> Dict[str, Any]:
     """One cloud from configs to healthy; runs in its own thread, sets ABORT on failure."""
@@ -1135,12 +1117,8 @@ def bring_up_cloud(p: Paths, spec: CloudSpec, pw: Dict[str, str], fresh: bool,
         write_file(p.initialised(spec.name), "%d\n" % int(time.time()))
         clock.log("%s: users, projects, endpoints, volume types ready" % spec.name)
 
-        restarts: Dict[str, int] = {}
-
         def check() -> Tuple[bool, str]:
             h = cloud_health(p, spec, pw)
-            if not h["ok"]:
-                revive_cinder(p, spec, restarts, clock)
             return h["ok"], h["reason"]
         wait_for(check, BACKEND_TIMEOUT, "%s health" % spec.name, interval=0.5)
         clock.log("%s: healthy (tokens, glance, cinder pool %s, cinder-volume up)"

@@ -24,8 +24,8 @@ from lib.settings import DESTINATION, SOURCE, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SANDBOX = REPO / "sandbox" / "ceph_sandbox.py"
-WRITER = REPO / "sandbox" / "rbd_writer.py"
-SYSTEM_PYTHON = "/usr/bin/python3"      # Debian's, with python3-rbd from ceph-common
+sys.path.insert(0, str(SANDBOX.parent))
+import rbd_writer  # noqa: E402  (the sandbox's random-data writer)
 
 
 def _sandbox(*args: str) -> subprocess.CompletedProcess:
@@ -75,11 +75,7 @@ def run_action(action: str, config: Dict[str, Any], /, **params: Any) -> ActionR
 def write_random(settings: Settings, side: str, spec: str, mib: int, offset_mib: int = 0,
                  hold: float = 0) -> None:
     """Random bytes into ``spec`` through librbd (Debian's python3-rbd), like a guest."""
-    cluster = settings.cluster(side)
-    argv = [SYSTEM_PYTHON, str(WRITER), "--cluster", cluster.name, "--conf", cluster.conf,
-            "--id", cluster.client_id, "--keyring", cluster.keyring, "--image", spec,
-            "--mib", str(mib), "--offset-mib", str(offset_mib), "--hold", str(hold)]
-    subprocess.run(argv, check=True, timeout=600)
+    rbd_writer.write_random(settings.cluster(side), spec, mib, offset_mib, hold)
 
 
 def new_volume_id() -> str:

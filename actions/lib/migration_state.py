@@ -4,7 +4,7 @@ completed migration goes straight to what is left (the cleanup) instead of copyi
 from typing import Any, Dict, Optional
 
 from .rbd_image import META_ADDED_FEATURES, RbdImage, mirroring
-from .settings import DESTINATION, SOURCE, Settings
+from .settings import SOURCE, Settings
 
 USABLE = ("available", "in-use")
 
@@ -18,17 +18,16 @@ def cleanup_pending(image: RbdImage) -> bool:
             or bool(image.recorded(META_ADDED_FEATURES)))
 
 
-def already_migrated(settings: Settings, volume: Dict[str, Any], project_id: str,
+def already_migrated(settings: Settings, volume: Dict[str, Any], existing: Any,
                      procedure: str) -> Optional[Dict[str, Any]]:
-    """None, or the destination volume an earlier run made from ``volume`` and what is left.
+    """None, or what is left of an earlier run that made ``existing`` (the destination volume
+    the preflight found carrying ``volume``'s id).
 
     ``usable`` false means that volume is in a failed state (roll it back first); for the boot
     procedure ``image_id`` is the source Glance image the earlier run uploaded.
     """
-    from .openstack_steps import find_migrated_volume, find_source_image, managed_facts
+    from .openstack_steps import find_source_image, managed_facts
 
-    dest = settings.cloud(DESTINATION).connect()
-    existing = find_migrated_volume(dest, project_id, volume["id"])
     if existing is None:
         return None
     pools = settings.pools

@@ -91,14 +91,16 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
     project = check("destination project exists",
                     lambda: resolve_project(dest, destination_project or volume["project_name"]))
     check("destination volume type exists", lambda: _dest_type(dest, volume["volume_type"]))
+    migrated: List[Any] = []          # an earlier run's volume, seen by the name check
     if project:
         check("destination name is free",
-              lambda: _name_free(dest, project["id"], volume))
+              lambda: _name_free(dest, project["id"], volume, migrated))
         check("destination quota has room", lambda: _quota_room(dest, project["id"], volume))
     if procedure == "data":
         check("destination Cinder pool is managed by a backend",
               lambda: manage_host(settings, dest))
-    return checklist.report(warnings=warnings, destination_project=project)
+    return checklist.report(warnings=warnings, destination_project=project,
+                            migrated_volume=migrated[0] if migrated else None)
 
 
 def _state_ok(volume: Dict[str, Any], allow_in_use: bool) -> str:
@@ -138,9 +140,11 @@ def _dest_type(conn: Any, type_name: Optional[str]) -> str:
     return type_name
 
 
-def _name_free(conn: Any, project_id: str, volume: Dict[str, Any]) -> str:
+def _name_free(conn: Any, project_id: str, volume: Dict[str, Any], migrated: List[Any]) -> str:
+    """Refuses a name collision; a volume an earlier run made is appended to ``migrated``."""
     for other in _project_volumes(conn, project_id):
         if (other.metadata or {}).get(SOURCE_ID_KEY) == volume["id"]:
+            migrated.append(other)
             return "already migrated as %s (a re-run)" % other.id
         if volume["name"] and other.name == volume["name"]:
             raise RefusedError("the destination project already has a volume named %r (%s)"
@@ -556,7 +560,7 @@ def _with_openstack(settings: Settings, report: Dict[str, Any], volume_id: str, 
     report["warnings"].extend(cloud["warnings"])
     report["ok"] = report["ok"] and cloud["ok"]
     report["volume"] = volume
-    project = report["destination_project"] = cloud["destination_project"]
-    report["already_migrated"] = (already_migrated(settings, volume, project["id"], procedure)
-                                  if project else None)
+    report["destination_project"] = cloud["destination_project"]
+    report["already_migrated"] = already_migrated(settings, volume, cloud["migrated_volume"],
+                                                  procedure)
     return report
