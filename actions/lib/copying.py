@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import names
-from .errors import RefusedError, VerificationFailed
+from .errors import RbdError, RefusedError, VerificationFailed
 from .progress import Progress, Report
 from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
                         outcome)
 
 TMP_SUFFIX = ".ceph_migrate-partial"
+EBUSY = 16
 
 
 def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
@@ -38,7 +39,7 @@ def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
     partial = RbdImage(target.cli, target.pool, target.name + TMP_SUFFIX)
     removed_partial = partial.exists()
     if removed_partial:
-        partial.cli.run_text("rm", "--no-progress", partial.spec)
+        _remove_partial(partial)
     args = ["cp"]
     for feature in features:
         args += ["--image-feature", feature]
@@ -56,6 +57,20 @@ def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
     return outcome(True, target=facts(target.info()), seconds=round(seconds, 2),
                    mb_per_second=round(size / 1e6 / seconds, 1) if seconds > 0 else None,
                    removed_partial=removed_partial)
+
+
+def _remove_partial(partial: RbdImage, timeout: float = 120, poll: float = 2) -> None:
+    """A killed run's ``rbd cp`` leaves its watch on the partial image until the OSDs time the
+    dead client out (~30 s): rbd refuses the removal with EBUSY meanwhile, so wait for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            partial.cli.run_text("rm", "--no-progress", partial.spec)
+            return
+        except RbdError as exc:
+            if exc.returncode != EBUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(poll)
 
 
 def create_snapshot(image: RbdImage, snapshot: str, protect: bool = True) -> Dict[str, Any]:
