@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox")]
 
-from runner.__main__ import sandbox_config  # noqa: E402
+from sandbox.pack_config import local_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
 from lib.settings import SOURCE, Settings  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
@@ -29,7 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4")
     args = parser.parse_args()
-    config = sandbox_config()
+    config = local_config()
     settings = Settings.from_config(config)
     clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
                                                             ["clouds_yaml"]])

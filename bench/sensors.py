@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "actions")]
 
-from runner.__main__ import sandbox_config  # noqa: E402
+from sandbox.pack_config import local_config  # noqa: E402
 from runner.actions import use_st2_doubles  # noqa: E402
 
 use_st2_doubles()
@@ -53,7 +53,7 @@ def percentile(values, fraction):
 def latency(args) -> int:
     import openstack.config
 
-    config = sandbox_config()
+    config = local_config()
     if "destination_notifications" not in config:
         sys.exit("the OpenStack sandbox is not up")
     clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
@@ -128,7 +128,7 @@ class Counting:
 
 
 def poll(args) -> int:
-    config = sandbox_config()
+    config = local_config()
     settings = Settings.from_config(config)
     pool = settings.pools.mirrored_cinder
     source, dest = settings.rbd(SOURCE), settings.rbd(DESTINATION)

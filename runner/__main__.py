@@ -6,44 +6,15 @@ answered by --approve GATE=yes|no|timeout, or asked on the terminal; --yes appro
 """
 import argparse
 import json
-import os
 import sys
 
 import yaml
 
 from runner.actions import metadata, run_python_action
 from runner.local import LocalRunner
+from sandbox.pack_config import local_config
 
 ANSWERS = {"yes": True, "y": True, "no": False, "n": False, "timeout": None}
-
-
-def sandbox_config() -> dict:
-    """The pack config for the Ceph sandbox and, when it runs, the OpenStack sandbox."""
-    ceph = os.environ.get("CEPH_MIGRATE_SANDBOX_DIR", "/tmp/ceph_migrate_sandbox")
-    with open(os.path.join(ceph, "ceph_migrate.yaml")) as handle:
-        config = yaml.safe_load(handle)
-    facts_path = os.path.join(os.environ.get("CEPH_MIGRATE_OPENSTACK_DIR",
-                                             "/tmp/ceph_migrate_openstack"), "openstack.json")
-    if os.path.exists(facts_path):
-        with open(facts_path) as handle:
-            config.update(openstack_config(json.load(handle)))
-    return config
-
-
-def openstack_config(facts: dict) -> dict:
-    """The pack config keys for the two sandbox clouds (openstack.json facts): API access and
-    where each cloud's notifications arrive."""
-    clouds_yaml = facts["clouds_yaml"]
-    config = {"source_cloud": {"cloud": "pa1-admin", "clouds_yaml": clouds_yaml},
-              "destination_cloud": {"cloud": "ct1-admin", "clouds_yaml": clouds_yaml},
-              "destination_glance_store": facts["clouds"]["ct1"]["glance"]["store_id"]}
-    for role, cloud in (("source", "pa1"), ("destination", "ct1")):
-        rabbit = facts["clouds"][cloud]["rabbit"]
-        config["%s_notifications" % role] = {
-            "host": rabbit["host"], "port": rabbit["port"], "vhost": rabbit["vhost"],
-            "username": rabbit["user"], "password": rabbit["password"],
-            "exchanges": sorted(set(rabbit["exchanges"].values()))}
-    return config
 
 
 def parse_value(text: str):
@@ -67,7 +38,7 @@ def main(argv=None) -> int:
     run.add_argument("--yes", action="store_true", help="approve every gate")
     args = parser.parse_args(argv)
 
-    config = sandbox_config() if args.sandbox else yaml.safe_load(open(args.config))
+    config = local_config() if args.sandbox else yaml.safe_load(open(args.config))
     params = dict(p.split("=", 1) for p in args.params)
     params = {k: parse_value(v) for k, v in params.items()}
     answers = {}

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "actions")]
 
-from runner.__main__ import sandbox_config  # noqa: E402
+from sandbox.pack_config import local_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
 from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> int:
     parser.add_argument("--mode", choices=["snapshot", "journal"], default="snapshot")
     args = parser.parse_args()
 
-    config = sandbox_config()
+    config = local_config()
     if "source_cloud" not in config:
         print("the OpenStack sandbox is not up: .venv/bin/python sandbox/openstack_sandbox.py "
               "up", file=sys.stderr)

@@ -33,19 +33,15 @@ from __future__ import annotations
 
 import functools
 import grp
-import http.client
 import json
 import os
 import pwd
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -56,9 +52,11 @@ import ceph_sandbox  # noqa: E402  (the Ceph facts, brought up when needed)
 from sandbox_common import (  # noqa: E402
     Clock, Matcher, Recorded, SandboxError, abort_others, all_alive,
     apt_get_install, claim_state_dir, cli_parser, conclude, drop_recorded, group_members,
-    in_parallel, is_alive, json_or_none, print_config, print_status, proc_status, read_json,
+    http_call, in_parallel, is_alive, json_or_none, port_open, print_config, print_status,
+    proc_status, read_json,
     read_recorded, run, run_command, run_logged, start_recorded, state_lock, stop_listed,
     stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
+from rabbit_node import RabbitNode  # noqa: E402
 
 REPO = os.path.dirname(_HERE)
 MARKER = ".ceph_migrate_openstack"
@@ -80,13 +78,10 @@ BROKER_HOST = "127.0.0.1"
 # sensor's tests restart under it. A broker already answering on BROKER_PORT is still reused.
 # The Erlang distribution port follows the AMQP port.
 BROKER_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_RABBIT_PORT") or 5682)
-BROKER_DIST_PORT = BROKER_PORT + 20000
 EPMD_PORT = int(os.environ.get("CEPH_MIGRATE_OPENSTACK_EPMD_PORT") or 4379)
 RABBIT_USER = "guest"
 RABBIT_PASSWORD = "guest"
-RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"   # foreground script, no su wrapper
-RABBIT_CTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-RABBIT_NODENAME = "ceph_migrate_os@localhost"
+RABBIT_NODENAME = "ceph_migrate_os"
 
 BROKER_CLOUD = "shared"   # CLOUD column of the own broker's lines in the pids file
 # Stop order: volume first, broker last (services hang in reconnect loops without it).
@@ -258,40 +253,6 @@ def paths() -> Paths:
 
 # --------------------------------------------------------------------------- small helpers
 
-def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http_call(method: str, url: str, body: Any = None, token: Optional[str] = None,
-              timeout: float = 15.0) -> Tuple[int, Any, Any]:
-    """(status, headers, parsed JSON or text); status 0 when nothing answered. No proxies."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("X-Auth-Token", token)
-    try:
-        with _NO_PROXY.open(req, timeout=timeout) as resp:
-            status, headers, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, headers, raw = exc.code, exc.headers, exc.read()
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        return 0, None, str(exc)
-    try:
-        return status, headers, json.loads(raw) if raw else None
-    except ValueError:
-        return status, headers, raw.decode(errors="replace")
-
-
 def keystone_token(spec: CloudSpec, user: str, password: str,
                    project: str) -> Tuple[Optional[str], Dict[str, Any]]:
     """(token, token body) for a project-scoped password login; (None, {error}) on failure."""
@@ -449,7 +410,7 @@ def expected_cmdline(p: Paths, proc: Proc) -> Tuple[Tuple[str, ...], str]:
     if proc.name in ("cinder-scheduler", "cinder-volume"):
         return (proc.name,), p.cinder_conf(proc.cloud)
     if proc.name == "rabbitmq":   # the sh script, and the Erlang VM it runs
-        return ("rabbitmq-server", "beam.smp", "erl_child_setup", "inet_gethost"), ""
+        return RabbitNode.PROGRAMS, ""
     return (proc.name,), ""
 
 
@@ -505,27 +466,9 @@ def wipe_state(p: Paths) -> None:
 
 # --------------------------------------------------------------------------- RabbitMQ
 
-def broker_env(p: Paths) -> Dict[str, str]:
-    """Environment of the own broker and its rabbitmqctl: AMQP, epmd and Erlang distribution
-    all on 127.0.0.1, every file in <state>/rabbitmq."""
-    d = p.broker_dir
-    loopback = "-kernel inet_dist_use_interface {127,0,0,1}"
-    return dict(os.environ,
-                HOME=d,
-                RABBITMQ_CONF_ENV_FILE=os.path.join(d, "rabbitmq-env.conf"),
-                RABBITMQ_CONFIG_FILE=os.path.join(d, "rabbitmq.conf"),
-                RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(d, "enabled_plugins"),
-                RABBITMQ_NODENAME=RABBIT_NODENAME,
-                RABBITMQ_NODE_IP_ADDRESS=BROKER_HOST,
-                RABBITMQ_NODE_PORT=str(BROKER_PORT),
-                RABBITMQ_DIST_PORT=str(BROKER_DIST_PORT),
-                RABBITMQ_MNESIA_BASE=os.path.join(d, "mnesia"),
-                RABBITMQ_LOG_BASE=os.path.join(d, "log"),
-                RABBITMQ_PID_FILE=os.path.join(d, "beam.pid"),
-                RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=loopback,
-                RABBITMQ_CTL_ERL_ARGS=loopback,
-                ERL_EPMD_ADDRESS=BROKER_HOST,
-                ERL_EPMD_PORT=str(EPMD_PORT))
+def broker_node(p: Paths) -> RabbitNode:
+    """The sandbox's own loopback-only broker, every file in <state>/rabbitmq."""
+    return RabbitNode(p.broker_dir, RABBIT_NODENAME, BROKER_PORT, EPMD_PORT)
 
 
 def own_broker(p: Paths) -> bool:
@@ -537,38 +480,16 @@ def rabbitmqctl(p: Paths, *args: str, check: bool = True) -> subprocess.Complete
     if shutil.which("rabbitmqctl") is None:
         raise SandboxError("rabbitmqctl not found: a broker answers on %s:%d but cannot be "
                            "managed (install rabbitmq-server's tools)" % (BROKER_HOST, BROKER_PORT))
-    argv = ["rabbitmqctl"]
-    env = None
     if own_broker(p):
         # not Debian's /usr/sbin wrapper: it su's to the rabbitmq user and its HOME (cookie)
-        env = broker_env(p)
-        argv = [RABBIT_CTL, "-n", RABBIT_NODENAME]
-    return run(argv + list(args), timeout=60, env=env, check=check)
+        return broker_node(p).ctl(*args, check=check)
+    return run(["rabbitmqctl"] + list(args), timeout=60, check=check)
 
 
 def start_own_broker(p: Paths, clock: Clock) -> None:
-    """A loopback-only RabbitMQ of our own (a fresh machine may have no broker): epmd first,
-    else erl would spawn an unrecorded epmd daemon itself."""
-    d = p.broker_dir
-    for sub in ("mnesia", "log"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    write_file(os.path.join(d, "rabbitmq-env.conf"), "")
-    write_file(os.path.join(d, "enabled_plugins"), "[].\n")
-    write_file(os.path.join(d, "rabbitmq.conf"), "\n".join([
-        "listeners.tcp.default = %s:%d" % (BROKER_HOST, BROKER_PORT),
-        "loopback_users = none",
-        "log.console = false",
-        "log.file.level = warning", ""]))
-    env = broker_env(p)
-    if not port_open(EPMD_PORT):
-        epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-        argv = [epmd, "-address", BROKER_HOST, "-port", str(EPMD_PORT)]
-        start_proc(p, BROKER_CLOUD, "epmd", argv, extra_env=env, cwd=d)
-    start_proc(p, BROKER_CLOUD, "rabbitmq", [RABBIT_SERVER], extra_env=env, cwd=d)
-    wait_for(lambda: (broker_answers(), "port %d closed" % BROKER_PORT), 90, "own RabbitMQ",
-             interval=0.3)
-    rabbitmqctl(p, "await_startup")
-    clock.log("own RabbitMQ up on %s:%d (node %s)" % (BROKER_HOST, BROKER_PORT, RABBIT_NODENAME))
+    """A loopback-only RabbitMQ of our own (a fresh machine may have no broker)."""
+    broker_node(p).start(lambda name, argv, env: start_proc(
+        p, BROKER_CLOUD, name, argv, extra_env=env, cwd=p.broker_dir), clock)
 
 
 def restart_broker(p: Paths) -> None:
@@ -579,18 +500,15 @@ def restart_broker(p: Paths) -> None:
     if not brokers:
         raise SandboxError("the broker on %s:%d is not this sandbox's own: not restarting it"
                            % (BROKER_HOST, BROKER_PORT))
+    node = broker_node(p)
     stop_recorded(brokers, (("rabbitmq",),), STOP_GRACE, matcher(p), log=clock.log)
     for broker in brokers:
         drop_recorded(p.pids, broker.pid)
-    wait_for(lambda: (not broker_answers(), "port %d still open" % BROKER_PORT), 60,
-             "broker stop", interval=0.3)
+    node.wait_stopped()
     clock.log("broker stopped")
-    start_proc(p, BROKER_CLOUD, "rabbitmq", [RABBIT_SERVER], extra_env=broker_env(p),
+    start_proc(p, BROKER_CLOUD, "rabbitmq", [RabbitNode.SERVER], extra_env=node.env(),
                cwd=p.broker_dir)
-    wait_for(lambda: (broker_answers(), "port %d closed" % BROKER_PORT), 90, "own RabbitMQ",
-             interval=0.3)
-    rabbitmqctl(p, "await_startup")
-    clock.log("broker started again on %s:%d" % (BROKER_HOST, BROKER_PORT))
+    node.wait_started(clock)
 
 
 def list_vhosts(p: Paths) -> List[str]:

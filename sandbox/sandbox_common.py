@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
                     Type, TypeVar)
@@ -56,11 +60,13 @@ class Clock:
 
 
 def run(argv: Sequence[str], timeout: float = 60.0, env: Optional[Dict[str, str]] = None,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """Run argv (never through a shell), capture its output, raise SandboxError on failure."""
+        check: bool = True, stdin_text: Optional[str] = None) -> subprocess.CompletedProcess:
+    """Run argv (never through a shell), capture its output, raise SandboxError on failure.
+    STDIN_TEXT is fed to its standard input (secrets stay off the command line)."""
+    stdin = {"input": stdin_text} if stdin_text is not None else {"stdin": subprocess.DEVNULL}
     try:
-        res = subprocess.run(list(argv), stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, timeout=timeout, env=env)
+        res = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                             env=env, **stdin)
     except subprocess.TimeoutExpired:
         raise SandboxError("timed out after %.0fs: %s" % (timeout, " ".join(argv)))
     except OSError as exc:
@@ -105,6 +111,44 @@ def apt_get_install(packages: Sequence[str], missing: Callable[[], List[str]],
     still = missing()
     if still:
         raise SandboxError("still missing after apt-get install: %s" % " ".join(still))
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_call(method: str, url: str, body: Any = None, token: Optional[str] = None,
+              timeout: float = 15.0, headers: Optional[Dict[str, str]] = None
+              ) -> Tuple[int, Any, Any]:
+    """(status, headers, parsed JSON or text); status 0 when nothing answered. No proxies.
+    TOKEN goes out as X-Auth-Token (Keystone and StackStorm both read it)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("X-Auth-Token", token)
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        with _NO_PROXY.open(req, timeout=timeout) as resp:
+            status, got, raw = resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, got, raw = exc.code, exc.headers, exc.read()
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        return 0, None, str(exc)
+    try:
+        return status, got, json.loads(raw) if raw else None
+    except ValueError:
+        return status, got, raw.decode(errors="replace")
 
 
 # --------------------------------------------------------------------------- files
