@@ -12,7 +12,8 @@ from typing import Any, Dict
 import pytest
 
 from ceph_env import REPO, write_random
-from lib.settings import SOURCE
+from lib.openstack_steps import SOURCE_ID_KEY
+from lib.settings import DESTINATION, SOURCE
 
 OS_SANDBOX = REPO / "sandbox" / "openstack_sandbox.py"
 
@@ -38,7 +39,7 @@ def openstack_facts(ceph_config) -> Dict[str, Any]:
 @pytest.fixture(scope="session")
 def full_config(ceph_config, openstack_facts) -> Dict[str, Any]:
     """The pack config for both clusters and both clouds."""
-    from runner.__main__ import openstack_config
+    from sandbox.pack_config import openstack_config
     return dict(ceph_config, **openstack_config(openstack_facts))
 
 
@@ -130,3 +131,29 @@ def forget_migration(settings, config, clouds, volume_id: str) -> None:
     purge_image(settings, DESTINATION, settings.pools.destination_cinder, image)
     run_action("disable_mirroring", config, image=image, discard_replica=True)
     delete_quietly(clouds["pa1-admin"], "volume", volume_id)
+
+
+def source_sha(settings, volume_id):
+    return settings.rbd(SOURCE).export_sha256("%s/volume-%s" % (
+        settings.pools.mirrored_cinder, volume_id), timeout=600)[0]
+
+
+def destination_sha(settings, pool, image):
+    return settings.rbd(DESTINATION).export_sha256("%s/%s" % (pool, image), timeout=600)[0]
+
+
+def migrated(clouds, source_id):
+    """Every destination volume made from SOURCE_ID (exactly one after a migration)."""
+    return [v for v in clouds["ct1-admin"].block_storage.volumes(all_projects=True)
+            if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
+
+
+def eventually(check, timeout=60.0):
+    """The last value of CHECK once it is truthy, or after TIMEOUT (rbd-mirror deletes a
+    discarded replica asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(1)

@@ -10,7 +10,8 @@ from ceph_env import REPO, fingerprint, purge_image, run_action
 from lib.openstack_steps import SOURCE_ID_KEY
 from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
-                           forget_migration, wait_gone)
+                           destination_sha, eventually, forget_migration, migrated, source_sha,
+                           wait_gone)
 from runner.local import LocalRunner
 
 
@@ -24,32 +25,6 @@ def runner(config, answer=approve_all, asked=None):
             asked.append(gate)
         return answer(gate, params)
     return LocalRunner(config, answer=record, delay_scale=0.2)
-
-
-def source_sha(settings, volume_id):
-    return settings.rbd(SOURCE).export_sha256("%s/volume-%s" % (
-        settings.pools.mirrored_cinder, volume_id), timeout=600)[0]
-
-
-def destination_sha(settings, pool, image):
-    return settings.rbd(DESTINATION).export_sha256("%s/%s" % (pool, image), timeout=600)[0]
-
-
-def migrated(clouds, source_id):
-    """Every destination volume made from SOURCE_ID (exactly one after a migration)."""
-    return [v for v in clouds["ct1-admin"].block_storage.volumes(all_projects=True)
-            if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
-
-
-def eventually(check, timeout=60.0):
-    """The last value of CHECK once it is truthy, or after TIMEOUT (rbd-mirror deletes a
-    discarded replica asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(1)
 
 
 def test_migrate_volume_every_gate_approved_then_a_rerun_changes_nothing(
