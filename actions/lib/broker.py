@@ -87,7 +87,13 @@ class Listener:
 
     def _connect(self) -> None:
         import pika
+        from pika.adapters import select_connection
 
+        # StackStorm's sensor wrapper monkey-patches with eventlet and then puts the blocking
+        # select.poll back; pika would pick it, block the whole process in every wait and starve
+        # the other cloud's listener (and st2's own green threads). select.select is green there
+        # and plain elsewhere: one socket per connection, its limits do not matter.
+        select_connection.SELECT_TYPE = "select"
         try:
             connection = pika.BlockingConnection(self.settings.parameters())
             channel = connection.channel()
