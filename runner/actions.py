@@ -1,18 +1,96 @@
-"""The pack's actions as StackStorm runs them: metadata defaults and validation of parameters,
-the class found in its file, instantiated with the pack config and an action service."""
+"""The pack's actions as StackStorm runs them: a requested call checked as st2 3.9 checks it
+(runner and action parameter schemas merged, casts, defaults, validation, immutables), the class
+found in its file, instantiated with the pack config and an action service."""
+import copy
 import importlib.util
 import inspect
 import os
 import sys
-from typing import Any, Dict, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
 
 import jsonschema
 import yaml
 
+from runner.st2_doubles.st2_schema import (
+    cast_like_st2, params_to_object_schema, validate_like_st2)
+
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOUBLES_DIR = os.path.join(PACK_DIR, "runner", "st2_doubles")
-RUNNER_PARAMETERS = {"python-script": {"timeout", "env", "debug", "log_level"}}
-_SCHEMA_ONLY = ("required", "secret", "immutable", "position", "description")
+PACK = "ceph_migrate"
+Schema = Dict[str, Any]
+
+# The runners' parameter schemas (st2 3.9 contrib/runners/*/runner.yaml): st2 merges them under
+# every action's own parameters, so e.g. ``timeout`` is valid for any python action.
+RUNNER_PARAMETERS: Dict[str, Dict[str, Schema]] = {
+    "python-script": {
+        "debug": {"type": "boolean", "required": False, "default": False},
+        "content_version": {"type": "string", "required": False},
+        "env": {"type": "object"},
+        "timeout": {"type": "integer", "default": 600},
+        "log_level": {"type": "string", "default": "DEBUG",
+                      "enum": ["AUDIT", "CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]},
+    },
+    "orquesta": {
+        "notify": {"type": "array", "uniqueItems": True, "default": [],
+                   "items": {"type": "string", "minLength": 1, "pattern": r"^\w+$"}},
+    },
+    "inquirer": {
+        "schema": {"type": "object", "required": True,
+                   "default": {"title": "response_data", "type": "object", "properties": {
+                       "continue": {"type": "boolean", "required": True,
+                                    "description": "Would you like to continue the workflow?"}}}},
+        "route": {"type": "string", "required": False, "default": ""},
+        "roles": {"type": "array", "required": False, "default": []},
+        "users": {"type": "array", "required": False, "default": []},
+        "ttl": {"type": "integer", "required": True, "default": 1440},
+    },
+    "noop": {},
+    "local-shell-cmd": {
+        "cmd": {"type": "string"},
+        "cwd": {"type": "string"},
+        "env": {"type": "object"},
+        "kwarg_op": {"type": "string", "default": "--"},
+        "sudo": {"type": "boolean", "default": False},
+        "sudo_password": {"type": "string", "default": None, "secret": True, "required": False},
+        "timeout": {"type": "integer", "default": 60},
+    },
+}
+# The core actions the pack's workflows may call (st2 3.9 contrib/core/actions/*.yaml).
+CORE_ACTIONS: Dict[str, Dict[str, Any]] = {
+    "ask": {"name": "ask", "pack": "core", "runner_type": "inquirer"},
+    "noop": {"name": "noop", "pack": "core", "runner_type": "noop", "parameters": {}},
+    "echo": {"name": "echo", "pack": "core", "runner_type": "local-shell-cmd", "parameters": {
+        "message": {"type": "string", "required": True},
+        "cmd": {"type": "string", "required": True, "default": 'echo "{{message}}"',
+                "immutable": True},
+        "kwarg_op": {"immutable": True},
+        "sudo": {"default": False, "immutable": True},
+        "sudo_password": {"immutable": True}}},
+}
+# What an action may change of a runner parameter; anything else st2 refuses at request time.
+RUNNER_OVERRIDABLE = ("default", "description", "enum", "immutable", "required")
+
+
+class ParameterError(ValueError):
+    """A call StackStorm refuses before any execution starts. ``kind`` is the exception st2
+    raises (ValidationError, ValueError, TypeError...) and ``detail`` its message, so the local
+    runner can fail a task with the text st2 would show."""
+
+    def __init__(self, ref: str, parameter: str, kind: str, detail: str) -> None:
+        super().__init__("%s: parameter %s: %s" % (ref, parameter, detail))
+        self.ref, self.parameter, self.kind, self.detail = ref, parameter, kind, detail
+
+
+@dataclass
+class Call:
+    """A requested call after st2's checks. ``live``: the given values after st2's casts (what
+    st2 records as the execution's parameters); ``runner``: what the runner gets (timeout, ttl,
+    route...); ``action``: what run() or the workflow's input gets."""
+    ref: str
+    live: Dict[str, Any]
+    runner: Dict[str, Any]
+    action: Dict[str, Any]
 
 
 def use_st2_doubles() -> None:
@@ -34,35 +112,111 @@ def metadata(name: str, pack_dir: str = PACK_DIR) -> Dict[str, Any]:
         return yaml.safe_load(handle)
 
 
-def parameters(meta: Dict[str, Any], given: Dict[str, Any]) -> Dict[str, Any]:
-    """``given`` checked against the metadata (unknown, missing, wrong type: ValueError) and
-    completed with its defaults; runner parameters (timeout, ...) are not passed to run()."""
-    schema = meta.get("parameters") or {}
-    unknown = sorted(set(given) - set(schema))
-    if unknown:
-        raise ValueError("%s: unknown parameters %s" % (meta["name"], ", ".join(unknown)))
-    runner_params = RUNNER_PARAMETERS.get(meta.get("runner_type"), set())
-    values = {}
-    for key, spec in schema.items():
-        if key in runner_params:
-            continue
-        if given.get(key) is not None:
-            value = given[key]
-        elif "default" in spec:
-            value = spec["default"]
-        elif spec.get("required"):
-            raise ValueError("%s: parameter %s is required" % (meta["name"], key))
+def action_metadata(ref: str, pack_dir: str = PACK_DIR) -> Dict[str, Any]:
+    """Metadata of ``core.<name>`` (built in) or ``ceph_migrate.<name>`` (the pack's file)."""
+    pack, _, name = ref.partition(".")
+    if pack == "core" and name in CORE_ACTIONS:
+        return copy.deepcopy(CORE_ACTIONS[name])
+    if pack != PACK or not name:
+        raise LookupError('Action "%s" cannot be found.' % ref)
+    return metadata(name, pack_dir)
+
+
+def runner_parameters(meta: Dict[str, Any]) -> Dict[str, Schema]:
+    try:
+        return RUNNER_PARAMETERS[meta["runner_type"]]
+    except KeyError:
+        raise LookupError("runner %r is not known here" % meta.get("runner_type")) from None
+
+
+def merged_schema(meta: Dict[str, Any]) -> Dict[str, Schema]:
+    """The runner's parameter schemas deep-merged with the action's (the action wins), as st2
+    builds the schema a request is validated against."""
+    ref = "%s.%s" % (meta.get("pack", PACK), meta["name"])
+    runner = runner_parameters(meta)
+    own = meta.get("parameters") or {}
+    for name, spec in own.items():
+        for attribute, value in (spec or {}).items():
+            if name in runner and attribute not in RUNNER_OVERRIDABLE \
+                    and value != runner[name].get(attribute):
+                raise ParameterError(ref, name, "InvalidActionParameterException",
+                                     'The attribute "%s" for the runner parameter "%s" in '
+                                     'action "%s" cannot be overridden.'
+                                     % (attribute, name, ref))
+    return _deep_merge(_deep_merge({}, runner), own)
+
+
+def _deep_merge(target: Dict[str, Any], other: Dict[str, Any]) -> Dict[str, Any]:
+    for key, value in other.items():
+        if isinstance(value, dict):
+            target[key] = _deep_merge(dict(target.get(key) or {}), value)
         else:
-            continue
-        if value is not None:
-            try:
-                jsonschema.validate(value, {k: v for k, v in spec.items()
-                                            if k not in _SCHEMA_ONLY})
-            except jsonschema.ValidationError as exc:
-                raise ValueError("%s: parameter %s: %s" % (meta["name"], key,
-                                                           exc.message)) from None
-        values[key] = value
-    return values
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+def check_call(meta: Dict[str, Any], given: Dict[str, Any]) -> Call:
+    """Check a requested call as st2 3.9 does for an API request, a workflow task and a
+    subworkflow alike (param.render_live_params, then action.create_request), raising
+    ParameterError for anything st2 refuses.
+
+    1. each given value is cast by its own schema's type (the runner's for a runner parameter);
+    2. the values, defaults filled for absent or null ones, are validated against the merged
+       schema with st2's rules (draft-3 ``required: true``, an optional or null-default parameter
+       also takes null but its ``enum`` is not widened, unknown parameters refused; an empty
+       merged schema accepts anything);
+    3. a given immutable parameter (the action's or the runner's) is refused.
+    Jinja in given values or defaults is not rendered (the pack has none).
+    """
+    ref = "%s.%s" % (meta.get("pack", PACK), meta["name"])
+    runner = runner_parameters(meta)
+    own = meta.get("parameters") or {}
+    schema = merged_schema(meta)
+    live = {}
+    for name, value in given.items():
+        try:
+            live[name] = cast_like_st2(value, runner.get(name, own.get(name)))
+        except (ValueError, TypeError, SyntaxError) as exc:
+            raise ParameterError(ref, name, type(exc).__name__, str(exc)) from None
+    if schema:
+        try:
+            validate_like_st2(live, params_to_object_schema(schema))
+        except jsonschema.ValidationError as exc:
+            raise ParameterError(ref, _culprit(exc, live, schema), "ValidationError",
+                                 exc.message) from None
+    immutable = [name for name in live if (own.get(name) or {}).get("immutable")
+                 or (runner.get(name) or {}).get("immutable")]
+    if immutable:
+        raise ParameterError(ref, ", ".join(immutable), "ValueError",
+                             "Override of immutable parameter(s) %s is unsupported." % immutable)
+    final = {}
+    for name, spec in schema.items():
+        value = live.get(name)
+        if value is None or spec.get("immutable"):
+            value = copy.deepcopy(spec.get("default"))
+        final[name] = cast_like_st2(value, runner.get(name, own.get(name)))
+    return Call(ref, live, {k: v for k, v in final.items() if k in runner},
+                {k: v for k, v in final.items() if k not in runner})
+
+
+def _culprit(error: jsonschema.ValidationError, live: Dict[str, Any],
+             schema: Dict[str, Schema]) -> str:
+    """The parameter a schema error is about (missing and unknown ones have no path)."""
+    if error.path:
+        return str(error.path[0])
+    if error.validator == "required":
+        missing: List[str] = [n for n in error.validator_value if n not in error.instance]
+        return ", ".join(missing)
+    if error.validator == "additionalProperties":
+        return ", ".join(sorted(set(live) - set(schema)))
+    return "?"
+
+
+def parameters(meta: Dict[str, Any], given: Dict[str, Any]) -> Dict[str, Any]:
+    """What run() (or a workflow's input) receives for ``given``, after st2's checks
+    (ParameterError, a ValueError, for a call st2 refuses): every parameter the action declares,
+    given, defaulted or None, as st2's runners pass them; runner parameters (timeout, ...) not."""
+    return check_call(meta, given).action
 
 
 def action_class(name: str, pack_dir: str = PACK_DIR) -> type:

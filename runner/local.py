@@ -6,6 +6,10 @@ Actions: ``ceph_migrate.*`` python-script actions run in-process (real classes, 
 ``answer(task_id, input)`` (a dict, or None for an inquiry that times out); ``core.noop`` and
 ``core.echo`` are built in. ``execute`` can replace the execution of python actions (scripted
 results in the simulation tests); subworkflows still run through the conductor.
+
+Every call is first checked as StackStorm checks a requested execution (runner.actions.check_call):
+a call st2 refuses never reaches the action, ``execute`` or ``answer``; as in st2, its task fails
+with ``{"errors": [...]}`` and the workflow fails at once (no failure transition is taken).
 """
 import time
 import traceback
@@ -13,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from runner import orquesta_compat  # noqa: F401  (must precede orquesta)
-from runner.actions import PACK_DIR, metadata, run_python_action
+from runner.actions import (PACK_DIR, ParameterError, action_metadata, check_call, metadata,
+                            parameters, run_python_action)
 
 from orquesta import conducting, events, statuses  # noqa: E402
 from orquesta.specs import native as native_specs  # noqa: E402
@@ -68,8 +73,8 @@ class LocalRunner:
             return native_specs.WorkflowSpec(handle.read())
 
     def run(self, ref: str, **inputs: Any) -> WorkflowRun:
-        from runner.actions import parameters
-
+        """Run a workflow; invalid ``inputs`` raise ParameterError (a ValueError), as the st2 API
+        answers 400 and starts nothing."""
         meta = metadata(_name(ref), self.pack_dir)
         spec = self.spec(ref)
         problems = spec.inspect()
@@ -92,8 +97,12 @@ class LocalRunner:
                 if task.get("delay"):
                     time.sleep(task["delay"] * self.delay_scale)
                 for action in task["actions"]:
-                    self._run_task_action(conductor, task, action, run)
+                    requested = self._run_task_action(conductor, task, action, run)
                     conductor = conducting.WorkflowConductor.deserialize(conductor.serialize())
+                    if not requested:       # st2 stops requesting tasks once one is refused
+                        break
+                if conductor.get_workflow_status() in statuses.COMPLETED_STATUSES:
+                    break
             state = conductor.serialize()
         conductor.render_workflow_output()      # st2's engine does this on completion, too
         run.status = conductor.get_workflow_status()
@@ -103,7 +112,8 @@ class LocalRunner:
         return run
 
     def _run_task_action(self, conductor: Any, task: Dict[str, Any], action: Dict[str, Any],
-                         run: WorkflowRun) -> None:
+                         run: WorkflowRun) -> bool:
+        """Run one action of a task; False when st2 would have refused to request it."""
         item = action.get("item_id")
         # st2 hands a with-items task every item's result so far (``result()`` of the task)
         results = run.item_results.setdefault((task["id"], task["route"]),
@@ -119,8 +129,13 @@ class LocalRunner:
 
         task_id, route, ref = task["id"], task["route"], action["action"]
         params = action.get("input") or {}
-        conductor.update_task_state(task_id, route, event(statuses.RUNNING))
         started = time.monotonic()
+        try:
+            params = self.check(ref, params)
+        except ParameterError as exc:
+            self._refuse(conductor, task, item, ref, exc, run)
+            return False
+        conductor.update_task_state(task_id, route, event(statuses.RUNNING))
         if ref == "core.ask":
             conductor.update_task_state(task_id, route, event(statuses.PENDING))
             response = self.answer(task_id, params)
@@ -140,6 +155,29 @@ class LocalRunner:
         self.log("  %-28s %-40s %s (%.1fs)" % (task_id + ("[%s]" % item if item is not None
                                                           else ""), ref, status, seconds))
         conductor.update_task_state(task_id, route, event(status, result))
+        return True
+
+    def check(self, ref: str, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The call's parameters as st2 records them (given values after its casts), or
+        ParameterError for a call st2 refuses. An action unknown here is left to _execute."""
+        try:
+            meta = action_metadata(ref, self.pack_dir)
+        except (LookupError, OSError):
+            return params
+        return check_call(meta, params).live
+
+    def _refuse(self, conductor: Any, task: Dict[str, Any], item: Optional[int], ref: str,
+                error: ParameterError, run: WorkflowRun) -> None:
+        """What st2's workflow engine does when requesting a task's action raises: the task
+        execution fails with the error, the workflow fails with it logged (no transition)."""
+        task_id, route = task["id"], task["route"]
+        message = "%s: %s" % (error.kind, error.detail)
+        result = {"errors": [{"type": "error", "message": message, "task_id": task_id,
+                              "route": route}]}
+        run.tasks.append(TaskRun(task_id, ref, statuses.FAILED, result, 0.0, item))
+        self.log("  %-28s %-40s %s (%s)" % (task_id, ref, statuses.FAILED, error))
+        conductor.request_workflow_status(statuses.FAILED)
+        conductor.log_entry("error", message, task_id=task_id, route=route)
 
     def _is_workflow(self, ref: str) -> bool:
         return (ref.startswith(PACK + ".")

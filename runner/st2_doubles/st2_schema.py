@@ -4,10 +4,14 @@ st2 metadata (action parameters, config.schema.yaml, trigger payload schemas) is
 draft-3 style ``required: true`` inside each property, plus ``secret``/``immutable``/``position``.
 st2 validates with a custom validator; here the st2 schema is converted into a plain Draft-4
 schema that the ``jsonschema`` library checks, so a config or payload that passes here passes st2.
-Written from st2 3.9's behaviour (st2common/util/schema, util/pack.py, util/config_loader.py).
+Written from st2 3.9's behaviour (st2common/util/schema, util/pack.py, util/config_loader.py,
+util/param.py and util/casts.py for the casts of requested parameters).
 """
+import ast
 import copy
+import json
 import re
+from typing import Any, Callable, Dict
 
 import jsonschema
 
@@ -21,6 +25,8 @@ __all__ = [
     "validate_like_st2",
     "fill_config_defaults",
     "is_jinja_expression",
+    "cast_like_st2",
+    "NONE_MAGIC_VALUE",
 ]
 
 # Keywords st2's parameter meta-schema accepts (it rejects any other key, "format" and "$ref"
@@ -46,6 +52,52 @@ _JINJA_RE = re.compile(r"{{.*}}|{%.*%}", re.DOTALL)
 def is_jinja_expression(value):
     """True for a string st2 renders as Jinja (dynamic config values, parameter templates)."""
     return isinstance(value, str) and bool(_JINJA_RE.search(value))
+
+
+# The string st2's ``use_none`` Jinja filter produces; its casts turn it back into None.
+NONE_MAGIC_VALUE = "%*****__%NONE%__*****%"
+
+
+def cast_like_st2(value: Any, schema: Any) -> Any:
+    """Cast one given parameter value by its own schema's type, as st2 does BEFORE it validates a
+    requested execution (API and workflow tasks alike): validation sees the cast value.
+
+    Why it matters: st2 accepts "true" for a boolean and "5" for an integer (they are cast), and
+    refuses 5 for a string with a ValueError, not a schema error. None, an empty schema or one
+    without a single-string type is left alone; array/object: a string is decoded as JSON, else
+    as a Python literal; boolean: a string is the Python literal of its capitalised form;
+    integer/number: ``int()``/``float()`` (2.7 becomes 2); string: only a string passes. The
+    magic none string becomes None (for numbers: int(None), a TypeError). Raises ValueError,
+    TypeError or SyntaxError like st2's casts.
+    """
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if value is None or kind not in _CASTS:
+        return value
+    if kind == "string" and not isinstance(value, str):
+        raise ValueError('Value "%s" must either be a string or None. Got "%s".'
+                         % (value, type(value).__name__))
+    if isinstance(value, str) and value == NONE_MAGIC_VALUE:
+        value = None
+    return _CASTS[kind](value)
+
+
+def _cast_structure(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return ast.literal_eval(value)
+
+
+_CASTS: Dict[str, Callable[[Any], Any]] = {
+    "array": _cast_structure,
+    "object": _cast_structure,
+    "boolean": lambda v: ast.literal_eval(v.capitalize()) if isinstance(v, str) else v,
+    "integer": int,
+    "number": float,
+    "string": lambda v: v,
+}
 
 
 def _subschemas(schema, path):
