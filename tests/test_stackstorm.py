@@ -1,0 +1,534 @@
+"""The pack in a real StackStorm 3.9 (sandbox/st2_sandbox.py), through StackStorm's own API as
+its users type it: installed and configured by the README's commands, workflows started with
+only what a user types, every gate answered by the account it names (and refused to anyone
+else), the content checked on the real clusters; aliases as the chat bot runs them; both
+sensors in StackStorm's sensor container; rules and the timer."""
+import json
+import urllib.error
+import re
+import time
+
+import pytest
+
+from ceph_env import fingerprint
+from lib.openstack_steps import SOURCE_ID_KEY
+from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
+                           destination_sha, eventually, forget_migration, migrated, source_sha,
+                           wait_gone)
+from st2_env import COMPLETED, answer_gates, command_words, gate_user, readme_blocks
+
+pytestmark = pytest.mark.stackstorm
+
+
+NO_VOLUME = "0badc0de-0000-4000-8000-000000000000"      # a volume id no cloud has
+
+
+def approve(inquiry):
+    return True
+
+
+def run_id(output):
+    """The execution id `st2 run` prints ("id: <id>")."""
+    match = re.search(r"^id: ([0-9a-f]{24})$", output, re.M)
+    assert match, "no execution id in:\n%s" % output
+    return match.group(1)
+
+
+# --------------------------------------------------------------------------- install
+
+def test_the_readme_install_commands_install_and_configure_the_pack(st2_pack):
+    st2 = st2_pack["st2"]
+    actions = st2.json("action", "list", "-p", "ceph_migrate", "-a", "ref", "runner_type")
+    runners = sorted(a["runner_type"] for a in actions)
+    assert runners.count("orquesta") == 5 and runners.count("python-script") >= 27
+    assert {s["ref"] for s in st2.json("sensor", "list", "-p", "ceph_migrate")} == {
+        "ceph_migrate.MirrorSensor", "ceph_migrate.NotificationSensor"}
+    assert len(st2.json("trigger", "list", "-p", "ceph_migrate")) == 6
+    assert len(st2.json("rule", "list", "-p", "ceph_migrate")) == 9
+    assert len(st2.json("action-alias", "list", "-p", "ceph_migrate")) == 7
+    # the config is registered, its secrets masked by the API and encrypted in the datastore
+    registered = st2.api("GET", "/configs/ceph_migrate")
+    assert registered["values"]["destination_cloud"]["password"] == "********"
+    assert registered["values"]["approvals"] == st2_pack["config"]["approvals"]
+    for name in st2_pack["secrets"]:
+        key = st2.json("key", "get", name)
+        assert key["encrypted"] is True and key["secret"] is True
+        assert st2_pack["secrets"][name] not in json.dumps(key)
+    res = st2.shell(["st2-validate-pack-config", "--schema-path",
+                     "/opt/stackstorm/packs/ceph_migrate/config.schema.yaml", "--config-path",
+                     "/opt/stackstorm/configs/ceph_migrate.yaml"])
+    assert res.returncode == 0, res.stdout + res.stderr
+    # what the sensor container needs (requirements.txt): the pack venv's keystoneauth1
+    venv = "/opt/stackstorm/virtualenvs/ceph_migrate/bin/python"
+    version = st2.shell([venv, "-c", "import keystoneauth1, importlib.metadata as m; "
+                                     "print(m.version('keystoneauth1'))"]).stdout.strip()
+    assert tuple(int(x) for x in version.split(".")[:2]) < (5, 14), version
+
+
+# --------------------------------------------------------------------------- migrations
+
+def test_migrate_volume_typed_as_in_the_readme(st2_pack, settings, full_config, clouds):
+    """The README's first-run commands, word for word: the dry run, the run with only the
+    volume id, the gates answered by the accounts they name (a wrong account refused first),
+    the result; then a re-run changes nothing."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
+    started_ids = []
+    try:
+        source_sum = source_sha(settings, volume.id)
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        lines = readme_blocks("Install in StackStorm")[1]
+        values = {"<uuid>": volume.id}
+        run_lines = [line for line in lines if line.startswith("st2 run ")]
+        assert len(run_lines) == 2 and "dry_run=true" in run_lines[0]
+
+        dry = st2.shell(_argv(st2, command_words(run_lines[0], values)))
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "status: succeeded" in dry.stdout and "dry run, nothing was changed" in dry.stdout
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+
+        started = st2.shell(_argv(st2, command_words(run_lines[1], values)))
+        assert started.returncode == 0, started.stdout + started.stderr
+        execution_id = run_id(started.stdout)
+        started_ids.append(execution_id)
+        assert "status: paused" in started.stdout     # st2 run returns at the first gate
+
+        # the README's gate commands, repeated until the execution ends
+        gates = []
+        while True:
+            listed = st2.shell(_argv(st2, command_words(_line(lines, "st2 inquiry list"), {})))
+            assert listed.returncode == 0, listed.stderr
+            pending = [i for i in st2.inquiries() if i["workflow"] == execution_id]
+            if not pending:
+                ex = st2.execution(execution_id)
+                if ex["status"] in COMPLETED:
+                    break
+                time.sleep(1)
+                continue
+            inquiry = pending[0]
+            assert inquiry["id"] in listed.stdout
+            respond = command_words(_line(lines, "st2 inquiry respond"),
+                                    {"<inquiry id>": inquiry["id"]})
+            wrong = "tenant-admin" if gate_user(inquiry) == "ceph-admin" else "ceph-admin"
+            refused = st2.shell(_argv(st2, respond), user=wrong)
+            assert refused.returncode != 0 and "permission to respond" in (
+                refused.stdout + refused.stderr), refused.stdout
+            accepted = st2.shell(_argv(st2, respond), user=gate_user(inquiry))
+            assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+            gates.append((inquiry["task"], gate_user(inquiry)))
+        assert gates == [("approve_mirroring", "ceph-admin"), ("approve_cutover", "tenant-admin"),
+                         ("approve_cleanup", "ceph-admin")]
+        shown = st2.shell(_argv(st2, command_words(_line(lines, "st2 execution get"),
+                                                   {"<execution id>": execution_id})))
+        assert "status: succeeded" in shown.stdout, shown.stdout
+        output = st2.execution(execution_id)["result"]["output"]
+        assert output["outcome"] == ("migrated, verified and cleaned up; the source image is "
+                                     "kept")
+        new_id = output["volume"]["volume_id"]
+        assert output["verified"]["sha256"] == source_sum
+        assert destination_sha(settings, settings.pools.destination_cinder,
+                               "volume-" + new_id) == source_sum
+        assert [v.id for v in migrated(clouds, volume.id)] == [new_id]
+
+        # a re-run finds the migration done and changes nothing
+        after = (cloud_fingerprint(clouds), fingerprint(settings))
+        again = st2.shell(_argv(st2, command_words(run_lines[1], values)))
+        rerun = st2.wait(run_id(again.stdout), lambda e: e["status"] in COMPLETED, 300)
+        assert rerun["status"] == "succeeded", rerun["result"]
+        assert rerun["result"]["output"]["outcome"] == (
+            "already migrated as %s; nothing left to do" % new_id)
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == after
+    finally:
+        for execution_id in started_ids:
+            st2.cancel(execution_id)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def _line(lines, prefix):
+    found = [line for line in lines if line.startswith(prefix)]
+    assert len(found) == 1, "README block has %d '%s' lines" % (len(found), prefix)
+    return found[0]
+
+
+def _argv(st2, words):
+    return [st2.facts["st2"]] + words[1:] if words[0] == "st2" else words
+
+
+def test_migrate_boot_volume_with_only_the_volume_id(st2_pack, settings, full_config, clouds,
+                                                     openstack_facts):
+    """Procedure 2 as a user starts it; a wrong account is refused at every gate; then a
+    re-run changes nothing and a rollback (through its own gate) leaves both sides as before."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64, bootable=True)
+    before = (cloud_fingerprint(clouds), fingerprint(settings))
+    started = []
+    try:
+        source_sum = source_sha(settings, volume.id)
+        execution_id = run_id(st2.run("run", "ceph_migrate.migrate_boot_volume",
+                                      "volume_id=%s" % volume.id).stdout)
+        started.append(execution_id)
+        done = answer_gates(st2, execution_id, approve, wrong_user="stranger")
+        assert done["status"] == "succeeded", done["result"]
+        assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
+            ("approve_mirroring", "ceph-admin"), ("approve_cutover", "tenant-admin"),
+            ("approve_cleanup", "ceph-admin")]
+        output = done["result"]["output"]
+        new_id = output["volume"]["volume_id"]
+        dest = clouds["ct1-tenant"].block_storage.get_volume(new_id)
+        assert dest.is_bootable and dest.status == "available"
+        assert output["verified"]["sha256"] == source_sum
+        assert destination_sha(settings, settings.pools.destination_cinder,
+                               "volume-" + new_id) == source_sum
+
+        after = (cloud_fingerprint(clouds), fingerprint(settings))
+        rerun_id = run_id(st2.run("run", "ceph_migrate.migrate_boot_volume",
+                                  "volume_id=%s" % volume.id).stdout)
+        rerun = st2.wait(rerun_id, lambda e: e["status"] in COMPLETED, 300)
+        assert rerun["status"] == "succeeded", rerun["result"]
+        assert "already migrated as %s" % new_id in rerun["result"]["output"]["outcome"]
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == after
+
+        rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume.id,
+                                     "procedure=boot").stdout)
+        started.append(rollback_id)
+        rolled = answer_gates(st2, rollback_id, approve, wrong_user="tenant-admin")
+        assert rolled["status"] == "succeeded", rolled["result"]
+        wait_gone(clouds["ct1-admin"], new_id)
+        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+    finally:
+        for execution_id in started:
+            st2.cancel(execution_id)
+        forget_migration(settings, full_config, clouds, volume.id)
+        for image in clouds["pa1-admin"].image.images():
+            if (image.properties or {}).get(SOURCE_ID_KEY) == volume.id:
+                delete_quietly(clouds["pa1-admin"], "image", image.id)
+
+
+def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clouds):
+    """Mirroring approved, the cutover rejected by the tenant admin: the run stops saying
+    mirroring was left on; `rollback` (approved by the Ceph admin) leaves both sides as
+    they were before the migration."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
+    before = (cloud_fingerprint(clouds), fingerprint(settings))
+    started = []
+    try:
+        execution_id = run_id(st2.run("run", "ceph_migrate.migrate_volume",
+                                      "volume_id=%s" % volume.id).stdout)
+        started.append(execution_id)
+        stopped = answer_gates(st2, execution_id, lambda i: i["task"] != "approve_cutover")
+        assert stopped["status"] == "failed"
+        assert [(g["task"], g["approved"]) for g in stopped["_gates"]] == [
+            ("approve_mirroring", True), ("approve_cutover", False)]
+        outcome = stopped["result"]["output"]["outcome"]
+        assert "rejected" in outcome and "rollback" in outcome, outcome
+        assert not migrated(clouds, volume.id)
+
+        rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume.id,
+                                     "procedure=data").stdout)
+        started.append(rollback_id)
+        rolled = answer_gates(st2, rollback_id, approve)
+        assert rolled["status"] == "succeeded", rolled["result"]
+        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+    finally:
+        for execution_id in started:
+            st2.cancel(execution_id)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
+    st2 = st2_pack["st2"]
+    data = create_source_volume(clouds, settings, size_gib=1, fill_mib=0)
+    boot = create_source_volume(clouds, settings, size_gib=1, fill_mib=0, bootable=True)
+    try:
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        runs = {
+            "migrate_volume": ["volume_id=%s" % data.id],
+            "migrate_boot_volume": ["volume_id=%s" % boot.id],
+            "migrate_batch": ["volumes=%s,%s" % (data.id, boot.id)],
+            "rollback": ["volume_id=%s" % data.id, "procedure=data"],
+        }
+        for workflow, params in runs.items():
+            shown = st2.run("run", "ceph_migrate.%s" % workflow, *(params + ["dry_run=true"]))
+            assert "status: succeeded" in shown.stdout, (workflow, shown.stdout[-3000:])
+            output = st2.execution(run_id(shown.stdout))["result"]["output"]
+            assert "dry run" in json.dumps(output), (workflow, output)
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+    finally:
+        for volume in (data, boot):
+            delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+# --------------------------------------------------------------------------- chat
+
+def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_config, clouds):
+    """`migrate volumes a,b,c concurrency=2` from chat, every gate approved from chat by the
+    account it names (`approve gate <id>`): the three migrate side by side, at most two at a
+    time, each verified; the chat replies read as an operator reads them."""
+    st2 = st2_pack["st2"]
+    volumes = [create_source_volume(clouds, settings, size_gib=1, fill_mib=64) for _ in range(3)]
+    ids = [v.id for v in volumes]
+    root = None
+    replies = []
+
+    def approve_from_chat(inquiry, verdict, user):
+        sent = st2.chat("approve gate %s" % inquiry["id"], user=user)
+        assert sent["message"].startswith("Answering gate %s" % inquiry["id"])
+        replies.append(st2.chat_reply(sent["execution"]["id"], 120))
+
+    try:
+        sums = {v: source_sha(settings, v) for v in ids}
+        sent = st2.chat("migrate volumes %s concurrency=2" % ",".join(ids))
+        assert "Migrating 3 volume(s), 2 at a time" in sent["message"], sent["message"]
+        root = sent["execution"]["id"]
+        done = answer_gates(st2, root, approve, respond=approve_from_chat, timeout=1500)
+        assert done["status"] == "succeeded", done["result"]
+        assert len(done["_gates"]) == 9
+        assert all("approved: the workflow goes on" in r for r in replies), replies
+        for item in done["result"]["output"]["results"]:
+            assert item["status"] == "succeeded", item
+            assert item["verified"]["sha256"] == sums[item["volume_id"]]
+            new_id = item["volume"]["volume_id"]
+            assert destination_sha(settings, settings.pools.destination_cinder,
+                                   "volume-" + new_id) == sums[item["volume_id"]]
+        # concurrency: the items' runs overlap, never more than two at once
+        items = [c for c in st2.children(root)
+                 if c["action"]["ref"] == "ceph_migrate.migrate_batch_item"]
+        assert len(items) == 3
+        spans = [(c["start_timestamp"], c["end_timestamp"]) for c in items]
+        overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+        assert overlap == 2, spans
+        reply = st2.chat_reply(root)
+        assert reply.startswith("Batch succeeded: 3 of 3 volumes done"), reply
+        for volume_id in ids:
+            assert re.search(r"%s\s+succeeded\s+data\s+[0-9a-f-]{36}" % volume_id, reply), reply
+    finally:
+        if root:
+            st2.cancel(root)
+        for volume_id in ids:
+            forget_migration(settings, full_config, clouds, volume_id)
+
+
+def test_a_gate_rejected_from_chat_and_a_wrong_account_refused(st2_pack, settings, clouds):
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=0)
+    root = None
+    try:
+        before = (cloud_fingerprint(clouds), fingerprint(settings))
+        sent = st2.chat("migrate data volume %s" % volume.id)
+        assert sent["alias"] == "ceph_migrate.migrate_one_volume"
+        assert "Migrating volume %s (procedure data)" % volume.id in sent["message"]
+        root = sent["execution"]["id"]
+
+        def reject_from_chat(inquiry, verdict, user):
+            wrong = st2.chat("approve gate %s" % inquiry["id"], user="tenant-admin")
+            refusal = st2.chat_reply(wrong["execution"]["id"], 120)
+            assert refusal.startswith("Could not answer gate %s" % inquiry["id"])
+            assert "permission to respond" in refusal, refusal
+            rejected = st2.chat("reject gate %s" % inquiry["id"], user=user)
+            assert "rejected: the workflow stops cleanly" in st2.chat_reply(
+                rejected["execution"]["id"], 120)
+
+        done = answer_gates(st2, root, lambda i: False, respond=reject_from_chat)
+        assert done["status"] == "succeeded"          # a batch item reports, never fails
+        assert done["result"]["output"]["status"] == "failed"
+        reply = st2.chat_reply(root)
+        assert reply.startswith("Volume %s: failed (data procedure)" % volume.id), reply
+        assert "rejected by the Ceph admin before mirroring; nothing was changed" in reply
+        assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
+    finally:
+        if root:
+            st2.cancel(root)
+        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def test_plan_and_status_from_chat(st2_pack, settings, clouds):
+    st2 = st2_pack["st2"]
+    data = create_source_volume(clouds, settings, size_gib=1, fill_mib=0)
+    boot = create_source_volume(clouds, settings, size_gib=1, fill_mib=0, bootable=True)
+    try:
+        replies = {}
+        for command in ("plan migration of volume %s" % data.id,
+                        "plan boot migration of volume %s" % boot.id,
+                        "migration status of image volume-%s" % data.id):
+            sent = st2.chat(command)
+            replies[command.split(" of ")[0]] = st2.chat_reply(sent["execution"]["id"], 300)
+        plan = replies["plan migration"]
+        assert plan.startswith("Plan for volume %s: all checks pass" % data.id), plan
+        assert "[ok] volume type is not encrypted" in plan and "Stages:" in plan
+        boot_plan = replies["plan boot migration"]
+        assert boot.id in boot_plan and "all checks pass" in boot_plan, boot_plan
+        status = replies["migration status"]
+        assert "volume-%s" % data.id in status, status
+    finally:
+        for volume in (data, boot):
+            delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+# --------------------------------------------------------------------------- validation
+
+def test_the_local_runner_refuses_what_stackstorm_refuses(st2_pack):
+    """Every call of tests/param_cases.py POSTed to the real API (/v1/executions): StackStorm
+    accepts (201) or refuses (400) it exactly as the table and the local runner say."""
+    from param_cases import CASES
+    from runner.actions import ParameterError, action_metadata, check_call
+
+    st2 = st2_pack["st2"]
+    disagree, accepted = [], []
+    for case in CASES:
+        try:
+            check_call(action_metadata(case.ref), case.params)
+            local = True
+        except ParameterError:
+            local = False
+        try:
+            execution = st2.api("POST", "/executions", {"action": case.ref,
+                                                        "parameters": case.params})
+            real, detail = True, execution["id"]
+            accepted.append(execution["id"])
+        except urllib.error.HTTPError as exc:
+            real, detail = False, "HTTP %d %s" % (exc.code, exc.read()[:300])
+            assert exc.code == 400, (case, detail)
+        if not (real == local == case.accepted):
+            disagree.append((case.ref, case.params, case.accepted, local, real, detail))
+    assert not disagree, "\n".join(map(str, disagree))
+    assert len(accepted) >= 10 and len(accepted) < len(CASES) - 10
+    for execution_id in accepted:      # harmless calls: let them end, nothing left running
+        st2.wait(execution_id, lambda e: e["status"] in COMPLETED, 300)
+
+
+# --------------------------------------------------------------------------- sensors, rules
+
+def trigger_instances(st2, trigger, match, timeout=180):
+    """Payloads of TRIGGER's instances for which match(payload) holds, waiting up to TIMEOUT
+    for the first one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [t for t in st2.api("GET", "/triggerinstances?trigger=%s&limit=200" % trigger)
+                 if match(t["payload"])]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(2)
+
+
+def test_sensors_in_the_sensor_container(st2_pack, settings, clouds, broker_proxies):
+    """Both sensors as StackStorm runs them: a real sync seen by the mirror sensor; a real
+    Glance upload reaching image_status through the broker, posted to chat by a rule enabled
+    for the test; with the brokers unreachable, the API polling fallback reports a marked
+    volume's creation and deletion; the broker back, notifications flow again."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=16, bootable=True)
+    image = "volume-%s" % volume.id
+    pa1 = clouds["pa1-admin"]
+    made = []
+    try:
+        # rbd-mirror: the replica's progress and the sync, as trigger instances
+        st2.run("run", "ceph_migrate.enable_mirroring", "image=%s" % image)
+        synced = trigger_instances(st2, "ceph_migrate.mirror_synced",
+                                   lambda p: p.get("image") == image)
+        assert synced and synced[0]["payload"]["volume_id"] == volume.id, synced
+
+        # a Glance upload: image.activate -> image_status -> rule -> chatops.post_message
+        st2.run("rule", "enable", "ceph_migrate.post_image_status")
+        try:
+            shown = st2.run("run", "ceph_migrate.upload_volume_to_image",
+                            "volume_id=%s" % volume.id)
+            uploaded = st2.execution(run_id(shown.stdout))["result"]["result"]
+            made.append(("image", uploaded["image_id"]))
+            active = trigger_instances(st2, "ceph_migrate.image_status", lambda p: (
+                p["image_id"] == uploaded["image_id"] and p["status"] == "active"))
+            assert active and active[0]["payload"]["event_type"] != "poll", active
+            assert active[0]["payload"]["source_id"] == volume.id
+            posted = _rule_execution(st2, "ceph_migrate.post_image_status", active[0]["id"])
+            message = posted["parameters"]["message"]
+            assert "[source] Glance image %s" % uploaded["image_id"] in message, message
+            assert "is active" in message and volume.id in message, message
+        finally:
+            st2.run("rule", "disable", "ceph_migrate.post_image_status")
+
+        # the brokers unreachable: the sensor polls the APIs and reports what they show
+        for proxy in broker_proxies.values():
+            proxy.cut()
+        try:
+            marked = pa1.block_storage.create_volume(
+                size=1, name="sensor-poll", metadata={SOURCE_ID_KEY: volume.id})
+            made.append(("volume", marked.id))
+            seen = trigger_instances(st2, "ceph_migrate.volume_status", lambda p: (
+                p["volume_id"] == marked.id and p["event_type"] == "poll"))
+            assert seen, "the fallback did not report the new volume"
+            pa1.block_storage.wait_for_status(marked, "available", interval=1, wait=120)
+            pa1.block_storage.delete_volume(marked)
+            wait_gone(pa1, marked.id)
+            gone = trigger_instances(st2, "ceph_migrate.volume_status", lambda p: (
+                p["volume_id"] == marked.id and p["status"] == "deleted"))
+            assert gone and gone[0]["payload"]["event_type"] == "poll", gone
+        finally:
+            for proxy in broker_proxies.values():
+                proxy.restore()
+        # reconnected (within max_backoff): a notification arrives through the broker again
+        for proxy in broker_proxies.values():
+            proxy.wait_connected()
+        time.sleep(2)           # the sensor declares and binds its queue right after connecting
+        again = pa1.block_storage.create_volume(
+            size=1, name="sensor-broker", metadata={SOURCE_ID_KEY: volume.id})
+        made.append(("volume", again.id))
+        back = trigger_instances(st2, "ceph_migrate.volume_status", lambda p: (
+            p["volume_id"] == again.id and p["event_type"].startswith("volume.")))
+        assert back, "no notification after the broker came back"
+    finally:
+        st2.run("run", "ceph_migrate.disable_mirroring", "image=%s" % image,
+                "discard_replica=true", check=False)
+        for kind, resource_id in made:
+            delete_quietly(pa1, kind, resource_id)
+        delete_quietly(pa1, "volume", volume.id)
+
+
+def _rule_execution(st2, rule, trigger_instance_id, timeout=120):
+    """The execution a rule started for a trigger instance (its enforcement)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for enforcement in st2.api("GET", "/ruleenforcements?rule_ref=%s&limit=50" % rule):
+            if enforcement.get("trigger_instance_id") == trigger_instance_id and \
+                    enforcement.get("execution_id"):
+                return st2.wait(enforcement["execution_id"],
+                                lambda e: e["status"] in COMPLETED, timeout)
+        assert time.monotonic() < deadline, "rule %s did not fire" % rule
+        time.sleep(1)
+
+
+def test_the_maintenance_window_rule_and_its_timer(st2_pack):
+    """The CronTimer of scheduled_maintenance_batch is registered with the timers engine
+    (Saturday 02:00 UTC); enabled, the rule runs migrate_batch over the datastore's list when
+    that timer fires (fired here through StackStorm's st2 webhook, as the timers engine
+    dispatches it, rather than waiting for Saturday)."""
+    st2 = st2_pack["st2"]
+    rule = st2.api("GET", "/rules/ceph_migrate.scheduled_maintenance_batch")
+    timer = rule["trigger"]["ref"]
+    timers = {t["ref"]: t for t in st2.api("GET", "/timers?timer_type=core.st2.CronTimer")}
+    assert timer in timers, "the rule's CronTimer is not registered"
+    assert timers[timer]["parameters"] == {"timezone": "UTC", "day_of_week": "sat", "hour": 2,
+                                           "minute": 0, "second": 0}
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    st2.run("key", "set", "ceph_migrate_maintenance_volumes", json.dumps([NO_VOLUME]))
+    st2.run("rule", "enable", "ceph_migrate.scheduled_maintenance_batch")
+    try:
+        fired = st2.api("POST", "/webhooks/st2", {"trigger": timer, "payload": {
+            "executed_at": "2026-12-05T02:00:00Z", "schedule": None}})
+        assert fired is not None
+        deadline = time.monotonic() + 120
+        while True:
+            runs = [e for e in st2.api("GET", "/ruleenforcements?rule_ref=ceph_migrate."
+                                              "scheduled_maintenance_batch&limit=20")
+                    if e["enforced_at"] >= since and e.get("execution_id")]
+            if runs or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert runs, "the rule did not run migrate_batch"
+        batch = st2.execution(runs[0]["execution_id"])
+        assert batch["action"]["ref"] == "ceph_migrate.migrate_batch"
+        assert batch["parameters"] == {"volumes": [NO_VOLUME], "concurrency": 2}
+        done = st2.wait(batch["id"], lambda e: e["status"] in COMPLETED, 300)
+        assert done["result"]["output"]["outcome"].startswith("0 of 1 volumes done")
+    finally:
+        st2.run("rule", "disable", "ceph_migrate.scheduled_maintenance_batch")
+        st2.run("key", "delete", "ceph_migrate_maintenance_volumes", check=False)
