@@ -287,8 +287,12 @@ def _source(env: str, vendored: str, git_url: str, git_ref: str, target: str,
 
 
 def wanted_stamp(python: str) -> str:
-    """What the virtualenv was built from: the interpreter and every package choice."""
-    text = json.dumps([python, ST2_VERSION, ORQUESTA_COMMIT, EXTRA_PIP, NO_DEPS_PIP,
+    """What the virtualenv was built from: the interpreter (its installation and version, not
+    the path it was called by: a virtualenv's python stands for its base) and every package
+    choice."""
+    base = run([python, "-c", "import sys; print(sys.base_prefix, sys.version)"],
+               timeout=60).stdout.strip()
+    text = json.dumps([base, ST2_VERSION, ORQUESTA_COMMIT, EXTRA_PIP, NO_DEPS_PIP,
                        SKIPPED_REQUIREMENTS.pattern, COMPONENTS])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -686,10 +690,8 @@ def up(p: Optional[Paths] = None) -> Paths:
     ports = Ports.shifted(port_offset())
     clock = Clock()
     timings: Dict[str, float] = {}
-    install(p, clock)
-    timings["install"] = round(clock.elapsed(), 1)
     procs = read_pids(p)
-    if procs:
+    if procs:       # checked before install: the virtualenv is never rebuilt under live services
         rep = status(p)
         if rep["ok"]:
             clock.log("already up (%s; source %s)" % (p.root, p.env_sh))
@@ -697,6 +699,8 @@ def up(p: Optional[Paths] = None) -> Paths:
         clock.log("existing sandbox not usable (%s): stopping it" % rep["reason"])
         stop_procs(p, procs, clock)
         os.replace(p.pids, p.pids + ".stopped")
+    install(p, clock)
+    timings["install"] = round(clock.elapsed(), 1)
     busy = [port for port in (ports.auth, ports.api, ports.stream, ports.redis, ports.rabbit)
             + (() if mongo_url() else (ports.mongo,)) if port_open(port)]
     if busy:
