@@ -11,8 +11,11 @@ Every call is first checked as StackStorm checks a requested execution (runner.a
 a call st2 refuses never reaches the action, ``execute`` or ``answer``; as in st2, its task fails
 with ``{"errors": [...]}`` and the workflow fails at once (no failure transition is taken).
 """
+import os
+import sys
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -21,9 +24,13 @@ from runner.actions import (PACK_DIR, ParameterError, action_metadata, check_cal
                             parameters, run_python_action)
 
 from orquesta import conducting, events, statuses  # noqa: E402
+
+sys.path.append(os.path.join(PACK_DIR, "actions"))
+from lib.batch import item_result  # noqa: E402
 from orquesta.specs import native as native_specs  # noqa: E402
 
 PACK = "ceph_migrate"
+BATCH_ROUND = "ceph_migrate.run_batch"     # StackStorm starts executions there: run in place
 Execute = Callable[[str, Dict[str, Any]], Tuple[bool, Any]]
 Answer = Callable[[str, Dict[str, Any]], Optional[Dict[str, Any]]]
 Log = Callable[[str], None]
@@ -77,12 +84,14 @@ class LocalRunner:
         answers 400 and starts nothing."""
         meta = metadata(_name(ref), self.pack_dir)
         spec = self.spec(ref)
-        problems = spec.inspect()
+        st2 = {"st2": {"action_execution_id": uuid.uuid4().hex[:24], "user": "local",
+                       "pack": PACK}}
+        problems = spec.inspect(app_ctx=st2)     # as st2 inspects: with its own context
         if problems:
             raise ValueError("%s does not inspect clean: %s" % (ref, problems))
         conductor = conducting.WorkflowConductor(
             spec, inputs=parameters(meta, inputs),
-            context={"st2": {"action_execution_id": "local", "user": "local", "pack": PACK}})
+            context=st2)
         conductor.request_workflow_status(statuses.RUNNING)
         run = WorkflowRun(ref=ref, status=statuses.RUNNING, output=None)
         state = conductor.serialize()
@@ -145,6 +154,8 @@ class LocalRunner:
                 ok, result = False, {"error": "inquiry timed out (no response)"}
             else:
                 ok, result = True, {"response": response}
+        elif ref == BATCH_ROUND:
+            ok, result = self._batch(params)
         elif ref.startswith("core.") or self._is_workflow(ref):
             ok, result = self._execute(ref, params)
         else:
@@ -178,6 +189,23 @@ class LocalRunner:
         self.log("  %-28s %-40s %s (%s)" % (task_id, ref, statuses.FAILED, error))
         conductor.request_workflow_status(statuses.FAILED)
         conductor.log_entry("error", message, task_id=task_id, route=route)
+
+    def _batch(self, params: Dict[str, Any]) -> Tuple[bool, Any]:
+        """migrate_batch's round (run_batch): StackStorm starts each volume's
+        migrate_batch_item as an execution of its own; the local runner runs them here, one
+        after another, through the conductor, and reports the batch done."""
+        item = dict((k, v) for k, v in params.items()
+                    if k not in ("volumes", "concurrency", "round_seconds"))
+        results = []
+        for volume_id in params["volumes"]:
+            ok, sub = self._execute("ceph_migrate.migrate_batch_item",
+                                    dict(item, volume_id=volume_id))
+            output = sub.get("output") if isinstance(sub, dict) else None
+            results.append(item_result(volume_id, {"id": "local", "status": "succeeded" if ok
+                                                   else "failed",
+                                                   "result": {"output": output}}))
+        return True, python_result(True, {"done": True, "results": results, "running": [],
+                                          "waiting": []})
 
     def _is_workflow(self, ref: str) -> bool:
         return (ref.startswith(PACK + ".")

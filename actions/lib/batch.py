@@ -1,0 +1,123 @@
+"""A batch of volumes, each migrated by its own execution of migrate_batch_item, at most
+``concurrency`` at a time, scheduled in bounded rounds.
+
+Why not an Orquesta with-items over the per-volume workflow: its gates pause each item's
+subworkflow, StackStorm cascades the pause to the batch, and StackStorm 3.9 can leave a
+with-items parent paused for good once items paused and resumed side by side (st2#4950: the
+third volume of a batch of three, two at a time, never started). Separate executions never
+pause the batch; the batch only starts them and watches them.
+
+What was started is found again from StackStorm itself (the item executions carry the batch's
+id as a parameter), so a round that died, or a re-run of the round, never starts a volume
+twice.
+"""
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
+
+ITEM_ACTION = "ceph_migrate.migrate_batch_item"
+PAGE = 100      # StackStorm's API pages at 100 by default (api.max_page_size)
+COMPLETED = ("succeeded", "failed", "timeout", "canceled", "abandoned")
+
+
+class Executions(Protocol):
+    """What a round needs of StackStorm's API (st2client in the action, a double in tests)."""
+
+    def started(self, batch_id: str) -> List[Dict[str, Any]]:
+        """The item executions of a batch: each with id, status, parameters, result."""
+
+    def start(self, parameters: Dict[str, Any]) -> str:
+        """Start one item execution; its id."""
+
+
+@dataclass
+class Round:
+    done: bool
+    results: List[Dict[str, Any]]     # one per volume, in the batch's order
+    running: List[str]                # volume ids whose execution has not completed
+    waiting: List[str]                # volume ids not started yet
+
+
+def item_result(volume_id: str, execution: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """One volume's line of the batch result: migrate_batch_item's output and its execution;
+    an execution that ended without output (canceled, abandoned) is a failed volume that says
+    so."""
+    if execution is None:
+        return {"volume_id": volume_id, "status": "waiting", "execution_id": None}
+    status = execution.get("status")
+    output = (execution.get("result") or {}).get("output")
+    if status not in COMPLETED:
+        return {"volume_id": volume_id, "status": "running", "execution_id": execution["id"]}
+    if not isinstance(output, dict) or not output.get("status"):
+        output = {"volume_id": volume_id, "procedure": None, "status": "failed", "volume": None,
+                  "verified": None, "outcome": "execution %s ended %s without a result"
+                  % (execution["id"], status)}
+    return dict(output, execution_id=execution["id"])
+
+
+def to_start(volumes: Sequence[str], started: Dict[str, Dict[str, Any]],
+             concurrency: int) -> List[str]:
+    """The volumes to start now: the next ones in the batch's order, as many as free slots."""
+    running = sum(1 for e in started.values() if e.get("status") not in COMPLETED)
+    free = max(0, concurrency - running)
+    return [v for v in volumes if v not in started][:free]
+
+
+def run_round(batch_id: str, volumes: Sequence[str], item_parameters: Dict[str, Any],
+              concurrency: int, executions: Executions, seconds: float,
+              poll_interval: float = 2.0, sleep: Callable[[float], None] = time.sleep,
+              clock: Callable[[], float] = time.monotonic,
+              log: Callable[[str], None] = lambda line: None) -> Round:
+    """Start what may start, watch, start the next when one ends; return when every volume's
+    execution has completed, or after SECONDS (the workflow runs another round)."""
+    deadline = clock() + seconds
+    while True:
+        started = _by_volume(executions.started(batch_id))
+        for volume_id in to_start(volumes, started, concurrency):
+            execution_id = executions.start(dict(item_parameters, volume_id=volume_id,
+                                                 batch_id=batch_id))
+            started[volume_id] = {"id": execution_id, "status": "requested"}
+            log("volume %s: started execution %s" % (volume_id, execution_id))
+        results = [item_result(v, started.get(v)) for v in volumes]
+        running = [r["volume_id"] for r in results if r["status"] == "running"]
+        waiting = [r["volume_id"] for r in results if r["status"] == "waiting"]
+        if not running and not waiting:
+            return Round(True, results, [], [])
+        if clock() >= deadline:
+            return Round(False, results, running, waiting)
+        sleep(poll_interval)
+
+
+def _by_volume(executions: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """volume id -> its execution (the first one started, should there be more)."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for execution in sorted(executions, key=lambda e: e.get("start_timestamp") or ""):
+        found.setdefault((execution.get("parameters") or {}).get("volume_id"), execution)
+    return found
+
+
+class ClientExecutions:
+    """Executions over st2client (CLIENT, its LiveAction class): a batch's items are the
+    migrate_batch_item executions started since the batch began whose batch_id is the
+    batch's."""
+
+    def __init__(self, client: Any, live_action: Any, batch_id: str) -> None:
+        self.client, self.live_action = client, live_action
+        self.since = client.executions.get_by_id(batch_id).start_timestamp
+
+    def started(self, batch_id: str) -> List[Dict[str, Any]]:
+        found: List[Dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.client.executions.query(action=ITEM_ACTION, timestamp_gt=self.since,
+                                                limit=PAGE, offset=offset)
+            found += [e.to_dict() for e in page
+                      if (getattr(e, "parameters", None) or {}).get("batch_id") == batch_id]
+            if len(page) < PAGE:
+                return found
+            offset += PAGE
+
+    def start(self, parameters: Dict[str, Any]) -> str:
+        execution = self.client.executions.create(
+            self.live_action(action=ITEM_ACTION, parameters=parameters))
+        return str(execution.id)

@@ -1,0 +1,33 @@
+import os
+
+from st2common.runners.base_action import Action
+
+from lib.batch import ClientExecutions, run_round
+
+
+class RunBatch(Action):
+    """One bounded round of a batch: start the next volumes' migrate_batch_item executions,
+    at most ``concurrency`` running, watch them, report; migrate_batch runs rounds until
+    done."""
+
+    def run(self, batch_id, volumes, concurrency, round_seconds, procedure, mode=None,
+            destination_project=None, allow_in_use=False, dry_run=False, keep_mirroring=False,
+            sync_retries=20):
+        try:    # st2's own client, on the pack's path inside StackStorm (as for respond_gate)
+            from st2client.client import Client
+            from st2client.models import LiveAction
+        except ImportError as exc:
+            return False, {"error": "st2client is not importable (%s): migrate_batch runs "
+                                    "only inside StackStorm or the local runner" % exc}
+        client = Client(api_url=os.environ.get("ST2_ACTION_API_URL"),
+                        token=os.environ.get("ST2_ACTION_AUTH_TOKEN"))
+        parameters = {"procedure": procedure, "mode": mode,
+                      "destination_project": destination_project,
+                      "allow_in_use": allow_in_use, "dry_run": dry_run,
+                      "keep_mirroring": keep_mirroring, "sync_retries": sync_retries}
+        parameters = {k: v for k, v in parameters.items() if v is not None}
+        found = run_round(batch_id, volumes, parameters, concurrency,
+                          ClientExecutions(client, LiveAction, batch_id), round_seconds,
+                          log=lambda line: self.logger.info("%s", line))
+        return {"done": found.done, "results": found.results, "running": found.running,
+                "waiting": found.waiting}
