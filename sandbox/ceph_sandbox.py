@@ -34,7 +34,7 @@ import socket
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:   # sandbox_common.py sits beside this file, also when it is imported
@@ -42,7 +42,7 @@ if _HERE not in sys.path:   # sandbox_common.py sits beside this file, also when
 from sandbox_common import (  # noqa: E402
     Clock, Recorded, SandboxError, abort_others, all_alive, apt_get_install, claim_state_dir,
     cli_parser, conclude, drop_recorded, in_parallel, is_alive, json_or_none, print_config,
-    print_status,
+    print_status, StateDir,
     read_json, read_recorded, run, run_command, run_logged, start_recorded, stop_listed,
     stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 
@@ -125,17 +125,9 @@ def cluster_specs(offset: int) -> List[ClusterSpec]:
 
 
 @dataclass(frozen=True)
-class Paths:
+class Paths(StateDir):
     """Every file the sandbox owns, all below one state dir."""
-    root: str
-
-    @property
-    def pids(self) -> str:
-        return os.path.join(self.root, "pids")
-
-    @property
-    def marker(self) -> str:
-        return os.path.join(self.root, MARKER)
+    MARKER: ClassVar[str] = MARKER
 
     @property
     def env_sh(self) -> str:

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:   # ceph_sandbox.py and sandbox_common.py sit beside this file
@@ -51,10 +51,11 @@ if _HERE not in sys.path:   # ceph_sandbox.py and sandbox_common.py sit beside t
 import ceph_sandbox  # noqa: E402  (the Ceph facts, brought up when needed)
 from sandbox_common import (  # noqa: E402
     Clock, Matcher, Recorded, SandboxError, abort_others, all_alive,
-    apt_get_install, claim_state_dir, cli_parser, conclude, drop_recorded, group_members,
-    http_call, in_parallel, is_alive, json_or_none, port_open, print_config, print_status,
-    proc_status, read_json,
-    read_recorded, run, run_command, run_logged, start_recorded, state_lock, stop_listed,
+    apt_get_install, claim_state_dir, cli_parser, conclude, drop_recorded, http_call,
+    in_parallel, is_alive, json_or_none, port_open, print_config, print_status, rss_mib,
+    read_json,
+    read_recorded, run, run_command, run_logged, start_recorded, StateDir, state_lock,
+    stop_listed,
     stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 from rabbit_node import RabbitNode  # noqa: E402
 
@@ -169,22 +170,10 @@ CLOUD_BY_NAME = {c.name: c for c in CLOUDS}
 
 
 @dataclass(frozen=True)
-class Paths:
+class Paths(StateDir):
     """Every file the sandbox owns, all below one state dir (plus the virtualenv)."""
-    root: str
-    venv: str
-
-    @property
-    def marker(self) -> str:
-        return os.path.join(self.root, MARKER)
-
-    @property
-    def pids(self) -> str:
-        return os.path.join(self.root, "pids")
-
-    @property
-    def passwords(self) -> str:
-        return os.path.join(self.root, "passwords.json")
+    venv: str = ""
+    MARKER: ClassVar[str] = MARKER
 
     @property
     def clouds_yaml(self) -> str:
@@ -430,15 +419,6 @@ def matcher(p: Paths) -> Matcher:
 def proc_alive(p: Paths, proc: Proc) -> bool:
     """The recorded PID runs and is still the program we started."""
     return is_alive(proc, matcher(p))
-
-
-def rss_mib(pid: int) -> float:
-    """RSS of the whole process group (uWSGI master + worker, cinder-volume + backend child)."""
-    total = 0
-    for member in group_members(pid) or [pid]:
-        value = proc_status(member).get("VmRSS", "0 kB").split()[0]
-        total += int(value) if value.isdigit() else 0
-    return round(total / 1024.0, 1)
 
 
 def start_proc(p: Paths, cloud: str, name: str, argv: Sequence[str],

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Sequence
 
-from sandbox_common import Clock, SandboxError, run, wait_for, write_file
+from sandbox_common import Clock, SandboxError, port_open, run, wait_for, write_file
 
 HOST = "127.0.0.1"
 # start(name, argv, env): the caller's way of starting and recording a process
@@ -62,7 +61,7 @@ class RabbitNode:
                     ERL_EPMD_PORT=str(self.epmd_port))
 
     def answers(self) -> bool:
-        return _port_open(self.port)
+        return port_open(self.port)
 
     def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run([self.CTL, "-n", self.node] + list(args), timeout=60, env=self.env(),
@@ -86,7 +85,7 @@ class RabbitNode:
         if not os.path.exists(self.SERVER):
             raise SandboxError("%s is missing (Debian package rabbitmq-server)" % self.SERVER)
         self.write_files()
-        if epmd and not _port_open(self.epmd_port):
+        if epmd and not port_open(self.epmd_port):
             binary = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
             start("epmd", [binary, "-address", HOST, "-port", str(self.epmd_port)], self.env())
         start("rabbitmq", [self.SERVER], self.env())
@@ -101,11 +100,3 @@ class RabbitNode:
     def wait_stopped(self) -> None:
         wait_for(lambda: (not self.answers(), "port %d still open" % self.port), 60,
                  "RabbitMQ %s stop" % self.node, interval=0.3)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0):
-            return True
-    except OSError:
-        return False

@@ -25,7 +25,8 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple,
+from typing import (Any, Callable, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple,
                     Type, TypeVar)
 
 # Set when a step of `up` fails, so that steps running in parallel stop waiting and no further
@@ -152,6 +153,29 @@ def http_call(method: str, url: str, body: Any = None, token: Optional[str] = No
 
 
 # --------------------------------------------------------------------------- files
+
+@dataclass(frozen=True)
+class StateDir:
+    """The state dir of one sandbox: its marker (which lets wipe_state_dir delete it), the pids
+    file, the generated passwords; ``path()`` for the rest."""
+    root: str
+    MARKER: ClassVar[str] = ".ceph_migrate_sandbox"
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    @property
+    def marker(self) -> str:
+        return self.path(self.MARKER)
+
+    @property
+    def pids(self) -> str:
+        return self.path("pids")
+
+    @property
+    def passwords(self) -> str:
+        return self.path("passwords.json")
+
 
 def write_file(path: str, text: str, mode: int = 0o644) -> None:
     """Write atomically so that readers never see half a file."""
@@ -404,6 +428,16 @@ def group_members(pgid: int) -> List[int]:
                 and fields[0] != "Z":
             members.append(int(entry))
     return members
+
+
+def rss_mib(pid: int) -> float:
+    """RSS of a service's whole process group (uWSGI master and workers, cinder-volume and its
+    backend child, StackStorm's sensor container and its sensors), in MiB."""
+    total = 0
+    for member in group_members(pid) or [pid]:
+        value = proc_status(member).get("VmRSS", "0 kB").split()[0]
+        total += int(value) if value.isdigit() else 0
+    return round(total / 1024.0, 1)
 
 
 def leftovers(rec: Recorded, matches: Matcher) -> List[int]:

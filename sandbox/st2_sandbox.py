@@ -42,22 +42,20 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import sys
 import tarfile
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 from sandbox_common import (  # noqa: E402
-    Clock, Recorded, SandboxError, all_alive, apt_get_install, claim_state_dir, cli_parser,
-    conclude, http_call, is_alive, print_config, print_status,
-    proc_status, group_members, read_json, read_recorded, run, run_command, run_logged,
-    start_recorded, stop_listed, stop_recorded, stopped_on_failure, verdict, wait_for,
-    wipe_state_dir, write_file)
+    Clock, Recorded, SandboxError, StateDir, all_alive, apt_get_install, claim_state_dir,
+    cli_parser, conclude, http_call, is_alive, port_open, print_config, print_status, read_json,
+    read_recorded, rss_mib, run, run_command, run_logged, start_recorded, stop_listed,
+    stop_recorded, stopped_on_failure, verdict, wait_for, wipe_state_dir, write_file)
 from rabbit_node import RabbitNode  # noqa: E402
 
 REPO = os.path.dirname(_HERE)
@@ -131,107 +129,60 @@ class Ports:
 
 
 @dataclass(frozen=True)
-class Paths:
-    root: str
-    venv: str
-
-    @property
-    def marker(self) -> str:
-        return os.path.join(self.root, MARKER)
+class Paths(StateDir):
+    """The state dir (and the virtualenv with the st2 source below it)."""
+    venv: str = ""
+    MARKER: ClassVar[str] = MARKER
 
     @property
     def base_marker(self) -> str:
         return os.path.join(BASE, MARKER)
 
     @property
-    def pids(self) -> str:
-        return os.path.join(self.root, "pids")
-
-    @property
     def conf(self) -> str:
-        return os.path.join(self.root, "conf", "st2.conf")
-
-    @property
-    def st2rc(self) -> str:
-        return os.path.join(self.root, "conf", "st2rc")
-
-    @property
-    def htpasswd(self) -> str:
-        return os.path.join(self.root, "conf", "htpasswd")
+        return self.path("conf", "st2.conf")
 
     @property
     def crypto_key(self) -> str:
-        return os.path.join(self.root, "conf", "st2_kvstore.crypto.key.json")
-
-    @property
-    def passwords(self) -> str:
-        return os.path.join(self.root, "passwords.json")
+        return self.path("conf", "st2_kvstore.crypto.key.json")
 
     @property
     def env_sh(self) -> str:
-        return os.path.join(self.root, "env.sh")
+        return self.path("env.sh")
 
     @property
     def facts(self) -> str:
-        return os.path.join(self.root, "st2.json")
+        return self.path("st2.json")
 
     @property
     def logs(self) -> str:
-        return os.path.join(self.root, "logs")
+        return self.path("logs")
 
     @property
     def bin_dir(self) -> str:
-        return os.path.join(self.root, "bin")
-
-    @property
-    def registered(self) -> str:
-        return os.path.join(self.root, "registered")
-
-    @property
-    def mongo_dump(self) -> str:
-        return os.path.join(self.root, "data", "mongowire.pickle")
-
-    @property
-    def redis_dir(self) -> str:
-        return os.path.join(self.root, "redis")
+        return self.path("bin")
 
     @property
     def src(self) -> str:
         return os.path.join(self.venv, "src", "st2")
 
     @property
-    def orquesta_src(self) -> str:
-        return os.path.join(self.venv, "src", "orquesta")
-
-    @property
     def python(self) -> str:
         return os.path.join(self.venv, "bin", "python")
 
-    @property
-    def stamp(self) -> str:
-        return os.path.join(self.venv, ".ceph_migrate_st2.stamp")
-
     def logging_conf(self, service: str) -> str:
-        return os.path.join(self.root, "conf", "logging.%s.conf" % service)
+        return self.path("conf", "logging.%s.conf" % service)
 
 
 def paths() -> Paths:
     root = os.environ.get("CEPH_MIGRATE_ST2_DIR") or "/tmp/ceph_migrate_st2"
     venv = os.environ.get("CEPH_MIGRATE_ST2_VENV") or os.path.join(REPO, ".venv-st2")
-    return Paths(os.path.abspath(root), os.path.abspath(venv))
+    return Paths(os.path.abspath(root), venv=os.path.abspath(venv))
 
 
 def broker(p: Paths, ports: Ports) -> RabbitNode:
     return RabbitNode(directory=os.path.join(p.root, "rabbitmq"), nodename="ceph_migrate_st2",
                       port=ports.rabbit, epmd_port=ports.epmd)
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------- install
@@ -299,7 +250,7 @@ def wanted_stamp(python: str) -> str:
 
 def venv_ready(p: Paths) -> bool:
     try:
-        with open(p.stamp) as fh:
+        with open(os.path.join(p.venv, ".ceph_migrate_st2.stamp")) as fh:
             stamp = fh.read().strip()
     except OSError:
         return False
@@ -321,8 +272,9 @@ def ensure_venv(p: Paths, clock: Clock) -> None:
     os.makedirs(os.path.join(p.venv, "src"))
     st2_from = _source("ST2_SOURCE", "st2-%s-src.tar.gz" % ST2_VERSION, ST2_GIT,
                        "v" + ST2_VERSION, p.src, clock)
+    orquesta = os.path.join(p.venv, "src", "orquesta")
     orq_from = _source("ORQUESTA_SOURCE", "orquesta-%s-src.tar.gz" % ORQUESTA_COMMIT[:7],
-                       ORQUESTA_GIT, ORQUESTA_COMMIT, p.orquesta_src, clock)
+                       ORQUESTA_GIT, ORQUESTA_COMMIT, orquesta, clock)
     clock.log("sources: st2 from %s, orquesta from %s" % (st2_from, orq_from))
     run([python, "-m", "venv", p.venv], timeout=300)
     pip = [p.python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
@@ -333,7 +285,7 @@ def ensure_venv(p: Paths, clock: Clock) -> None:
     reqs_file = os.path.join(p.venv, "requirements-filtered.txt")
     write_file(reqs_file, "\n".join(reqs) + "\n")
     log = os.path.join(p.venv, "pip.log")
-    run_logged(pip + ["-r", reqs_file, p.orquesta_src] + list(EXTRA_PIP), log,
+    run_logged(pip + ["-r", reqs_file, orquesta] + list(EXTRA_PIP), log,
                "pip install st2 requirements", timeout=1800)
     run_logged(pip + ["--no-deps"] + list(NO_DEPS_PIP), log, "pip install st2client",
                timeout=600)
@@ -345,7 +297,7 @@ def ensure_venv(p: Paths, clock: Clock) -> None:
                "pip install st2 components", timeout=1200)
     run([p.python, "-c", "import st2common, st2api, orquesta, mongomock, st2client"],
         timeout=120)
-    write_file(p.stamp, wanted_stamp(python) + "\n")
+    write_file(os.path.join(p.venv, ".ceph_migrate_st2.stamp"), wanted_stamp(python) + "\n")
     clock.log("virtualenv ready")
 
 
@@ -406,7 +358,7 @@ def st2_conf(p: Paths, ports: Ports) -> str:
         ("keyvalue", [("encryption_key_path", p.crypto_key)]),
         ("auth", [("host", "127.0.0.1"), ("port", ports.auth), ("use_ssl", False),
                   ("enable", True), ("mode", "standalone"), ("backend", "flat_file"),
-                  ("backend_kwargs", json.dumps({"file_path": p.htpasswd})),
+                  ("backend_kwargs", json.dumps({"file_path": p.path("conf", "htpasswd")})),
                   ("api_url", "http://127.0.0.1:%d/" % ports.api),
                   ("logging", p.logging_conf("st2auth"))]),
         ("api", [("host", "127.0.0.1"), ("port", ports.api), ("mask_secrets", True),
@@ -461,7 +413,7 @@ def env_sh(p: Paths, ports: Ports) -> str:
     return "\n".join([
         "# source %s  (then: export ST2_AUTH_TOKEN=$(st2 auth st2admin -p <password> -t))"
         % p.env_sh,
-        "export ST2_CONFIG_FILE=%s" % p.st2rc,
+        "export ST2_CONFIG_FILE=%s" % p.path("conf", "st2rc"),
         "export ST2_CONF=%s" % p.conf,
         "export ST2_BASE_URL=http://127.0.0.1",
         "export ST2_API_URL=http://127.0.0.1:%d/v1" % ports.api,
@@ -491,12 +443,12 @@ def write_config(p: Paths, ports: Ports, pw: Dict[str, str]) -> None:
     for service in SERVICES:
         write_file(p.logging_conf(service), logging_conf(p, service))
     write_file(os.path.join(p.root, "conf", "index.json"), '{"packs": {}}\n')
-    write_file(p.htpasswd, htpasswd(p, pw), mode=0o600)
+    write_file(p.path("conf", "htpasswd"), htpasswd(p, pw), mode=0o600)
     if not os.path.exists(p.crypto_key):
         run([p.python, os.path.join(p.src, "st2common", "bin",
                                     "st2-generate-symmetric-crypto-key"),
              "--key-path", p.crypto_key], timeout=60)
-    write_file(p.st2rc, "[general]\ncache_token = False\n")
+    write_file(p.path("conf", "st2rc"), "[general]\ncache_token = False\n")
     write_file(p.env_sh, env_sh(p, ports))
     # console scripts of st2common fail (they require st2-rbac-backend): run the source's
     for name in ("st2-register-content", "st2-validate-pack-config", "st2ctl"):
@@ -558,24 +510,17 @@ def start_proc(p: Paths, name: str, argv: Sequence[str],
                           dict(env or {}, PYTHONWARNINGS="ignore"))
 
 
-def rss_mib(pid: int) -> float:
-    total = 0
-    for member in group_members(pid) or [pid]:
-        value = proc_status(member).get("VmRSS", "0 kB").split()[0]
-        total += int(value) if value.isdigit() else 0
-    return round(total / 1024.0, 1)
-
-
 def start_backing(p: Paths, ports: Ports, clock: Clock) -> None:
     """Redis, the RabbitMQ node and (without a MongoDB URL) the database stand-in."""
-    os.makedirs(p.redis_dir, exist_ok=True)
+    os.makedirs(p.path("redis"), exist_ok=True)
     start_proc(p, "redis", [shutil.which("redis-server") or "redis-server",
                             "--bind", "127.0.0.1", "--port", str(ports.redis), "--save", "",
-                            "--appendonly", "no", "--dir", p.redis_dir, "--daemonize", "no"])
+                            "--appendonly", "no", "--dir", p.path("redis"), "--daemonize", "no"])
     if mongo_url() is None:
-        os.makedirs(os.path.dirname(p.mongo_dump), exist_ok=True)
+        dump = p.path("data", "mongowire.pickle")
+        os.makedirs(os.path.dirname(dump), exist_ok=True)
         start_proc(p, "mongowire", [p.python, os.path.join(_HERE, "mongowire.py"),
-                                    "--port", str(ports.mongo), "--dump", p.mongo_dump])
+                                    "--port", str(ports.mongo), "--dump", dump])
     node = broker(p, ports)
     node.start(lambda name, argv, env: start_proc(p, name, argv, env), clock)
     wait_for(lambda: (port_open(ports.redis), "redis port %d closed" % ports.redis), 30,
@@ -587,14 +532,14 @@ def start_backing(p: Paths, ports: Ports, clock: Clock) -> None:
 
 def register_content(p: Paths, clock: Clock) -> None:
     """Runners, system packs and their virtualenvs into the database (once per database)."""
-    if os.path.exists(p.registered):
+    if os.path.exists(p.path("registered")):
         return
     clock.log("registering StackStorm's system packs (and their virtualenvs)")
     run_logged([os.path.join(p.bin_dir, "st2-register-content"), "--config-file", p.conf,
                 "--register-all", "--register-setup-virtualenvs",
                 "--register-fail-on-failure"],
                os.path.join(p.logs, "register.log"), "st2-register-content", timeout=900)
-    write_file(p.registered, time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+    write_file(p.path("registered"), time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
 
 
 def start_services(p: Paths) -> None:

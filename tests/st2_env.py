@@ -124,15 +124,26 @@ class St2:
             time.sleep(1)
 
     def inquiries(self) -> List[Dict[str, Any]]:
-        """Pending inquiries (gates), each with the task it belongs to and its workflow."""
+        """Pending inquiries (gates), each with its task, its workflow, the top-level
+        execution it runs under (``top``) and, for a batch's volume, the batch (``batch``)."""
         found = []
         for inquiry in self.api("GET", "/inquiries?limit=100"):
             ex = self.execution(inquiry["id"])
             context = ex.get("context") or {}
             inquiry["task"] = (context.get("orquesta") or {}).get("task_name")
             inquiry["workflow"] = (context.get("parent") or {}).get("execution_id")
+            while ex.get("parent"):
+                ex = self.execution(ex["parent"])
+            inquiry["top"] = ex["id"]
+            inquiry["batch"] = (ex.get("parameters") or {}).get("batch_id")
             found.append(inquiry)
         return found
+
+    def batch_items(self, batch_id: str) -> List[Dict[str, Any]]:
+        """The executions a migrate_batch started for its volumes (each a top-level one)."""
+        return [e for e in self.api("GET", "/executions?action=ceph_migrate.migrate_batch_item"
+                                           "&limit=100&exclude_attributes=result")
+                if (e.get("parameters") or {}).get("batch_id") == batch_id]
 
     def respond(self, inquiry_id: str, approved: bool, user: str,
                 check: bool = True) -> subprocess.CompletedProcess:
@@ -184,7 +195,7 @@ def answer_gates(st2: St2, root_id: str, decide: Callable[[Dict[str, Any]], Opti
                  timeout: float = 900, wrong_user: Optional[str] = None,
                  respond: Optional[Callable[[Dict[str, Any], bool, str], None]] = None
                  ) -> Dict[str, Any]:
-    """Drive a workflow (and its subworkflows) to its end: every gate that appears under ROOT_ID
+    """Drive a workflow (its subworkflows, a batch's volumes) to its end: every gate under ROOT_ID
     is answered by the account it names, with decide(inquiry) (None: leave it pending and
     stop); RESPOND(inquiry, verdict, user) answers (default `st2 inquiry respond`). With
     WRONG_USER, that account tries each gate first and must be refused. Returns the root
@@ -196,8 +207,7 @@ def answer_gates(st2: St2, root_id: str, decide: Callable[[Dict[str, Any]], Opti
         if ex["status"] in COMPLETED:
             ex["_gates"] = answered
             return ex
-        tree = _tree(st2, root_id)
-        for inquiry in [i for i in st2.inquiries() if i["workflow"] in tree]:
+        for inquiry in [i for i in st2.inquiries() if root_id in (i["top"], i["batch"])]:
             verdict = decide(inquiry)
             if verdict is None:
                 ex["_gates"] = answered
@@ -217,17 +227,6 @@ def answer_gates(st2: St2, root_id: str, decide: Callable[[Dict[str, Any]], Opti
             raise AssertionError("execution %s still %s after %.0fs" % (root_id, ex["status"],
                                                                         timeout))
         time.sleep(1)
-
-
-def _tree(st2: St2, root_id: str) -> List[str]:
-    """The ids of a workflow execution and of every workflow below it."""
-    ids, todo = [root_id], [root_id]
-    while todo:
-        for child in st2.children(todo.pop()):
-            if child["runner"]["name"] == "orquesta":
-                ids.append(child["id"])
-                todo.append(child["id"])
-    return ids
 
 
 # --------------------------------------------------------------------------- the README
@@ -252,7 +251,7 @@ def command_words(line: str, values: Dict[str, str]) -> List[str]:
         else:
             line = line.replace(placeholder, value)
     words = shlex.split(line, comments=True)
-    left = [w for w in words if re.search(r"<[^>]+>", w)]
+    left = re.findall(r"<[^<>]+>", " ".join(words))
     assert not left, "no value for %s in: %s" % (left, line)
     return words
 
@@ -295,7 +294,7 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, []
         if listener is not None:
-            listener.close()
+            _close(listener)          # shutdown() first: it wakes the thread blocked in accept()
         for conn in conns:
             _close(conn)
 

@@ -98,7 +98,7 @@ def test_migrate_volume_typed_as_in_the_readme(st2_pack, settings, full_config, 
         while True:
             listed = st2.shell(_argv(st2, command_words(_line(lines, "st2 inquiry list"), {})))
             assert listed.returncode == 0, listed.stderr
-            pending = [i for i in st2.inquiries() if i["workflow"] == execution_id]
+            pending = [i for i in st2.inquiries() if i["top"] == execution_id]
             if not pending:
                 ex = st2.execution(execution_id)
                 if ex["status"] in COMPLETED:
@@ -283,6 +283,9 @@ def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_
         root = sent["execution"]["id"]
         done = answer_gates(st2, root, approve, respond=approve_from_chat, timeout=1500)
         assert done["status"] == "succeeded", done["result"]
+        # the volumes' gates never pause the batch (StackStorm 3.9 may not resume a with-items
+        # parent whose subworkflows paused side by side: st2#4950)
+        assert "paused" not in [entry["status"] for entry in done["log"]], done["log"]
         assert len(done["_gates"]) == 9
         assert all("approved: the workflow goes on" in r for r in replies), replies
         for item in done["result"]["output"]["results"]:
@@ -291,10 +294,9 @@ def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_
             new_id = item["volume"]["volume_id"]
             assert destination_sha(settings, settings.pools.destination_cinder,
                                    "volume-" + new_id) == sums[item["volume_id"]]
-        # concurrency: the items' runs overlap, never more than two at once
-        items = [c for c in st2.children(root)
-                 if c["action"]["ref"] == "ceph_migrate.migrate_batch_item"]
-        assert len(items) == 3
+        # concurrency: the volumes' runs overlap, never more than two at once
+        items = st2.batch_items(root)
+        assert sorted(i["parameters"]["volume_id"] for i in items) == sorted(ids)
         spans = [(c["start_timestamp"], c["end_timestamp"]) for c in items]
         overlap = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
         assert overlap == 2, spans
@@ -305,6 +307,8 @@ def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_
     finally:
         if root:
             st2.cancel(root)
+            for item in st2.batch_items(root):
+                st2.cancel(item["id"])
         for volume_id in ids:
             forget_migration(settings, full_config, clouds, volume_id)
 
