@@ -484,8 +484,10 @@ def read_pids(p: Paths) -> List[Proc]:
 
 
 def _runs_as(p: Paths, proc: Proc, argv: List[str]) -> bool:
-    """ARGV belongs to PROC or to one of its children (sensor and action wrappers run the
-    venv's or a pack venv's python on a file of the st2 source): guards against PID reuse."""
+    """ARGV belongs to PROC or to one of its children, told by a path in this state dir on
+    its command line (StackStorm's services and the sensor and action wrappers they spawn all
+    carry the st2.conf, in --config-file or --parent-args), whichever checkout's virtualenv
+    started them: guards against PID reuse without mistaking another sandbox's processes."""
     kind = proc.kind
     if kind == "rabbitmq":
         return any(os.path.basename(a) in RabbitNode.PROGRAMS for a in argv[:2])
@@ -493,9 +495,8 @@ def _runs_as(p: Paths, proc: Proc, argv: List[str]) -> bool:
         return bool(argv) and os.path.basename(argv[0]) == "epmd"
     if kind == "redis":
         return bool(argv) and os.path.basename(argv[0].split()[0]) == "redis-server"
-    if kind == "mongowire":
-        return os.path.join(_HERE, "mongowire.py") in argv[:2]
-    return any(a.startswith(p.src + os.sep) for a in argv[1:3])
+    mark = p.path("data") if kind == "mongowire" else p.conf
+    return any(mark in a for a in argv[1:])
 
 
 def matcher(p: Paths) -> Any:
