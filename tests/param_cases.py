@@ -141,6 +141,27 @@ CASES: List[Case] = [
     Case(BATCH, _batch(concurrency=0), False, "below minimum 1; " + REFUSED),
     Case(BATCH, _batch(procedure=None, mode=None, concurrency=None), True, "null for an enum "
          "with a default, an enum with null and an integer with a default; " + HARMLESS_DRY),
+    # -- identifiers from chat: every one has a pattern, so an expression never reaches Orquesta
+    Case(MIGRATE, _dry(volume_id="<% str(6*7) %>"), False, "an Orquesta expression typed as a "
+         "volume id does not match the UUID pattern; " + REFUSED),
+    Case(MIGRATE, _dry(volume_id="<% str(ctx()) %>"), False, "the workflow context asked for "
+         "through a volume id; " + REFUSED),
+    Case(MIGRATE, _dry(volume_id=NO_VOLUME.upper()), False, "volume ids are lower-case "
+         "canonical UUIDs (a batch cannot list one volume twice by spelling it twice); "
+         + REFUSED),
+    Case(MIGRATE, _dry(destination_project="<% ctx(st2) %>"), False, "a project name with "
+         "expression delimiters; " + REFUSED),
+    Case(BATCH, _batch(volumes=[NO_VOLUME, NO_VOLUME.upper()]), False, "the same volume twice "
+         "in two spellings: the upper-case one does not match; " + REFUSED),
+    Case(PLAN, {"volume_id": NO_VOLUME, "destination_image": "../x"}, False, "an rbd name with "
+         "a path in it; " + REFUSED),
+    Case("ceph_migrate.image_info", {"image": NO_IMAGE, "pool": "-rf"}, False, "a pool that "
+         "reads as an option; " + REFUSED),
+    Case("ceph_migrate.respond_gate", {"inquiry_id": "<% ctx() %>", "approved": True}, False,
+         "an inquiry id is an execution id (24 hex digits); " + REFUSED),
+    Case("ceph_migrate.create_volume_from_image", {
+        "image_id": NO_VOLUME, "destination_project": "tenant", "name": "vol <% ctx() %>",
+        "size_gib": 1}, False, "a volume name with expression delimiters; " + REFUSED),
     # -- core actions the workflows call (refused ones only: an accepted core.ask would leave a
     #    pending inquiry behind)
     Case("core.ask", {"ttl": "tomorrow"}, False, "inquirer runner ttl is an integer: the cast "

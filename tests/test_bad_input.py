@@ -1,8 +1,10 @@
 """Bad input and refused steps: a clear error, and nothing changed on either cluster."""
 import pytest
 
-from ceph_env import create_volume, fingerprint, new_volume_id, purge_image, run_action
+from ceph_env import (create_volume, fingerprint, new_volume_id, purge_image, run_action,
+                      run_unchecked)
 from lib.settings import DESTINATION, SOURCE
+from runner.actions import ParameterError, action_metadata, check_call
 
 EVIL = ["a b", "../../etc/passwd", "x;rm -rf /", "$(reboot)", "`id`", "-rf", "--cluster=x",
         "oscinder/../x", "img@snap", "name\nnewline", "a|b", "a&&b", ".."]
@@ -21,6 +23,15 @@ def unchanged(settings):
     assert fingerprint(settings) == before
 
 
+def refused(action, config, error_type, words="", **params):
+    """Refused twice over: by StackStorm before the action runs (the parameter's pattern, the
+    message naming the parameter), and by the pack's own check when called anyway."""
+    with pytest.raises(ParameterError) as st2_refusal:
+        check_call(action_metadata("ceph_migrate." + action), params)
+    assert st2_refusal.value.parameter in params, st2_refusal.value
+    return expect_error(run_unchecked(action, config, **params), error_type, words)
+
+
 def expect_error(run, error_type, words=""):
     assert run.ok is False, run.result
     assert run.result["error_type"] == error_type, run.result
@@ -31,23 +42,23 @@ def expect_error(run, error_type, words=""):
 @pytest.mark.parametrize("action", IMAGE_ACTIONS)
 def test_malformed_image_names_are_refused_before_any_call(action, ceph_config, unchanged):
     for bad in EVIL:
-        expect_error(run_action(action, ceph_config, image=bad), "InvalidName", "not allowed")
+        refused(action, ceph_config, "InvalidName", "not allowed", image=bad)
 
 
 @pytest.mark.parametrize("action", ["enable_mirroring", "copy_replica", "remove_image"])
 def test_malformed_pool_names_are_refused(action, ceph_config, unchanged):
     for bad in EVIL:
-        expect_error(run_action(action, ceph_config, image="volume-x", pool=bad), "InvalidName")
+        refused(action, ceph_config, "InvalidName", image="volume-x", pool=bad)
 
 
 def test_malformed_destination_and_snapshot_names(ceph_config, unchanged):
     for bad in EVIL:
-        expect_error(run_action("copy_replica", ceph_config, image="volume-x",
-                                destination_image=bad), "InvalidName")
-        expect_error(run_action("create_snapshot", ceph_config, image="volume-x",
-                                pool="glance-ct1-cl1", snapshot=bad), "InvalidName")
+        refused("copy_replica", ceph_config, "InvalidName", image="volume-x",
+                destination_image=bad)
+        refused("create_snapshot", ceph_config, "InvalidName", image="volume-x",
+                pool="glance-ct1-cl1", snapshot=bad)
         for action in ("plan_volume_migration", "plan_rollback"):
-            expect_error(run_action(action, ceph_config, volume_id=bad), "InvalidName")
+            refused(action, ceph_config, "InvalidName", volume_id=bad)
 
 
 def test_missing_image(ceph_config, unchanged):

@@ -439,6 +439,26 @@ def test_action_parameters(path):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", ACTION_FILES, ids=_ids(ACTION_FILES))
+def test_every_identifier_parameter_has_its_pattern(path):
+    """StackStorm refuses a value that does not match before anything runs: chat text (an
+    Orquesta or Jinja expression, a path, an option) never reaches a workflow or a command.
+    One table (lib/names.py) for every action; a new *_id / name / pool parameter must join it."""
+    from lib.names import PARAMETER_PATTERNS
+
+    missing = []
+    for name, spec in (_action(path).get("parameters") or {}).items():
+        target = spec.get("items", {}) if spec.get("type") == "array" else spec
+        if name in PARAMETER_PATTERNS:
+            if target.get("pattern") != PARAMETER_PATTERNS[name]:
+                missing.append("%s: pattern %r, wanted %r" % (name, target.get("pattern"),
+                                                              PARAMETER_PATTERNS[name]))
+        elif target.get("type") == "string" and "enum" not in target and (
+                name.endswith(("_id", "image", "pool", "name", "project")) or name == "volumes"):
+            missing.append("%s: an identifier without an entry in PARAMETER_PATTERNS" % name)
+    assert not missing, "\n".join(missing)
+
+
 def test_action_parameter_rules_catch_st2_rejections():
     ok = {"runner_type": "python-script", "parameters": {
         "timeout": {"default": 3600, "description": "long rbd work"},

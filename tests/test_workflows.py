@@ -38,6 +38,7 @@ def test_workflow_inspects_clean_and_calls_real_actions_with_real_parameters(pat
 
 VOLUME = "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"
 IMAGE = "volume-" + VOLUME
+DEST_IMAGE = "5d1c2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"     # the image registered at the destination
 
 
 def plan_result(mode="snapshot"):
@@ -257,7 +258,7 @@ def boot_plan(**extra):
 def boot_script(**overrides):
     results = {"plan_boot_volume_migration": [(True, boot_plan())],
                "upload_volume_to_image": [(True, {"changed": True, "image_id": GLANCE_IMAGE})],
-               "register_image": [(True, {"changed": True, "image_id": "dest-image"})],
+               "register_image": [(True, {"changed": True, "image_id": DEST_IMAGE})],
                "create_volume_from_image": [(True, {"changed": True, "volume_id": "new-id"})]}
     results.update(overrides)
     return Script(**results)
@@ -283,7 +284,7 @@ def test_boot_volume_happy_path():
     assert calls["create_snapshot"] == {"image": GLANCE_IMAGE, "pool": "glance-ct1"}
     assert calls["register_image"] == {"image_id": GLANCE_IMAGE, "destination_project": "proj-1"}
     assert calls["create_volume_from_image"] == {
-        "image_id": "dest-image", "destination_project": "proj-1", "name": "boot-1",
+        "image_id": DEST_IMAGE, "destination_project": "proj-1", "name": "boot-1",
         "size_gib": 3, "volume_type": "ceph", "source_volume_id": VOLUME}
     assert calls["disable_mirroring"] == glance and calls["restore_features"] == glance
     assert result.output["outcome"].startswith("migrated, verified and cleaned up")

@@ -14,6 +14,31 @@ from .errors import InvalidName
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
+# The ``pattern`` of every identifier parameter in the action and workflow metadata, by
+# parameter name: StackStorm refuses a value that does not match before anything runs, so text
+# typed in chat (an Orquesta or Jinja expression, a path, an option) never reaches a workflow.
+# The rbd names are the validators below as regular expressions; the tests hold every action's
+# metadata to this table.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+RBD_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+POOL_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+EXECUTION_ID_PATTERN = r"^[0-9a-f]{24}$"
+# Keystone project names and ids, volume types: letters, digits and a few separators
+PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.@+-]{0,63}$"
+# Cinder volume and Glance image names: any text without expression delimiters or controls
+DISPLAY_NAME_PATTERN = r"^[^<>{}%\x00-\x1f]{1,255}$"
+PARAMETER_PATTERNS = {
+    "volume_id": UUID_PATTERN, "volumes": UUID_PATTERN, "image_id": UUID_PATTERN,
+    "source_id": UUID_PATTERN, "source_image_id": UUID_PATTERN,
+    "source_volume_id": UUID_PATTERN,
+    "image": RBD_NAME_PATTERN, "destination_image": RBD_NAME_PATTERN,
+    "copy_image": RBD_NAME_PATTERN, "snapshot": RBD_NAME_PATTERN,
+    "pool": POOL_PATTERN, "destination_pool": POOL_PATTERN, "copy_pool": POOL_PATTERN,
+    "inquiry_id": EXECUTION_ID_PATTERN, "batch_id": EXECUTION_ID_PATTERN,
+    "destination_project": PROJECT_PATTERN, "volume_type": PROJECT_PATTERN,
+    "name": DISPLAY_NAME_PATTERN, "image_name": DISPLAY_NAME_PATTERN,
+}
+
 IMAGE_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten",
                   "journaling")
 MIRROR_MODES = ("snapshot", "journal")
