@@ -123,3 +123,41 @@ def test_connection_errors_hide_the_password():
     with pytest.raises(OpenStackError, match="listing volumes failed") as caught:
         steps.api("listing volumes", lambda: list(connection.block_storage.volumes()))
     assert "s3cret-pw" not in str(caught.value)
+
+
+def test_an_api_that_accepts_and_never_answers_fails_the_step_after_its_timeout():
+    """A Keystone that takes the connection and never replies: describe_volume fails with
+    the cloud named, after the configured per-request timeout, instead of hanging until
+    StackStorm kills the action."""
+    import socket
+    import threading
+    import time
+
+    from ceph_env import run_action
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(silent.accept()) for _ in range(8)],
+                     daemon=True).start()
+    config = {"source_ceph": {"cluster": "ceph", "conf": "/etc/ceph/ceph.conf"},
+              "destination_ceph": {"cluster": "cephpa1", "conf": "/etc/ceph/cephpa1.conf"},
+              "source_cloud": {"auth_url": "http://127.0.0.1:%d/v3" % silent.getsockname()[1],
+                               "username": "admin", "password": "s3cret-never-shown",
+                               "project_name": "admin", "timeout": 2}}
+    started, outcome = time.monotonic(), []
+    step = threading.Thread(target=lambda: outcome.append(run_action(
+        "describe_volume", config, volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10")),
+        daemon=True)
+    step.start()
+    step.join(60)            # a hang fails this test instead of holding the whole run
+    silent.close()
+    took = time.monotonic() - started
+    assert outcome, "describe_volume still waiting after %.0f s" % took
+    ran = outcome[0]
+    assert ran.ok is False and "timed out" in ran.result["error"], ran.result
+    assert ran.result["error"].startswith("source volume "), ran.result
+    assert "s3cret-never-shown" not in str(ran.result)
+    assert took < 30, "gave up only after %.0f s" % took
+    assert held, "the silent server never saw the connection"

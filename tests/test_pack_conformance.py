@@ -459,6 +459,34 @@ def test_every_identifier_parameter_has_its_pattern(path):
     assert not missing, "\n".join(missing)
 
 
+def test_every_bounded_wait_gives_up_before_stackstorm_kills_its_action():
+    """A wait or copy that runs into StackStorm's action timeout is killed, not failed with
+    `timed_out`/an error the workflows retry on: every bound a user or the config can set
+    stays under the timeout of the action that applies it."""
+    schema = load_config_schema()
+
+    def action_timeout(name):
+        meta = _action(os.path.join(ACTIONS_DIR, name + ".yaml"))
+        return ((meta.get("parameters") or {}).get("timeout") or {}).get("default", 600)
+
+    too_long = []
+    for path in ACTION_FILES:
+        meta = _action(path)
+        for name in ("wait_seconds", "timeout_seconds"):
+            spec = (meta.get("parameters") or {}).get(name)
+            if spec is not None and not spec.get("maximum", 10 ** 9) < action_timeout(
+                    meta["name"]):
+                too_long.append("%s.%s maximum %s" % (meta["name"], name, spec.get("maximum")))
+    copy_max = schema["copy"]["properties"]["timeout"]["maximum"]
+    for name in ("copy_replica", "verify_copy"):
+        if not copy_max < action_timeout(name):
+            too_long.append("copy.timeout maximum %s vs %s" % (copy_max, name))
+    wait_max = schema["sync"]["properties"]["wait_timeout"]["maximum"]
+    if not wait_max < action_timeout("wait_for_sync"):
+        too_long.append("sync.wait_timeout maximum %s" % wait_max)
+    assert not too_long, too_long
+
+
 def test_action_parameter_rules_catch_st2_rejections():
     ok = {"runner_type": "python-script", "parameters": {
         "timeout": {"default": 3600, "description": "long rbd work"},

@@ -73,3 +73,60 @@ def test_journal_plan_mentions_features_and_their_removal():
 def test_plan_refuses_bad_names(vid, dest):
     with pytest.raises(InvalidName):
         VolumeMigrationPlan.build(Settings.from_config(config()), vid, destination_image=dest)
+
+
+# -- values that skip StackStorm's validation (datastore-rendered strings, the local runner) ---
+@pytest.mark.parametrize("bad,match", [
+    ({"sync": {"poll_interval": -1}}, "sync.poll_interval must be between 0.2 and 60"),
+    ({"sync": {"poll_interval": "soon"}}, "sync.poll_interval must be a number"),
+    ({"sync": {"wait_timeout": 3600}}, "sync.wait_timeout must be between 1 and 570"),
+    ({"copy": {"timeout": 9000}}, "copy.timeout must be between 60 and 7200"),
+    ({"copy": {"timeout": True}}, "copy.timeout must be a number"),
+    ({"rbd_timeout": 0}, "rbd_timeout must be between 5 and 3600"),
+    ({"rbd_timeout": 12.5}, "rbd_timeout must be a whole number"),
+    ({"sensors": {"mirror_poll_interval": 0}}, "sensors.mirror_poll_interval"),
+    ({"sensors": {"max_backoff": "-3"}}, "sensors.max_backoff"),
+])
+def test_out_of_range_numbers_are_refused_with_their_key(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        Settings.from_config(config(**bad))
+
+
+def test_numbers_rendered_from_the_datastore_as_strings_are_read():
+    settings = Settings.from_config(config(sync={"poll_interval": "0.5", "wait_timeout": "300"},
+                                           rbd_timeout="60"))
+    assert (settings.poll_interval, settings.wait_timeout, settings.rbd_timeout) == (0.5, 300, 60)
+
+
+def test_tls_flags_given_as_strings_mean_what_they_say():
+    from lib.clouds import CloudSettings
+
+    cloud = {"auth_url": "https://keystone.example.org:5000/v3", "username": "u"}
+    assert CloudSettings.from_config(dict(cloud, insecure="false"), "source").insecure is False
+    assert CloudSettings.from_config(dict(cloud, insecure="True"), "source").insecure is True
+    with pytest.raises(ConfigError, match="source_cloud.insecure must be true or false"):
+        CloudSettings.from_config(dict(cloud, insecure="no"), "source")
+    with pytest.raises(ConfigError, match="destination_cloud.timeout must be between 1 and 600"):
+        CloudSettings.from_config(dict(cloud, timeout=0), "destination")
+
+
+def test_broker_settings_are_strict_too():
+    from lib.broker import BrokerSettings
+
+    assert BrokerSettings.from_config({"host": "h", "ssl": "false"}).use_ssl is False
+    for bad, match in (({"ssl": "yes"}, "notifications.ssl"), ({"port": 0}, "notifications.port"),
+                       ({"exchanges": "glance"}, "notifications.exchanges must be a list")):
+        with pytest.raises(ConfigError, match=match):
+            BrokerSettings.from_config(dict({"host": "h"}, **bad))
+
+
+def test_approvers_given_as_a_string_are_refused_not_spelled_out():
+    from lib.settings import approvers
+
+    assert approvers({"approvals": {"ceph_admin": {"users": ["ceph-admin"]}}})["ceph_admin"] == {
+        "users": ["ceph-admin"], "roles": []}
+    with pytest.raises(ConfigError, match=r"approvals.ceph_admin.users must be a list, got the "
+                                          r"string 'ceph-admin' \(write \[ceph-admin\]\)"):
+        approvers({"approvals": {"ceph_admin": {"users": "ceph-admin"}}})
+    with pytest.raises(ConfigError, match="approvals.tenant_admin.roles"):
+        approvers({"approvals": {"tenant_admin": {"roles": ["", "x"]}}})

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional
 
+from .config_values import flag, integer, names
+
 LOG = logging.getLogger(__name__)
 
 
@@ -25,12 +27,15 @@ class BrokerSettings:
 
     @classmethod
     def from_config(cls, section: Any) -> "BrokerSettings":
-        return cls(host=str(section["host"]), port=int(section.get("port") or 5672),
+        return cls(host=str(section["host"]),
+                   port=integer(section.get("port"), "notifications.port", 5672, 1, 65535),
                    vhost=str(section.get("vhost") or "/"),
                    username=str(section.get("username") or "guest"),
                    password=str(section.get("password") or "guest"),
-                   use_ssl=bool(section.get("ssl")), ssl_ca=section.get("ssl_ca"),
-                   exchanges=tuple(section.get("exchanges") or ("glance", "openstack")),
+                   use_ssl=flag(section.get("ssl"), "notifications.ssl"),
+                   ssl_ca=section.get("ssl_ca"),
+                   exchanges=tuple(names(section.get("exchanges"), "notifications.exchanges")
+                                   or ("glance", "openstack")),
                    topic=str(section.get("topic") or "notifications"))
 
     def parameters(self) -> Any:

@@ -7,6 +7,7 @@ actions never pay for it.
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
+from .config_values import flag, number
 from .errors import CephMigrateError, ConfigError
 
 AUTH_KEYS = ("auth_url", "username", "password", "project_name", "project_id",
@@ -27,6 +28,7 @@ class CloudSettings:
     interface: str = "public"
     cacert: Optional[str] = None
     insecure: bool = False
+    timeout: float = 60.0                       # seconds any one API request may take
 
     @classmethod
     def from_config(cls, section: Any, role: str) -> "CloudSettings":
@@ -40,7 +42,9 @@ class CloudSettings:
                    region_name=section.get("region_name") or None,
                    interface=section.get("interface") or "public",
                    cacert=section.get("cacert") or None,
-                   insecure=bool(section.get("insecure", False)))
+                   insecure=flag(section.get("insecure"), "%s_cloud.insecure" % role),
+                   timeout=number(section.get("timeout"), "%s_cloud.timeout" % role, 60.0, 1,
+                                  600))
 
     def connect(self, project_id: Optional[str] = None) -> Any:
         """A connection; ``project_id`` scopes the same user to another project (the tenant's)."""
@@ -70,6 +74,11 @@ class CloudSettings:
 
 
 def _verify(cloud: CloudSettings) -> Dict[str, Any]:
+    """TLS and the per-request bound (an API that accepts and never answers fails the step
+    after ``timeout`` seconds instead of holding it until StackStorm kills it)."""
+    options: Dict[str, Any] = {"api_timeout": cloud.timeout}
     if cloud.insecure:
-        return {"verify": False}
-    return {"cacert": cloud.cacert} if cloud.cacert else {}
+        options["verify"] = False
+    elif cloud.cacert:
+        options["cacert"] = cloud.cacert
+    return options

@@ -4,6 +4,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import names
 from .ceph_cli import CephCli, CephCluster
+from .config_values import integer, names as name_list, number
 from .clouds import CloudSettings
 from .errors import CephMigrateError, ConfigError
 from .rbd_image import RbdImage
@@ -15,6 +16,10 @@ IMAGE_REGISTRATION = "image_registration"
 CLOUD_ROLES = (SOURCE, DESTINATION, IMAGE_REGISTRATION)
 
 DEFAULT_COPY_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten")
+# Each bounded step must give up on its own before StackStorm kills its action (copy_replica and
+# verify_copy: 7500 s, wait_for_sync: 600 s), so it returns what workflows retry on.
+MAX_COPY_TIMEOUT = 7200
+MAX_WAIT_TIMEOUT = 570
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,14 @@ class SensorSettings:
     @classmethod
     def from_config(cls, section: Any) -> "SensorSettings":
         section = section or {}
-        return cls(mirror_poll_interval=float(section.get("mirror_poll_interval") or 10),
-                   stall_seconds=float(section.get("stall_seconds") or 120),
-                   fallback_poll_interval=float(section.get("fallback_poll_interval") or 15),
-                   max_backoff=float(section.get("max_backoff") or 30))
+
+        def seconds(key: str, default: float, maximum: float = 3600) -> float:
+            return number(section.get(key), "sensors." + key, default, 1, maximum)
+
+        return cls(mirror_poll_interval=seconds("mirror_poll_interval", 10),
+                   stall_seconds=seconds("stall_seconds", 120, 86400),
+                   fallback_poll_interval=seconds("fallback_poll_interval", 15),
+                   max_backoff=seconds("max_backoff", 30))
 
 
 @dataclass(frozen=True)
@@ -81,10 +90,13 @@ class Settings:
                 mirror_mode=names.mirror_mode(config.get("mirror_mode") or "snapshot"),
                 copy_features=tuple(names.image_feature(f) for f in
                                     copy.get("image_features") or DEFAULT_COPY_FEATURES),
-                copy_timeout=int(copy.get("timeout") or 7200),
-                rbd_timeout=int(config.get("rbd_timeout") or 120),
-                poll_interval=float(sync.get("poll_interval") or 2.0),
-                wait_timeout=int(sync.get("wait_timeout") or 540),
+                copy_timeout=integer(copy.get("timeout"), "copy.timeout", 7200, 60,
+                                     MAX_COPY_TIMEOUT),
+                rbd_timeout=integer(config.get("rbd_timeout"), "rbd_timeout", 120, 5, 3600),
+                poll_interval=number(sync.get("poll_interval"), "sync.poll_interval", 2.0, 0.2,
+                                     60),
+                wait_timeout=integer(sync.get("wait_timeout"), "sync.wait_timeout", 540, 1,
+                                     MAX_WAIT_TIMEOUT),
                 clouds={role: section for role, section in (
                     (role, config.get("%s_cloud" % role)) for role in CLOUD_ROLES)
                     if _configured(section)},
@@ -158,6 +170,7 @@ def approvers(config: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
     """``{gate: {"users": [...], "roles": [...]}}`` for every gate; empty lists mean anyone
     StackStorm lets respond (core.ask's own default)."""
     approvals = (config or {}).get("approvals") or {}
-    return {gate: {"users": list((approvals.get(gate) or {}).get("users") or []),
-                   "roles": list((approvals.get(gate) or {}).get("roles") or [])}
+    return {gate: {kind: name_list((approvals.get(gate) or {}).get(kind),
+                                   "approvals.%s.%s" % (gate, kind))
+                   for kind in ("users", "roles")}
             for gate in GATES}
