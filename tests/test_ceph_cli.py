@@ -1,14 +1,15 @@
 """Command construction and error mapping of the one rbd runner (no cluster needed)."""
+import glob
 import os
-import stat
 import subprocess
+import tempfile
 
 import pytest
 
 from lib.ceph_cli import CephCli, CephCluster
-from lib.errors import InvalidName, RbdError, RbdNotFound, RbdTimeout
+from lib.errors import ConfigError, InvalidName, RbdError, RbdNotFound, RbdTimeout
 
-SECRET = "AQBvbJ1mAAAAABAAlongfakekeyZZZZZZZZZZZZZZ=="
+SECRET = "AQAAAAAAAAAAABAAZmFrZWZha2VmYWtlZmFrZQ=="  # a cephx key's shape, not a real one
 
 
 class FakeRunner:
@@ -94,18 +95,33 @@ def test_missing_program_is_explained():
         cli.run("info", "p/i")
 
 
-def test_key_goes_to_a_private_file_never_to_argv_logs_or_errors():
-    runner = FakeRunner(returncode=1, stderr="rbd: error\n")
+def test_key_goes_to_a_keyring_in_memory_never_to_argv_files_logs_or_errors():
+    runner = FakeRunner(returncode=1, stderr="auth: error setting modifier for [client.x] "
+                                             "type=key val=%s: Malformed input\n" % SECRET)
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "*")))
     cli = CephCli(cluster(keyring=None, key=SECRET), runner=runner)
     with pytest.raises(RbdError) as caught:
         cli.run("info", "p/i")
-    argv = runner.calls[0][0]
+    argv, kwargs = runner.calls[0]
     keyring = argv[argv.index("--keyring") + 1]
+    fd = int(keyring.rsplit("/", 1)[1])
+    assert keyring == "/proc/self/fd/%d" % fd and kwargs["pass_fds"] == (fd,)
+    assert SECRET in open("/proc/self/fd/%d" % fd).read()          # what rbd reads
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), "*"))) == before   # no file
     assert SECRET not in " ".join(argv)
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value.argv)
-    assert SECRET in open(keyring).read()
-    assert stat.S_IMODE(os.stat(keyring).st_mode) == 0o600
+    assert SECRET not in caught.value.stderr and "val=<hidden>" in caught.value.stderr
     assert SECRET not in repr(cli.cluster)
+
+
+@pytest.mark.parametrize("bad", [SECRET[:-3] + "==", SECRET.replace("A", "A ", 1), SECRET + "x",
+                                 "not a key at all"])
+def test_a_malformed_key_is_refused_before_use_without_a_character_of_it(bad):
+    with pytest.raises(ConfigError, match="cephx key of the destination cluster is malformed") \
+            as caught:
+        cluster(keyring=None, key=bad)
+    assert bad[:8] not in str(caught.value)
+    assert cluster(keyring=None, key=" %s\n" % SECRET).key == SECRET     # outer blanks only
 
 
 def test_errors_show_the_cluster_not_the_keyring_path():
@@ -122,5 +138,5 @@ def test_cluster_settings_are_validated():
         cluster(client_id="client.admin")
     with pytest.raises(InvalidName):
         cluster(conf="relative.conf")
-    with pytest.raises(ValueError):
-        CephCli(cluster(keyring=None, key="bad\nkey"), runner=FakeRunner()).run("info", "p/i")
+    with pytest.raises(ConfigError):
+        cluster(keyring=None, key="bad\nkey")

@@ -10,7 +10,7 @@ VID = "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"
 def config(**overrides):
     cfg = {"source_ceph": {"cluster": "ceph", "conf": "/etc/ceph/ceph.conf"},
            "destination_ceph": {"cluster": "cephpa1", "conf": "/etc/ceph/cephpa1.conf",
-                                "key": "AQBsecretsecret=="},
+                                "key": "AQAAAAAAAAAAABAAZmFrZWZha2VmYWtlZmFrZQ=="},
            "pools": {"mirrored_cinder_pool": "oscinder",
                      "destination_cinder_pool": "cinder-ceph-pa1-cl1"}}
     cfg.update(overrides)
@@ -45,7 +45,7 @@ def test_missing_configuration():
 
 
 def test_secrets_do_not_show_in_settings_repr():
-    assert "AQBsecret" not in repr(Settings.from_config(config()))
+    assert "ZmFrZWZha2Vm" not in repr(Settings.from_config(config()))
 
 
 def test_volume_plan_names_everything_up_front():

@@ -1,23 +1,25 @@
 """The one way the pack runs Ceph's command-line tools: argv lists, never a shell.
 
 Every call carries the cluster's ``--cluster/--conf/--id/--keyring`` and ``--format json``,
-has a timeout, and turns a failure into a typed error with rbd's own explanation. A cephx key
-given in the config is written to a private 0600 keyring file, never put on a command line.
+has a timeout, and turns a failure into a typed error with rbd's own explanation (with any
+cephx key in it hidden). A cephx key given in the config is checked, then handed to rbd as a
+keyring in memory (a memfd passed to the child): never on a command line, never in a file that
+a killed action could leave behind.
 """
-import atexit
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import names
-from .errors import RbdError, RbdNotFound, RbdTimeout
+from .errors import ConfigError, RbdError, RbdNotFound, RbdTimeout
 
 LOG = logging.getLogger(__name__)
 
@@ -26,6 +28,8 @@ Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 _ENOENT_MARKERS = ("(2) No such file or directory",)
 _PROGRESS = re.compile(r"(\d+)% complete")
 _EXPORT_CHUNK = 8 * 1024 * 1024
+_KEY_ECHO = re.compile(r"(type=key val=)\S+")     # what Ceph prints of a key it cannot parse
+HIDDEN = "<hidden>"
 
 
 @dataclass(frozen=True)
@@ -46,44 +50,62 @@ class CephCluster:
             names.file_path("conf", self.conf)
         if self.keyring:
             names.file_path("keyring", self.keyring)
+        if self.key is not None:
+            object.__setattr__(self, "key", cephx_key(self.key, self.role))
 
     def connection_args(self) -> List[str]:
         args = ["--cluster", self.name, "--id", self.client_id]
         if self.conf:
             args += ["--conf", self.conf]
-        keyring = _private_keyring(self.client_id, self.key) if self.key else self.keyring
-        if keyring:
-            args += ["--keyring", keyring]
+        if self.key:
+            args += ["--keyring", "/proc/self/fd/%d" % _keyring_fd(self.client_id, self.key)]
+        elif self.keyring:
+            args += ["--keyring", self.keyring]
         return args
+
+    def pass_fds(self) -> Tuple[int, ...]:
+        """The descriptors a child must inherit (the in-memory keyring)."""
+        return (_keyring_fd(self.client_id, self.key),) if self.key else ()
+
+    def hide(self, text: str) -> str:
+        """TEXT without the key: Ceph echoes a key it cannot parse (``val=<key>``)."""
+        if self.key:
+            text = text.replace(self.key, HIDDEN)
+        return _KEY_ECHO.sub(r"\g<1>" + HIDDEN, text)
 
     def describe(self) -> str:
         return "%s cluster %r" % (self.role, self.name)
 
 
-_KEYRINGS: Dict[Tuple[str, str], str] = {}
+def cephx_key(key: str, role: str) -> str:
+    """The key as ``ceph auth get-key`` prints it (base64 of a 28-byte cephx secret), outer
+    blanks dropped; anything else is refused before use, without a character of it shown."""
+    key = str(key).strip()
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 28:
+        raise ConfigError("the cephx key of the %s cluster is malformed (%d characters; a key is "
+                          "the 40 characters `ceph auth get-key client.<id>` prints)"
+                          % (role, len(key)))
+    return key
+
+
+_KEYRINGS: Dict[Tuple[str, str], int] = {}
 _KEYRINGS_LOCK = threading.Lock()
 
 
-def _private_keyring(client_id: str, key: str) -> str:
-    """Write the key once per process to a 0600 file that is removed at exit."""
-    if "\n" in key or "]" in key:
-        raise ValueError("the configured cephx key is malformed")
+def _keyring_fd(client_id: str, key: str) -> int:
+    """A keyring in memory (memfd), made once per process and key; children reach it as
+    /proc/self/fd/N. Nothing is on disk, so nothing outlives a killed action."""
     with _KEYRINGS_LOCK:
-        path = _KEYRINGS.get((client_id, key))
-        if path is None:
-            fd, path = tempfile.mkstemp(prefix="ceph_migrate-", suffix=".keyring")
-            with os.fdopen(fd, "w") as handle:
-                handle.write("[client.%s]\n\tkey = %s\n" % (client_id, key))
-            atexit.register(_remove_quietly, path)
-            _KEYRINGS[(client_id, key)] = path
-        return path
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        fd = _KEYRINGS.get((client_id, key))
+        if fd is None:
+            fd = os.memfd_create("ceph_migrate-keyring")
+            os.write(fd, ("[client.%s]\n\tkey = %s\n" % (client_id, key)).encode())
+            _KEYRINGS[(client_id, key)] = fd
+        return fd
 
 
 class CephCli:
@@ -108,7 +130,8 @@ class CephCli:
         try:
             return json.loads(out)
         except ValueError:
-            raise RbdError(self._shown(args), 0, out[:500], "output is not JSON") from None
+            raise RbdError(self._shown(args), 0, self.cluster.hide(out[:500]),
+                           "output is not JSON") from None
 
     def run_text(self, *args: str, timeout: Optional[float] = None,
                  json_output: bool = False) -> str:
@@ -116,16 +139,17 @@ class CephCli:
         LOG.debug("running %s", " ".join(self._shown(args)))
         try:
             proc = self._runner(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=timeout or self.timeout, check=False)
+                                timeout=timeout or self.timeout, check=False,
+                                pass_fds=self.cluster.pass_fds())
         except subprocess.TimeoutExpired:
             raise RbdTimeout(self._shown(args), None, "",
                              "no answer within %ss (killed)" % (timeout or self.timeout)) from None
         except OSError as exc:
-            raise RbdError(self._shown(args), None, str(exc),
+            raise RbdError(self._shown(args), None, self.cluster.hide(str(exc)),
                            "cannot run %s (is ceph-common installed?)" % self.program) from None
         if proc.returncode != 0:
             error = RbdNotFound if _is_enoent(proc) else RbdError
-            raise error(self._shown(args), proc.returncode, proc.stderr)
+            raise error(self._shown(args), proc.returncode, self.cluster.hide(proc.stderr))
         return proc.stdout
 
     def run_with_progress(self, *args: str, timeout: Optional[float] = None,
@@ -176,7 +200,8 @@ class CephCli:
         """Run a command whose output is consumed while it runs; killed after ``timeout``."""
         LOG.debug("running %s", " ".join(self._shown(args)))
         proc = subprocess.Popen(self.argv(args, json_output=False), stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=subprocess.PIPE)
+                                stdout=stdout, stderr=subprocess.PIPE,
+                                pass_fds=self.cluster.pass_fds())
         killer = threading.Timer(timeout or self.timeout, proc.kill)
         killer.start()
         try:
@@ -188,7 +213,7 @@ class CephCli:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        self._check_streamed(args, returncode, stderr, timed_out, timeout)
+        self._check_streamed(args, returncode, self.cluster.hide(stderr), timed_out, timeout)
 
     def _check_streamed(self, args: Sequence[str], returncode: int, stderr: str,
                         timed_out: bool, timeout: Optional[float]) -> None:
