@@ -163,3 +163,27 @@ def test_refusals_that_protect_data(settings, ceph_config):
     finally:
         purge_image(settings, SOURCE, pools.mirrored_cinder, image)
         purge_image(settings, DESTINATION, pools.destination_cinder, image)
+
+
+def test_a_migration_that_would_take_the_destination_past_nearfull_is_refused(
+        settings, ceph_config):
+    """The plan weighs what the migration writes at its peak (replica + copy, as much as the
+    source uses each) against the destination pools' room before nearfull, from the real
+    `ceph df`; with a reserve no cluster here can keep, it refuses and changes nothing."""
+    vid = create_volume(settings, 64)
+    image = "volume-" + vid
+    try:
+        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid)
+        room = [c for c in plan.result["checks"] if c["check"] == "destination has room"]
+        assert plan.ok and room and room[0]["ok"], plan.result["checks"]
+        assert room[0]["detail"].startswith("needs 0.1 GiB in oscinder and cinder-ceph-pa1-cl1")
+        before = fingerprint(settings)
+        tight = dict(ceph_config, capacity={"reserve_gib": 100000})
+        plan = run_action("plan_volume_migration", tight, volume_id=vid)
+        room = [c for c in plan.result["checks"] if c["check"] == "destination has room"]
+        assert not plan.ok and not room[0]["ok"], plan.result["checks"]
+        assert "left before the cluster is nearfull and the configured reserve" in \
+            room[0]["detail"]
+        assert fingerprint(settings) == before
+    finally:
+        purge_image(settings, SOURCE, settings.pools.mirrored_cinder, image)

@@ -10,6 +10,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from . import names
+from .capacity import require_room, written_by
 from .clouds import OpenStackError
 from .checklist import Checklist
 from .errors import CephMigrateError, NotFound, RefusedError
@@ -523,8 +524,9 @@ def plan_boot_volume(settings: Settings, volume_id: str,
     checklist.run("Glance pools are mirrored to the destination", lambda: check_mirror_pools(
         settings.image(SOURCE, pools.mirrored_glance, probe),
         settings.image(DESTINATION, pools.mirrored_glance, probe)))
-    checklist.run("destination Glance pool exists",
-                  lambda: pool_exists(settings.rbd(DESTINATION), pools.destination_glance))
+    if checklist.run("destination Glance pool exists",
+                     lambda: pool_exists(settings.rbd(DESTINATION), pools.destination_glance)):
+        checklist.run("both clusters have room", lambda: _boot_room(settings, volume_id))
     stages = ["preflight", "gate: Ceph admin approves mirroring",
               "gate: tenant admin stops the server",
               "upload the volume to a raw image at the source (Glance)",
@@ -540,6 +542,22 @@ def plan_boot_volume(settings: Settings, volume_id: str,
         "stages": stages})
     return _with_openstack(settings, report, volume_id, "boot", destination_project,
                            allow_in_use)
+
+
+def _boot_room(settings: Settings, volume_id: str) -> str:
+    """The upload writes the whole volume into the source Glance pool (thick); the replica
+    and the copy in the destination's Glance pools each as much again."""
+    pools = settings.pools
+    volume = settings.image(SOURCE, pools.mirrored_cinder,
+                            "volume-" + names.volume_id(volume_id))
+    size = written_by(volume, thick=True)
+    return "; ".join((
+        require_room(settings.ceph(SOURCE), pools.mirrored_glance, [pools.mirrored_glance],
+                     size, settings.capacity_reserve),
+        require_room(settings.ceph(DESTINATION), "%s and %s" % (
+            pools.mirrored_glance, pools.destination_glance),
+            [pools.mirrored_glance, pools.destination_glance], 2 * size,
+            settings.capacity_reserve)))
 
 
 def _with_openstack(settings: Settings, report: Dict[str, Any], volume_id: str, procedure: str,

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import names
+from .capacity import require_room, written_by
 from .ceph_cli import CephCli
 from .checklist import Checklist
 from .errors import CephMigrateError
@@ -100,7 +101,9 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan) -> Dict[str, Any]:
               lambda: _parent_ok(source, info))
     check("pools are mirrored to the destination", lambda: check_mirror_pools(source, replica))
     if check("destination pool exists", lambda: pool_exists(target.cli, target.pool)):
-        check("destination name is free", lambda: _target_free(target))
+        if check("destination name is free", lambda: _target_free(target)) and info:
+            check("destination has room", lambda: _room(settings, plan, source, replica,
+                                                        target))
     warnings = []
     if info and info["snapshot_count"]:
         warnings.append("the source has %d snapshot(s); they are mirrored too (slower)"
@@ -132,6 +135,17 @@ def _parent_ok(source: RbdImage, info: Dict[str, Any]) -> str:
 def pool_exists(cli: CephCli, pool: str) -> str:
     cli.run("pool", "stats", names.pool_name(pool))
     return "pool %s exists" % pool
+
+
+def _room(settings: Settings, plan: VolumeMigrationPlan, source: RbdImage, replica: RbdImage,
+          target: RbdImage) -> str:
+    """At its peak the destination holds the replica and the copy, each as much as the source
+    uses (less what an earlier run already wrote there)."""
+    used = written_by(source)
+    copies = int(not replica.exists()) + int(not target.exists())
+    return require_room(settings.ceph(DESTINATION), "%s and %s" % (
+        plan.mirrored_pool, plan.destination_pool), [plan.mirrored_pool, plan.destination_pool],
+        used * copies, settings.capacity_reserve)
 
 
 def _target_free(target: RbdImage) -> str:

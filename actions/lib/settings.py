@@ -66,6 +66,7 @@ class Settings:
     destination_glance_store: str = "ceph"
     sensors: SensorSettings = SensorSettings()
     notifications: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    capacity_reserve: int = 0          # bytes kept free below a cluster's nearfull ratio
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -103,6 +104,8 @@ class Settings:
                 destination_manage_host=config.get("destination_manage_host") or None,
                 destination_glance_store=config.get("destination_glance_store") or "ceph",
                 sensors=SensorSettings.from_config(config.get("sensors")),
+                capacity_reserve=int(number((config.get("capacity") or {}).get("reserve_gib"),
+                                            "capacity.reserve_gib", 0, 0) * 1024 ** 3),
                 notifications={role: section for role, section in (
                     (role, config.get("%s_notifications" % role)) for role in SIDES)
                     if isinstance(section, Mapping) and section.get("host")},
@@ -129,10 +132,13 @@ class Settings:
     def rbd(self, side: str) -> CephCli:
         return CephCli(self.cluster(side), timeout=self.rbd_timeout)
 
+    def ceph(self, side: str) -> CephCli:
+        """The ``ceph`` tool (fsid, df, osd dump) as the pack's user on that cluster."""
+        return CephCli(self.cluster(side), timeout=self.rbd_timeout, program="ceph")
+
     def fsid(self, side: str) -> str:
         """The cluster's FSID (what Glance's rbd:// locations name, not the cluster name)."""
-        return CephCli(self.cluster(side), timeout=self.rbd_timeout, program="ceph").run(
-            "fsid")["fsid"]
+        return self.ceph(side).run("fsid")["fsid"]
 
     def image(self, side: str, pool: str, image: str) -> RbdImage:
         return RbdImage(self.rbd(side), pool, image)
