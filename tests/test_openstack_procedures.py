@@ -2,8 +2,9 @@
 bytes: the migrated volume's and image's content is proven identical to the source's."""
 import pytest
 
-from ceph_env import purge_image, run_action
+from ceph_env import purge_image, run_action, run_unchecked
 from lib.settings import DESTINATION, SOURCE
+from runner.actions import ParameterError
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            forget_migration, wait_gone)
 
@@ -243,8 +244,10 @@ def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts,
             clouds["ct1-admin"].block_storage.update_quota_set(quota, gigabytes=-1)
         expect_refused(run_action("describe_volume", full_config,
                                   volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"), "not found")
-        expect_refused(run_action("describe_volume", full_config, volume_id="x;reboot"),
-                       "not a volume id")
+        with pytest.raises(ParameterError, match="volume_id: 'x;reboot' does not match"):
+            run_action("describe_volume", full_config, volume_id="x;reboot")   # StackStorm
+        expect_refused(run_unchecked("describe_volume", full_config, volume_id="x;reboot"),
+                       "not a volume id")                                   # and the pack
         if openstack_facts["clouds"]["pa1"]["cinder"].get("encryption"):
             secret = create_source_volume(clouds, settings, fill_mib=0,
                                           volume_type="encrypted")
