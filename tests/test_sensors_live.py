@@ -57,10 +57,10 @@ def test_a_real_sync_is_followed_to_in_sync_and_ends_a_waiting_wait(settings, ce
     rbd-mirror writes its status only every ~30 s or on a state change, so whether a replay
     phase shows in between is rbd-mirror's choice (the unit tests cover progress on recorded
     statuses); any progress it reports must come before the synced event. A wait_for_sync whose
-    own checks run only every 10 minutes returns as soon as the sensor saw the replica in sync
+    own checks run only every 9.5 minutes returns as soon as the sensor saw the replica in sync
     (its datastore key), long before its next check."""
     config = dict(ceph_config, mirror_mode="journal",
-                  sync={"poll_interval": 600, "wait_timeout": 540})
+                  sync={"poll_interval": 570, "wait_timeout": 540})
     image = "volume-" + create_volume(settings, 1024)
     sensor = mirror_sensor(config)
     waiter = ActionServiceDouble("ceph_migrate", "WaitForSync")

@@ -77,7 +77,7 @@ def test_plan_refuses_bad_names(vid, dest):
 
 # -- values that skip StackStorm's validation (datastore-rendered strings, the local runner) ---
 @pytest.mark.parametrize("bad,match", [
-    ({"sync": {"poll_interval": -1}}, "sync.poll_interval must be between 0.2 and 60"),
+    ({"sync": {"poll_interval": -1}}, "sync.poll_interval must be between 0.2 and 570"),
     ({"sync": {"poll_interval": "soon"}}, "sync.poll_interval must be a number"),
     ({"sync": {"wait_timeout": 3600}}, "sync.wait_timeout must be between 1 and 570"),
     ({"copy": {"timeout": 9000}}, "copy.timeout must be between 60 and 7200"),

@@ -95,7 +95,7 @@ class Settings:
                                      MAX_COPY_TIMEOUT),
                 rbd_timeout=integer(config.get("rbd_timeout"), "rbd_timeout", 120, 5, 3600),
                 poll_interval=number(sync.get("poll_interval"), "sync.poll_interval", 2.0, 0.2,
-                                     60),
+                                     MAX_WAIT_TIMEOUT),
                 wait_timeout=integer(sync.get("wait_timeout"), "sync.wait_timeout", 540, 1,
                                      MAX_WAIT_TIMEOUT),
                 clouds={role: section for role, section in (
