@@ -6,6 +6,7 @@ import pytest
 
 from ceph_env import create_volume, new_volume_id, purge_image, run_action, write_random
 from lib.settings import DESTINATION, SOURCE
+from openstack_env import eventually
 
 SIZE_MIB = 256
 
@@ -120,10 +121,17 @@ def test_planned_failover_round(mode, settings, ceph_config):
     try:
         assert run_action("enable_mirroring", config, image=image).ok
         assert run_action("wait_for_sync", config, image=image, timeout_seconds=300).ok
+        # a planned failover demotes once rbd-mirror replays the image steadily: a demotion
+        # written while its journal replayer is still starting was seen to take over 120 s to
+        # reach the destination in two clean-clone runs
+        replaying = eventually(lambda: "replaying" in (settings.rbd(DESTINATION).run(
+            "mirror", "image", "status", "%s/%s" % (pools.mirrored_cinder, image)) or {}).get(
+                "state", ""), timeout=120)
+        assert replaying, "rbd-mirror never reported the replica replaying"
         demoted = run_action("demote_image", config, image=image)
         assert demoted.ok and demoted.result["changed"], demoted.result
         assert_unchanged(run_action("demote_image", config, image=image))
-        promoted = run_action("promote_image", config, image=image, wait_seconds=120)
+        promoted = run_action("promote_image", config, image=image, wait_seconds=300)
         assert promoted.ok and promoted.result["changed"] and not promoted.result["forced"]
         assert_unchanged(run_action("promote_image", config, image=image))
         dest_info = run_action("image_info", config, image=image, cluster="destination")
