@@ -258,12 +258,21 @@ def wipe_state(p: Paths) -> None:
 
 # --------------------------------------------------------------------------- health checks
 
+def _json_status(argv: List[str]) -> Any:
+    """A status command's JSON, or why there is none. A command that hangs (a daemon just
+    started, a freshly booted machine) is "not yet", never a failed bring-up: the callers
+    poll until their own deadline."""
+    try:
+        return json_or_none(run(argv, timeout=20, check=False)) or "no JSON"
+    except SandboxError as exc:
+        return str(exc)
+
+
 def cluster_health(p: Paths, cluster: str) -> Dict[str, Any]:
     """HEALTH_OK, the single OSD up, a mgr available and every PG active+clean."""
-    st = json_or_none(run(ceph_argv(p, cluster, "status", "--format", "json"), timeout=20,
-                          check=False))
+    st = _json_status(ceph_argv(p, cluster, "status", "--format", "json"))
     if not isinstance(st, dict):
-        return {"ok": False, "reason": "ceph status failed"}
+        return {"ok": False, "reason": "ceph status failed: %s" % st}
     health = st.get("health", {}).get("status", "?")
     osd = st.get("osdmap", {})
     osd = osd.get("osdmap", osd)   # older releases nest it once more
@@ -293,11 +302,11 @@ def cluster_health(p: Paths, cluster: str) -> Dict[str, Any]:
 
 def mirror_health(p: Paths, pool: str) -> Dict[str, Any]:
     """rbd-mirror on the destination: daemon_health OK and a healthy leader for POOL."""
-    st = json_or_none(run(rbd_argv(p, DESTINATION, "mirror", "pool", "status", pool, "--verbose",
-                                   "--format", "json"), timeout=20, check=False))
+    st = _json_status(rbd_argv(p, DESTINATION, "mirror", "pool", "status", pool, "--verbose",
+                               "--format", "json"))
     if not isinstance(st, dict):
-        return {"ok": False, "reason": "rbd mirror pool status failed", "daemon_health": "?",
-                "leader": None}
+        return {"ok": False, "reason": "rbd mirror pool status failed: %s" % st,
+                "daemon_health": "?", "leader": None}
     daemons = st.get("daemons", [])
     leader = next((d for d in daemons if d.get("leader") and d.get("health") == "OK"), None)
     health = st.get("summary", {}).get("daemon_health", "?")
