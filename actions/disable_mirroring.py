@@ -2,7 +2,7 @@ from st2common.runners.base_action import Action
 
 from lib.action_support import reported
 from lib.mirroring import disable_mirroring
-from lib.settings import SOURCE, Settings
+from lib.settings import DESTINATION, SOURCE, Settings
 
 
 class DisableMirroring(Action):
@@ -13,4 +13,4 @@ class DisableMirroring(Action):
         settings = Settings.from_config(self.config)
         return disable_mirroring(
             settings.image(SOURCE, pool or settings.pools.mirrored_cinder, image),
-            discard_replica=discard_replica)
+            settings.rbd(DESTINATION), discard_replica=discard_replica)

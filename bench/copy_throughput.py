@@ -101,7 +101,8 @@ def main() -> int:
     try:
         for _ in range(args.repeat):
             target = settings.image(DESTINATION, pools.destination_cinder, snap_image + "-copy")
-            result = copying.copy_image(replica, target, settings.copy_features, 3600)
+            result = copying.copy_image(replica, target, settings.copy_features, 3600,
+                                        settings.image(SOURCE, pools.mirrored_cinder, snap_image))
             times["A"].append(result["seconds"])
             started = time.monotonic()
             copying.verify_copy(settings.image(SOURCE, pools.mirrored_cinder, snap_image),
@@ -125,7 +126,7 @@ def main() -> int:
         for image in (snap_image, journal_image):
             try:
                 mirroring.disable_mirroring(settings.image(SOURCE, pools.mirrored_cinder, image),
-                                            discard_replica=True)
+                                            dst_cli, discard_replica=True)
             except CephMigrateError:
                 pass
             remove(src_cli, "%s/%s" % (pools.mirrored_cinder, image))

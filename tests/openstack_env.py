@@ -53,11 +53,12 @@ def clouds(openstack_facts) -> Dict[str, Any]:
 
 
 def create_source_volume(clouds, settings, size_gib: int = 1, fill_mib: int = 256,
-                         bootable: bool = False, volume_type: str = "ceph", **extra) -> Any:
+                         bootable: bool = False, volume_type: str = "ceph",
+                         description: str = "migrated by the tests", **extra) -> Any:
     """A tenant volume at the source with random data written into its RBD image."""
     conn = clouds["pa1-tenant"]
     volume = _create_volume(conn, name="vol-%s" % uuid.uuid4().hex[:8], size=size_gib,
-                            volume_type=volume_type, description="migrated by the tests",
+                            volume_type=volume_type, description=description,
                             metadata={"app": "tests"}, **extra)
     volume = conn.block_storage.wait_for_status(volume, "available", failures=["error"],
                                                 interval=1, wait=120)

@@ -150,7 +150,7 @@ def test_refusals_that_protect_data(settings, ceph_config):
         expect_error(run_action("remove_image", ceph_config, image=image), "RefusedError",
                      "still mirrored")
         expect_error(run_action("remove_image", ceph_config, image=image, cluster="destination"),
-                     "RefusedError", "non-primary replica")
+                     "RefusedError", "source images only")
         expect_error(run_action("restore_features", ceph_config, image=image), "RefusedError",
                      "disable mirroring")
         assert fingerprint(settings) == before

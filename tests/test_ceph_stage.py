@@ -192,38 +192,55 @@ def test_glance_pool_stage(settings, ceph_config):
 
 
 def test_remove_copy_removes_the_packs_copies_and_nothing_else(settings, ceph_config):
-    """The rollback's copy removal: the copy (with its protected snapshot) and a half-written
-    twin go; an image of the same kind the pack did not make is refused and stays."""
+    """Ownership from the pack's own records, never from a name: a partial image nobody
+    recorded is neither overwritten by copy_replica nor removed by the rollback; the pack's
+    copy (with its protected snapshot) and the partial a killed copy recorded both go; an
+    image of the same kind the pack did not make, or a copy of another replica, is refused."""
     pools = settings.pools
     dest = settings.rbd(DESTINATION)
     vid = create_volume(settings, 32)
     image = "volume-" + vid
+    other = "volume-" + new_volume_id()
     stranger = "volume-" + new_volume_id()
+    partial = settings.image(DESTINATION, pools.destination_cinder, image + ".ceph_migrate-partial")
     try:
-        for step in ("enable_mirroring", "wait_for_sync", "copy_replica"):
+        for step in ("enable_mirroring", "wait_for_sync"):
             assert run_action(step, ceph_config, image=image).ok
+        dest.run_text("create", partial.spec, "--size", "4M")
+        refused = run_action("copy_replica", ceph_config, image=image)
+        assert not refused.ok and "no record of ceph_migrate" in refused.result["error"]
+        assert partial.exists() and not partial.metadata()
+        dest.run_text("rm", "--no-progress", partial.spec)
+        assert run_action("copy_replica", ceph_config, image=image).ok
         assert run_action("create_snapshot", ceph_config, image=image,
                           pool=pools.destination_cinder).ok
-        dest.run_text("create", "%s/%s.ceph_migrate-partial" % (pools.destination_cinder, image),
-                      "--size", "4M")
+        dest.run_text("create", partial.spec, "--size", "4M")
         dest.run_text("create", "%s/%s" % (pools.destination_cinder, stranger), "--size", "4M")
 
         refused = run_action("remove_copy", ceph_config, image=stranger)
         assert not refused.ok and "not a copy made by ceph_migrate" in refused.result["error"]
         assert settings.image(DESTINATION, pools.destination_cinder, stranger).exists()
+        refused = run_action("remove_copy", ceph_config, image=image, source_image=other)
+        assert not refused.ok and "is a copy of" in refused.result["error"]
 
         removed = run_action("remove_copy", ceph_config, image=image)
         assert removed.ok, removed.result
-        assert sorted(removed.result["removed"]) == sorted(
-            "%s/%s%s" % (pools.destination_cinder, image, suffix)
-            for suffix in ("", ".ceph_migrate-partial"))
+        assert removed.result["removed"] == ["%s/%s" % (pools.destination_cinder, image)]
+        assert removed.result["kept"][0].startswith(partial.spec + " (no record")
+        assert partial.exists()
+        # what a copy killed mid-way leaves: its partial named on the source it copies
+        source = settings.image(SOURCE, pools.mirrored_cinder, image)
+        source.record("ceph_migrate.copying", "%s:%s" % (dest.cluster.name, partial.spec))
+        removed = run_action("remove_copy", ceph_config, image=image)
+        assert removed.ok and removed.result["removed"] == [partial.spec], removed.result
         names = dest.run("ls", pools.destination_cinder) or []
-        assert image not in names and image + ".ceph_migrate-partial" not in names
+        assert image not in names and partial.name not in names
         assert run_action("remove_copy", ceph_config, image=image).result["changed"] is False
         # the source and its replica are untouched by it
-        assert settings.image(SOURCE, pools.mirrored_cinder, image).exists()
+        assert source.exists()
+        assert settings.image(DESTINATION, pools.mirrored_cinder, image).exists()
     finally:
         run_action("disable_mirroring", ceph_config, image=image, discard_replica=True)
-        for name in (image, image + ".ceph_migrate-partial", stranger):
+        for name in (image, partial.name, stranger):
             purge_image(settings, DESTINATION, pools.destination_cinder, name)
         purge_image(settings, SOURCE, pools.mirrored_cinder, image)

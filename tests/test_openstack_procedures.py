@@ -30,19 +30,25 @@ def tenant_project(openstack_facts):
 
 def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
     pools = settings.pools
-    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256)
+    # Cinder's create took a line break the destination's manage refuses: carried escaped
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256,
+                                  description="migrated by\nthe tests")
+    assert volume.description == "migrated by\nthe tests"
     image = "volume-" + volume.id
     try:
         described = ok(run_action("describe_volume", full_config, volume_id=volume.id))
         assert described["name"] == volume.name and described["size_gib"] == 1
         assert described["status"] == "available" and described["encrypted"] is False
         assert described["project_name"] == "tenant" and described["volume_type"] == "ceph"
+        assert described["project_domain"] == "Default"
         assert described["rbd_image"]["image"] == image and described["clone_of"] is None
 
         plan = ok(run_action("plan_volume_migration", full_config, volume_id=volume.id))
         assert plan["ok"] and {c["check"] for c in plan["checks"]} >= {
             "volume type is not encrypted", "destination quota has room",
             "destination Cinder pool is managed by a backend"}
+        fields = {c["check"]: c["detail"] for c in plan["checks"]}
+        assert "carried as escapes" in fields["destination accepts the volume's fields"]
 
         # the Ceph stage (tested in depth in test_ceph_stage)
         ok(run_action("enable_mirroring", full_config, image=image))
@@ -58,7 +64,7 @@ def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
         dest = clouds["ct1-admin"].block_storage.get_volume(new_id)
         assert dest.status == "available" and dest.project_id == tenant_project
         assert (dest.name, dest.size, dest.volume_type, dest.description) == \
-            (volume.name, volume.size, "ceph", volume.description)
+            (volume.name, volume.size, "ceph", "migrated by\\nthe tests")
         assert dest.metadata["app"] == "tests"
         assert dest.metadata["ceph_migrate_source_id"] == volume.id
         # the tenant owns it: their own token sees it
@@ -68,6 +74,13 @@ def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
         assert not settings.image(DESTINATION, pools.destination_cinder, image).exists()
         assert sha(settings, DESTINATION, pools.destination_cinder, "volume-" + new_id)[0] == \
             source_sum
+        # the managed copy is the tenant's volume now: never removed as the pack's copy
+        expect_refused(run_action("remove_copy", full_config, image="volume-" + new_id,
+                                  source_image=image), "renamed since")
+        expect_refused(run_action("remove_image", full_config, image="volume-" + new_id,
+                                  pool=pools.destination_cinder, cluster="destination"),
+                       "source images only")
+        assert settings.image(DESTINATION, pools.destination_cinder, "volume-" + new_id).exists()
         # every step again: nothing changes, no duplicate
         assert unchanged(run_action("manage_volume", full_config,
                                     volume_id=volume.id))["volume_id"] == new_id
@@ -121,6 +134,10 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
         assert full_config["destination_glance_store"] in stores.split(","), dest_image
         assert unchanged(run_action("register_image", full_config,
                                     image_id=image_id))["image_id"] == registered["image_id"]
+        # the copy is the registered image's data now: Glance's to delete, not the pack's
+        expect_refused(run_action("remove_copy", full_config, image=image_id,
+                                  pool=pools.destination_glance,
+                                  source_pool=pools.mirrored_glance), "data of Glance image")
 
         created = ok(run_action("create_volume_from_image", full_config,
                                 image_id=registered["image_id"], destination_project="tenant",
@@ -176,6 +193,32 @@ def test_rollback_leaves_the_source_alone(settings, full_config, clouds, tenant_
                     "volume-" + managed["volume_id"])
     finally:
         run_action("disable_mirroring", full_config, image=image, discard_replica=True)
+        delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def test_the_destination_project_is_found_in_the_source_projects_domain_only(
+        settings, full_config, clouds, tenant_project):
+    """Another domain at the destination holds a project of the same name: the default (the
+    source project's name) still lands in the domain of the same name; the bare name given
+    by hand is ambiguous and refused; the id is taken."""
+    admin = clouds["ct1-admin"]
+    volume = create_source_volume(clouds, settings, fill_mib=0)
+    domain = admin.identity.create_domain(name="elsewhere-%s" % volume.id[:8])
+    twin = admin.identity.create_project(name="tenant", domain_id=domain.id)
+    try:
+        plan = ok(run_action("plan_volume_migration", full_config, volume_id=volume.id))
+        assert plan["destination_project"]["id"] == tenant_project
+        assert plan["destination_project"]["domain"] == "Default"
+        checks = failed_checks(run_action("plan_volume_migration", full_config,
+                                          volume_id=volume.id, destination_project="tenant"))
+        assert "2 projects are named 'tenant'" in checks["destination project exists"]
+        plan = ok(run_action("plan_volume_migration", full_config, volume_id=volume.id,
+                             destination_project=twin.id))
+        assert plan["destination_project"]["id"] == twin.id
+    finally:
+        admin.identity.delete_project(twin.id, ignore_missing=True)
+        admin.identity.update_domain(domain.id, is_enabled=False)
+        admin.identity.delete_domain(domain.id, ignore_missing=True)
         delete_quietly(clouds["pa1-admin"], "volume", volume.id)
 
 
@@ -242,6 +285,13 @@ def test_refusals_change_nothing(settings, full_config, clouds, openstack_facts,
             assert "gigabytes" in checks["destination quota has room"], checks
         finally:
             clouds["ct1-admin"].block_storage.update_quota_set(quota, gigabytes=-1)
+        # a volume a tenant made at the destination by hand: no removal step touches its image
+        twin_image = "volume-" + twin.id
+        expect_refused(run_action("remove_image", full_config, image=twin_image,
+                                  pool=settings.pools.destination_cinder, cluster="destination"),
+                       "source images only")
+        expect_refused(run_action("remove_copy", full_config, image=twin_image),
+                       "not a copy made by ceph_migrate")
         expect_refused(run_action("describe_volume", full_config,
                                   volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"), "not found")
         with pytest.raises(ParameterError, match="volume_id: 'x;reboot' does not match"):

@@ -161,3 +161,73 @@ def test_an_api_that_accepts_and_never_answers_fails_the_step_after_its_timeout(
     assert "s3cret-never-shown" not in str(ran.result)
     assert took < 30, "gave up only after %.0f s" % took
     assert held, "the silent server never saw the connection"
+
+
+def test_fields_cinder_manage_accepts_are_carried_as_they_are():
+    fields = steps.destination_fields(volume(description="plain text, ünïcode \\ ok",
+                                             metadata={"app": "db"}))
+    assert fields["description"] == "plain text, ünïcode \\ ok" and fields["notes"] == []
+    assert fields["metadata"] == {"app": "db", steps.SOURCE_ID_KEY: VOLUME["id"]}
+
+
+def test_a_description_manage_would_refuse_is_carried_escaped_and_can_be_read_back():
+    original = "line one\nline two\ttab \\ backslash \x1b"
+    fields = steps.destination_fields(volume(description=original, metadata={}))
+    assert fields["description"] == "line one\\nline two\\ttab \\\\ backslash \\x1b"
+    assert fields["description"].encode().decode("unicode_escape") == original
+    assert "escapes" in fields["notes"][0]
+
+
+@pytest.mark.parametrize("changes,words", [
+    ({"metadata": {"bad\nkey": "x"}}, "metadata key"),
+    ({"metadata": {"long": "x" * 256}}, "longer than 255"),
+    ({"name": "n" * 256, "metadata": {}}, "name is 256 characters"),
+    ({"description": "\n" * 200, "metadata": {}}, "at most once escaped"),
+])
+def test_fields_manage_would_refuse_are_refused_before_anything_changes(changes, words):
+    with pytest.raises(RefusedError, match="would refuse to manage") as exc:
+        steps.destination_fields(volume(**dict({"description": ""}, **changes)))
+    assert words in str(exc.value)
+
+
+class FakeIdentity:
+    """Keystone with the same project name in two domains."""
+
+    def __init__(self):
+        self.domains = {"d-default": "Default", "d-other": "other"}
+        self.all = [SimpleNamespace(id="p-1", name="tenant", domain_id="d-default"),
+                    SimpleNamespace(id="p-2", name="tenant", domain_id="d-other"),
+                    SimpleNamespace(id="p-3", name="solo", domain_id="d-other")]
+
+    def projects(self, name=None):
+        return [p for p in self.all if p.name == name]
+
+    def get_project(self, project_id):
+        import openstack.exceptions as osexc
+        for p in self.all:
+            if p.id == project_id:
+                return p
+        raise osexc.NotFoundException("no project %s" % project_id)
+
+    def get_domain(self, domain_id):
+        return SimpleNamespace(name=self.domains[domain_id])
+
+
+def test_the_default_project_lands_in_the_domain_of_the_source_projects_domain():
+    conn = SimpleNamespace(identity=FakeIdentity())
+    source = {"project_name": "tenant", "project_id": "src", "project_domain": "other"}
+    assert steps.project_for(conn, source)["id"] == "p-2"
+    assert steps.project_for(conn, dict(source, project_domain="Default"))["id"] == "p-1"
+    with pytest.raises(NotFound, match="only in domain other, not in domain 'Default'"):
+        steps.project_for(conn, {"project_name": "solo", "project_id": "s",
+                                 "project_domain": "Default"})
+
+
+def test_a_project_name_in_several_domains_is_refused_an_id_is_not():
+    conn = SimpleNamespace(identity=FakeIdentity())
+    with pytest.raises(RefusedError, match="2 projects are named 'tenant'.*Default, other"):
+        steps.project_for(conn, VOLUME, "tenant")
+    assert steps.project_for(conn, VOLUME, "p-2") == {"id": "p-2", "name": "tenant",
+                                                      "domain": "other"}
+    with pytest.raises(NotFound, match="'nope' does not exist at the destination"):
+        steps.project_for(conn, VOLUME, "nope")

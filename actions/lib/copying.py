@@ -5,41 +5,51 @@ from datetime import datetime
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import names
+from .ceph_cli import CephCli
 from .errors import RbdError, RefusedError, VerificationFailed
 from .progress import Progress, Report
-from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
-                        outcome)
+from .rbd_image import (META_COPY_OF, META_COPYING, META_PREFIX, META_VERIFIED, RbdImage, facts,
+                        mirroring, outcome, where)
 
 TMP_SUFFIX = ".ceph_migrate-partial"
 EBUSY = 16
 
 
 def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
-               timeout: float, report: Optional[Report] = None) -> Dict[str, Any]:
+               timeout: float, primary: RbdImage,
+               report: Optional[Report] = None) -> Dict[str, Any]:
     """Copy ``replica`` into ``target`` (same cluster) with explicit features.
 
     ``--image-feature`` keeps the copy free of journaling (a copy that inherits it ran 6x
     slower). The copy goes to a temporary name and is renamed when complete, so a killed run
-    leaves no half image under the final name: a re-run removes the partial one and starts over.
-    The copy is tagged with the replica's mirror global id: an existing target with that tag is
-    this copy (nothing to do), any other existing target is a name collision (refused).
+    leaves no half image under the final name. Before ``rbd cp`` starts, the half-written
+    name is recorded on ``primary`` (the image the replica mirrors; the replica itself once
+    promoted): a re-run removes a partial image only when that record names it. The copy is
+    tagged with its origin and the name it was made under: an existing target with the same
+    origin is this copy (nothing to do), any other existing target is a name collision.
     """
     if replica.cli.cluster != target.cli.cluster:
         raise RefusedError("copy_image copies inside one cluster: %r and %r differ"
                            % (replica, target))
     source_info = replica.info()
-    origin = {"global_id": mirroring(source_info)["global_id"],
-              "source": "%s:%s" % (replica.cli.cluster.name, replica.spec)}
+    origin = {"global_id": mirroring(source_info)["global_id"], "source": where(replica)}
     existing = target.find()
     if existing is not None:
-        if target.recorded(META_COPY_OF) != origin:
+        recorded = target.recorded(META_COPY_OF) or {}
+        if {k: recorded.get(k) for k in origin} != origin:
             raise RefusedError("%r already exists and is not a copy of %r: choose another "
                                "destination name" % (target, replica))
         return outcome(False, target=facts(existing), seconds=0.0)
+    holder = replica if mirroring(source_info)["primary"] else primary
     partial = RbdImage(target.cli, target.pool, target.name + TMP_SUFFIX)
     removed_partial = partial.exists()
     if removed_partial:
+        if holder.recorded(META_COPYING) != where(partial):
+            raise RefusedError("%r exists and no record of ceph_migrate says its copy left it "
+                               "there: not removed; remove it yourself if nobody needs it"
+                               % partial)
         _remove_partial(partial)
+    holder.record(META_COPYING, where(partial))
     args = ["cp"]
     for feature in features:
         args += ["--image-feature", feature]
@@ -51,8 +61,9 @@ def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
     for key in partial.metadata():          # the source's bookkeeping stays with the source
         if key.startswith(META_PREFIX):
             partial.forget(key)
-    partial.record(META_COPY_OF, origin)
+    partial.record(META_COPY_OF, dict(origin, made_as=where(target)))
     target.cli.run_text("rename", partial.spec, target.spec)
+    holder.forget(META_COPYING)
     size = int(source_info.get("size") or 0)
     return outcome(True, target=facts(target.info()), seconds=round(seconds, 2),
                    mb_per_second=round(size / 1e6 / seconds, 1) if seconds > 0 else None,
@@ -123,8 +134,8 @@ def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
         raise VerificationFailed("content differs: %r sha256 %s (%d bytes), %r sha256 %s (%d "
                                  "bytes)" % (source, source_sum, source_len, target,
                                              target_sum, target_len))
-    verified = {"sha256": source_sum, "bytes": source_len,
-                "destination": "%s:%s" % (target.cli.cluster.name, target.spec),
+    verified = {"sha256": source_sum, "bytes": source_len, "destination": where(target),
+                "global_id": mirroring(source_info)["global_id"],
                 "at": datetime.utcnow().replace(microsecond=0).isoformat() + "Z"}
     changed = False
     if record and mirroring(source_info)["primary"] is not False:
@@ -157,7 +168,7 @@ def remove_image(image: RbdImage, verified_copy: Optional[RbdImage] = None) -> D
     if image.watchers():
         raise RefusedError("%r is in use (it has watchers): detach it first" % image)
     if verified_copy is not None:
-        _require_verified(image, info, verified_copy)
+        require_verified_copy(image, info, verified_copy, "remove")
     user_snaps = [s for s in image.snapshots()
                   if (s.get("namespace") or {}).get("type", "user") == "user"]
     if user_snaps:
@@ -167,13 +178,32 @@ def remove_image(image: RbdImage, verified_copy: Optional[RbdImage] = None) -> D
     return outcome(True, removed=True, image=facts(info))
 
 
-def _require_verified(image: RbdImage, info: Dict[str, Any], copy: RbdImage) -> None:
-    record = image.recorded(META_VERIFIED)
-    where = "%s:%s" % (copy.cli.cluster.name, copy.spec)
-    if not record or record.get("destination") != where:
-        raise RefusedError("refusing to remove %r: no verified copy at %s is recorded (run "
-                           "verify_copy first)" % (image, where))
+def recorded_copy(image: RbdImage, destination: CephCli) -> Optional[RbdImage]:
+    """The verified copy ``verify_copy`` recorded on ``image``, on the ``destination`` cluster;
+    None when no record names a copy there."""
+    record = image.recorded(META_VERIFIED) or {}
+    cluster, _, spec = str(record.get("destination") or "").partition(":")
+    pool, _, name = spec.partition("/")
+    if cluster != destination.cluster.name or not pool or not name:
+        return None
+    return RbdImage(destination, pool, name)
+
+
+def require_verified_copy(image: RbdImage, info: Dict[str, Any], copy: Optional[RbdImage],
+                          doing: str) -> None:
+    """Refuse ``doing`` (something that releases ``image``) unless ``verify_copy`` recorded
+    ``copy`` and it is still there: the same size, and made by the pack from this image's
+    replica (its ``copy_of`` names the mirror global id the verification saw)."""
+    record = image.recorded(META_VERIFIED) or {}
+    if copy is None or record.get("destination") != where(copy):
+        raise RefusedError("refusing to %s %r: no verified copy%s is recorded (run verify_copy "
+                           "first)" % (doing, image, " at " + where(copy) if copy else ""))
     copy_info = copy.find()
     if copy_info is None or copy_info.get("size") != info.get("size"):
-        raise RefusedError("refusing to remove %r: its verified copy %r is gone or changed size"
-                           % (image, copy))
+        raise RefusedError("refusing to %s %r: its verified copy %r is gone or changed size"
+                           % (doing, image, copy))
+    made = copy.recorded(META_COPY_OF) or {}
+    if record.get("global_id") and made.get("global_id") != record["global_id"]:
+        raise RefusedError("refusing to %s %r: %r is not the copy that was verified (it was "
+                           "made from mirror image %s, the verification saw %s)"
+                           % (doing, image, copy, made.get("global_id"), record["global_id"]))

@@ -8,6 +8,8 @@ import time
 from typing import Any, Dict, List
 
 from . import names
+from .ceph_cli import CephCli
+from .copying import recorded_copy, require_verified_copy
 from .errors import InvalidName, RbdError, RefusedError
 from .rbd_image import META_ADDED_FEATURES, META_VERIFIED, RbdImage, facts, mirroring, outcome
 
@@ -109,9 +111,11 @@ def check_mirror_pools(source: RbdImage, replica: RbdImage) -> Dict[str, Any]:
     return {"source_pool_mode": src.get("mode"), "destination_pool_mode": dst.get("mode")}
 
 
-def disable_mirroring(source: RbdImage, discard_replica: bool = False) -> Dict[str, Any]:
+def disable_mirroring(source: RbdImage, destination: CephCli,
+                      discard_replica: bool = False) -> Dict[str, Any]:
     """Disable mirroring on the primary. This purges the replica within a second, so it is
-    refused until ``verify_copy`` recorded a verified copy, unless the replica is to be dropped.
+    refused, unless the replica is to be dropped, until ``verify_copy`` recorded a copy on the
+    ``destination`` cluster that is still there and is the pack's copy of this replica.
     In a pool-mode pool (Glance's), mirroring is switched off by disabling journaling."""
     info = source.info()
     state = mirroring(info)
@@ -120,10 +124,13 @@ def disable_mirroring(source: RbdImage, discard_replica: bool = False) -> Dict[s
     if not state["primary"]:
         raise RefusedError("%r is not primary: disable mirroring where the image is primary"
                            % source)
-    if not discard_replica and not source.recorded(META_VERIFIED):
-        raise RefusedError("disabling mirroring of %r would purge the replica, and no verified "
-                           "copy of it is recorded: copy and verify first, or pass "
-                           "discard_replica" % source)
+    if not discard_replica:
+        if not source.recorded(META_VERIFIED):
+            raise RefusedError("disabling mirroring of %r would purge the replica, and no "
+                               "verified copy of it is recorded: copy and verify first, or pass "
+                               "discard_replica" % source)
+        require_verified_copy(source, info, recorded_copy(source, destination),
+                              "disable mirroring of")
     pool_mode = (source.cli.run("mirror", "pool", "info", source.pool) or {}).get("mode")
     if pool_mode == "pool":
         # a pool-mode pool mirrors every journaled image: journaling off is mirroring off

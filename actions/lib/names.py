@@ -33,6 +33,7 @@ PARAMETER_PATTERNS = {
     "source_volume_id": UUID_PATTERN,
     "image": RBD_NAME_PATTERN, "destination_image": RBD_NAME_PATTERN,
     "copy_image": RBD_NAME_PATTERN, "snapshot": RBD_NAME_PATTERN,
+    "source_image": RBD_NAME_PATTERN, "source_pool": POOL_PATTERN,
     "pool": POOL_PATTERN, "destination_pool": POOL_PATTERN, "copy_pool": POOL_PATTERN,
     "inquiry_id": EXECUTION_ID_PATTERN, "batch_id": EXECUTION_ID_PATTERN,
     "destination_project": PROJECT_PATTERN, "volume_type": PROJECT_PATTERN,

@@ -6,8 +6,10 @@ created at the destination (never anything at the source).
 Everything the pack creates carries the source's id (volume metadata or image property
 ``ceph_migrate_source_id``), which is how a re-run finds it instead of creating a duplicate.
 """
+import re
 import time
-from typing import Any, Callable, Dict, List, Optional
+import unicodedata
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import names
 from .capacity import require_room, written_by
@@ -17,7 +19,7 @@ from .errors import CephMigrateError, NotFound, RefusedError
 from .migration_state import already_migrated
 from .mirroring import check_mirror_pools
 from .plan import VolumeMigrationPlan, pool_exists, preflight
-from .rbd_image import META_VERIFIED, facts, outcome
+from .rbd_image import META_REGISTERED, META_VERIFIED, RbdImage, facts, outcome
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .waiting import Nudge, Reader, image_active_key
 
@@ -56,7 +58,7 @@ def describe_volume(settings: Settings, volume_id: str, conn: Any = None) -> Dic
     conn = conn or settings.cloud(SOURCE).connect()
     volume = api("source volume %s" % vid, lambda: conn.block_storage.get_volume(vid))
     vtype = _find_type(conn, volume.volume_type)
-    project = _project_name(conn, volume.project_id)
+    project, domain = _project_and_domain(conn, volume.project_id)
     rbd = settings.image(SOURCE, settings.pools.mirrored_cinder, "volume-" + vid).find()
     rbd_facts = facts(rbd) if rbd else None
     return {
@@ -67,7 +69,7 @@ def describe_volume(settings: Settings, volume_id: str, conn: Any = None) -> Dic
         _type_encrypted(conn, vtype), "multiattach": bool(volume.is_multiattach),
         "metadata": dict(volume.metadata or {}),
         "image_metadata": dict(volume.volume_image_metadata or {}),
-        "project_id": volume.project_id, "project_name": project,
+        "project_id": volume.project_id, "project_name": project, "project_domain": domain,
         "availability_zone": volume.availability_zone,
         "rbd_image": rbd_facts, "clone_of": rbd_facts["parent"] if rbd_facts else None,
     }
@@ -90,8 +92,11 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
                         % volume["clone_of"])
     dest = settings.cloud(DESTINATION).connect()
     project = check("destination project exists",
-                    lambda: resolve_project(dest, destination_project or volume["project_name"]))
+                    lambda: project_for(dest, volume, destination_project))
     check("destination volume type exists", lambda: _dest_type(dest, volume["volume_type"]))
+    check("destination accepts the volume's fields",
+          lambda: "; ".join(destination_fields(volume)["notes"]) or "name, description and "
+          "metadata as they are")
     migrated: List[Any] = []          # an earlier run's volume, seen by the name check
     if project:
         check("destination name is free",
@@ -102,6 +107,49 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
               lambda: manage_host(settings, dest))
     return checklist.report(warnings=warnings, destination_project=project,
                             migrated_volume=migrated[0] if migrated else None)
+
+
+# what Cinder's manage API accepts (cinder/api/validation/parameter_types.py), stricter than
+# what its create API let into the source: no line breaks or other control characters in a
+# description, metadata keys from a small alphabet, every text at most 255 characters
+_METADATA_KEY = re.compile(r"^[a-zA-Z0-9_:. /-]{1,255}$")
+_MAX_TEXT = 255
+
+
+def _printable(char: str) -> bool:
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+def destination_fields(volume: Dict[str, Any]) -> Dict[str, Any]:
+    """The name, description and metadata ``cinder manage`` gets, in a form it accepts.
+
+    A description with characters manage rejects is carried with those characters (and
+    backslashes) written as Python escapes (a line break as ``\\n``), so nothing of it is lost;
+    what cannot be carried (a metadata key manage rejects, a text too long) is refused here,
+    in the plan, before anything changes. ``notes`` says what was rewritten."""
+    notes: List[str] = []
+    description = volume["description"] or ""
+    if not all(map(_printable, description)):
+        description = "".join(c if _printable(c) and c != "\\" else
+                              c.encode("unicode_escape").decode("ascii") for c in description)
+        notes.append("the description's line breaks and control characters are carried as "
+                     "escapes (\\n): Cinder's manage refuses them")
+    metadata = dict(volume["metadata"], **{SOURCE_ID_KEY: volume["id"]})
+    problems = ["metadata key %r: only letters, digits and _:. /- are accepted" % key
+                for key in sorted(metadata) if not _METADATA_KEY.match(key)]
+    problems += ["metadata %r is longer than %d characters" % (key, _MAX_TEXT)
+                 for key, value in sorted(metadata.items()) if len(str(value)) > _MAX_TEXT]
+    for field, text in (("name", volume["name"] or ""), ("description", description)):
+        if len(text) > _MAX_TEXT:
+            problems.append("the %s is %d characters long, %d at most%s" % (
+                field, len(text), _MAX_TEXT, " once escaped" if notes and field ==
+                "description" else ""))
+    if problems:
+        raise RefusedError("the destination Cinder would refuse to manage volume %s: %s; change "
+                           "it at the source first" % (volume["id"], "; ".join(problems)))
+    return {"name": volume["name"] or None, "description": description or None,
+            "metadata": {k: str(v) for k, v in metadata.items()}, "notes": notes}
 
 
 def _state_ok(volume: Dict[str, Any], allow_in_use: bool) -> str:
@@ -124,12 +172,50 @@ def _not_encrypted(volume: Dict[str, Any]) -> str:
     return "volume type %s" % volume["volume_type"]
 
 
-def resolve_project(conn: Any, name_or_id: str) -> Dict[str, Any]:
-    project = api("project %s" % name_or_id,
-                  lambda: conn.identity.find_project(name_or_id, ignore_missing=True))
-    if project is None:
-        raise NotFound("project %r does not exist at the destination" % name_or_id)
-    return {"id": project.id, "name": project.name}
+def resolve_project(conn: Any, name_or_id: str, domain: Optional[str] = None) -> Dict[str, Any]:
+    """The destination project named (or with the id) ``name_or_id``.
+
+    A name must be unambiguous: projects of one name in several domains are refused (pass the
+    id). ``domain`` (a domain name) restricts the search: a default taken from the source
+    project's name must land in the domain of the same name, never in another tenant's."""
+    named = api("projects named %s" % name_or_id,
+                lambda: list(conn.identity.projects(name=name_or_id)))
+    if not named:
+        try:
+            project = api("project %s" % name_or_id, lambda: conn.identity.get_project(name_or_id))
+        except NotFound:
+            raise NotFound("project %r does not exist at the destination" % name_or_id) from None
+        return {"id": project.id, "name": project.name,
+                "domain": _domain_name(conn, project.domain_id)}
+    found = [(p, _domain_name(conn, p.domain_id)) for p in named]
+    if domain is not None:
+        matching = [(p, d) for p, d in found if d == domain]
+        if not matching:
+            raise NotFound("project %r exists at the destination only in domain %s, not in "
+                           "domain %r (the source's): pass destination_project=<project id>"
+                           % (name_or_id, ", ".join(sorted(str(d) for _, d in found)), domain))
+        found = matching
+    if len(found) > 1:
+        raise RefusedError("%d projects are named %r at the destination (domains %s): pass "
+                           "destination_project=<project id>" % (
+                               len(found), name_or_id, ", ".join(sorted(str(d) for _, d in found))))
+    project, domain_name = found[0]
+    return {"id": project.id, "name": project.name, "domain": domain_name}
+
+
+def project_for(conn: Any, volume: Dict[str, Any], given: Optional[str] = None) -> Dict[str, Any]:
+    """The project given, else the one of the source project's name in the domain of the
+    source project's domain name."""
+    if given:
+        return resolve_project(conn, given)
+    return resolve_project(conn, volume["project_name"] or volume["project_id"],
+                           domain=volume.get("project_domain"))
+
+
+def _domain_name(conn: Any, domain_id: Optional[str]) -> Optional[str]:
+    if not domain_id:
+        return None
+    return api("domain %s" % domain_id, lambda: conn.identity.get_domain(domain_id)).name
 
 
 def _dest_type(conn: Any, type_name: Optional[str]) -> str:
@@ -195,7 +281,7 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
     _not_encrypted(volume)
     image = names.image_name(image or "volume-" + volume["id"])
     admin = settings.cloud(DESTINATION).connect()
-    project_id = resolve_project(admin, destination_project or volume["project_name"])["id"]
+    project_id = project_for(admin, volume, destination_project)["id"]
     existing = find_migrated_volume(admin, project_id, volume["id"])
     if existing is not None:
         if existing.status != "available" and existing.status != "in-use":
@@ -207,11 +293,11 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
         raise NotFound("the copy %r does not exist: copy the replica first" % target)
     host = manage_host(settings, admin)
     tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
-    metadata = dict(volume["metadata"], **{SOURCE_ID_KEY: volume["id"]})
+    fields = destination_fields(volume)
     managed = api("cinder manage of %s" % target.spec, lambda: tenant.block_storage.manage_volume(
-        host=host, ref={"source-name": image}, name=volume["name"] or None,
-        description=volume["description"] or None, volume_type=volume["volume_type"],
-        availability_zone=None, metadata=metadata, bootable=volume["bootable"]))
+        host=host, ref={"source-name": image}, name=fields["name"],
+        description=fields["description"], volume_type=volume["volume_type"],
+        availability_zone=None, metadata=fields["metadata"], bootable=volume["bootable"]))
     managed = wait_for_volume(admin, managed.id, timeout, failures=["error", "error_managing"])
     _record_rename(settings, volume["id"], target.spec, managed.id)
     return outcome(True, **managed_facts(settings, managed))
@@ -353,8 +439,10 @@ def register_image(settings: Settings, source_image_id: str,
     source_conn = settings.cloud(SOURCE).connect()
     source = api("source image %s" % source_image_id,
                  lambda: source_conn.image.get_image(source_image_id))
-    project_id = resolve_project(settings.cloud(DESTINATION).connect(), destination_project or
-                                 _project_name(source_conn, source.owner) or "")["id"]
+    owner, domain = _project_and_domain(source_conn, source.owner)
+    project_id = project_for(settings.cloud(DESTINATION).connect(), {
+        "project_name": owner, "project_id": source.owner, "project_domain": domain},
+        destination_project)["id"]
     if source.disk_format != "raw":
         raise RefusedError("source image %s is %s: only raw images can live in Ceph and be "
                            "cloned copy-on-write" % (source.id, source.disk_format))
@@ -366,6 +454,7 @@ def register_image(settings: Settings, source_image_id: str,
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
     existing = find_registered_image(registrar, source.id)
     if existing is not None and existing.status == "active":
+        _record_registration(target, existing.id)
         return outcome(False, **image_facts(existing))
     url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, image, snapshot)
     if existing is None:
@@ -383,7 +472,24 @@ def register_image(settings: Settings, source_image_id: str,
     api("registering %s" % url, lambda: registrar.image.add_image_location(
         existing.id, url, validation_data=validation))
     registered = wait_for_image(registrar, existing.id, 120)
+    _record_registration(target, registered.id)
     return outcome(True, location=url, **image_facts(registered))
+
+
+def registered_image_exists(settings: Settings, image_id: str) -> bool:
+    """Whether the destination Glance still has image ``image_id`` (deleted ones count as gone)."""
+    conn = settings.cloud(IMAGE_REGISTRATION).connect()
+    try:
+        image = api("destination image %s" % image_id, lambda: conn.image.get_image(image_id))
+    except NotFound:
+        return False
+    return image.status not in ("deleted", "pending_delete")
+
+
+def _record_registration(copy: RbdImage, image_id: str) -> None:
+    """The copy is a Glance image's data now: remove_copy must leave it to Glance."""
+    if (copy.recorded(META_REGISTERED) or {}).get("image_id") != image_id:
+        copy.record(META_REGISTERED, {"image_id": image_id})
 
 
 def find_registered_image(conn: Any, source_image_id: str) -> Any:
@@ -490,11 +596,12 @@ def _type_encrypted(conn: Any, vtype: Any) -> bool:
                 or getattr(encryption, "encryption_id", None))
 
 
-def _project_name(conn: Any, project_id: str) -> Optional[str]:
+def _project_and_domain(conn: Any, project_id: str) -> Tuple[Optional[str], Optional[str]]:
     try:
-        return conn.identity.get_project(project_id).name
+        project = conn.identity.get_project(project_id)
+        return project.name, conn.identity.get_domain(project.domain_id).name
     except Exception:   # a reader without identity rights still gets the rest
-        return None
+        return None, None
 
 
 def _project_volumes(conn: Any, project_id: str) -> List[Any]:

@@ -10,6 +10,16 @@ META_PREFIX = "ceph_migrate."
 META_ADDED_FEATURES = META_PREFIX + "added_features"
 META_VERIFIED = META_PREFIX + "verified"
 META_COPY_OF = META_PREFIX + "copy_of"
+# on the image being mirrored (the primary): the half-written copy ``rbd cp`` is writing now,
+# so that only a partial image this record names is ever removed as the pack's leftover
+META_COPYING = META_PREFIX + "copying"
+# on a copy registered in Glance by its location: the Glance image that now owns it
+META_REGISTERED = META_PREFIX + "registered_as"
+
+
+def where(image: "RbdImage") -> str:
+    """``cluster:pool/image``: how records name an image, unambiguous across both clusters."""
+    return "%s:%s" % (image.cli.cluster.name, image.spec)
 
 
 def outcome(changed: bool, **facts: Any) -> Dict[str, Any]:

@@ -2,12 +2,13 @@
 volume, the registered image, the copies), the source image gets its primary role and features
 back and stops being mirrored. Source data is never deleted: the only thing removed at the
 source is the Glance image the boot procedure itself uploaded from the volume."""
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import names
 from .copying import TMP_SUFFIX
 from .errors import CephMigrateError, RefusedError
-from .rbd_image import META_ADDED_FEATURES, META_COPY_OF, RbdImage, facts, mirroring, outcome
+from .rbd_image import (META_ADDED_FEATURES, META_COPY_OF, META_COPYING, META_REGISTERED, RbdImage,
+                        facts, mirroring, outcome, where)
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 
 PROCEDURES = ("data", "boot")
@@ -21,7 +22,7 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
     procedure never uploaded one), ``copy_pool``/``copy_image`` the destination copy.
     """
     from .openstack_steps import (describe_volume, find_migrated_volume,
-                                  find_registered_image, find_source_image, resolve_project)
+                                  find_registered_image, find_source_image, project_for)
 
     vid = names.volume_id(volume_id)
     if procedure not in PROCEDURES:
@@ -36,7 +37,7 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
     if settings.clouds:
         volume = describe_volume(settings, vid)
         dest = settings.cloud(DESTINATION).connect()
-        project = resolve_project(dest, destination_project or volume["project_name"])
+        project = project_for(dest, volume, destination_project)
         report["destination_project"] = project
         made = find_migrated_volume(dest, project["id"], vid)
         if made is not None:
@@ -78,25 +79,49 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
     return report
 
 
-def remove_copy(image: RbdImage) -> Dict[str, Any]:
-    """Remove a copy the pack made (tagged ``copy_of``) and its half-written twin, snapshots
-    included. Anything else of that name is refused: it is not ours to delete."""
+def remove_copy(image: RbdImage, replica: RbdImage, source: RbdImage,
+                registered: Optional[Callable[[str], bool]] = None) -> Dict[str, Any]:
+    """Remove a copy the pack made of ``replica`` (the mirror of ``source``), snapshots
+    included, and the half-written twin a killed copy left. Ownership is proven by records
+    only the pack writes, never by a name: the copy's ``copy_of`` must name this replica and
+    the name the copy was made under (``cinder manage`` renames it: it is a tenant's volume
+    then); a copy registered in Glance goes only once ``registered`` (image id -> still
+    there?) says that image is gone; a partial image only when the record ``copy_image``
+    leaves on the primary names it. Anything else is refused (or, a partial, kept)."""
     removed: List[str] = []
+    kept: List[str] = []
     partial = RbdImage(image.cli, image.pool, image.name + TMP_SUFFIX)
     if partial.exists():
-        _purge(partial)
-        removed.append(partial.spec)
+        holders = [i for i in (source, replica) if i.exists()]
+        if any(i.recorded(META_COPYING) == where(partial) for i in holders):
+            _purge(partial)
+            removed.append(partial.spec)
+        else:
+            kept.append("%s (no record of ceph_migrate names it: not ours to remove)"
+                        % partial.spec)
     info = image.find()
     if info is not None:
-        if not image.recorded(META_COPY_OF):
+        made = image.recorded(META_COPY_OF)
+        if not made:
             raise RefusedError("%r is not a copy made by ceph_migrate: not removed" % image)
+        if made.get("source") != where(replica):
+            raise RefusedError("%r is a copy of %s, not of %s: not removed"
+                               % (image, made.get("source"), where(replica)))
+        if made.get("made_as") != where(image):
+            raise RefusedError("%r was made as %s and renamed since (cinder manage renames what "
+                               "it takes over): it belongs to the destination cloud now, not "
+                               "removed" % (image, made.get("made_as") or "an unrecorded name"))
+        owner = (image.recorded(META_REGISTERED) or {}).get("image_id")
+        if owner and (registered is None or registered(owner)):
+            raise RefusedError("%r is the data of Glance image %s at the destination: delete that "
+                               "image first (rollback_destination), not removed" % (image, owner))
         if mirroring(info)["state"] != "disabled":
             raise RefusedError("%r is mirrored: not a plain copy, not removed" % image)
         if image.watchers():
             raise RefusedError("%r is in use (it has watchers): not removed" % image)
         _purge(image)
         removed.append(image.spec)
-    return outcome(bool(removed), removed=removed)
+    return outcome(bool(removed), removed=removed, kept=kept)
 
 
 def _purge(image: RbdImage) -> None:
