@@ -55,7 +55,8 @@ class Script:
             "gate_approvers": [(True, {"ceph_admin": {"users": ["ceph"], "roles": []},
                                        "tenant_admin": {"users": ["tenant"], "roles": []}})],
             "wait_for_sync": [(True, {"in_sync": True})],
-            "copy_replica": [(True, {"changed": True, "seconds": 1.0})],
+            "copy_replica": [(True, {"changed": True, "seconds": 1.0,
+                                     "target": {"image": IMAGE}})],
             "verify_copy": [(True, {"verified": True, "sha256": "ab" * 32})],
             "manage_volume": [(True, {"changed": True, "volume_id": "new-id"})],
         }
@@ -198,6 +199,36 @@ def test_a_failed_step_stops_the_workflow_there(step, task):
     assert "%s broke" % step in result.output["outcome"]
     if step in ("disable_mirroring", "restore_features"):
         assert result.output["outcome"].startswith("migrated and verified")
+    # what it left changed and the exact commands that finish or undo it
+    assert result.output["resume"] == "st2 run ceph_migrate.migrate_volume volume_id=" + VOLUME
+    assert result.output["undo"] == ("st2 run ceph_migrate.rollback volume_id=%s procedure=data"
+                                     % VOLUME if step != "gate_approvers" else None)
+    left = {"gate_approvers": [], "enable_mirroring": [], "mirror_snapshot": [MIRRORING],
+            "copy_replica": [MIRRORING], "verify_copy": [MIRRORING, COPY],
+            "manage_volume": [MIRRORING, COPY], "disable_mirroring": [MIRRORING, NEW_VOLUME],
+            "restore_features": [NEW_VOLUME]}[step]
+    assert result.output["left_changed"] == left
+
+
+MIRRORING = "mirroring of %s is on (its replica is at the destination)" % IMAGE
+COPY = "the copy %s is in the destination Cinder pool, not yet a volume" % IMAGE
+NEW_VOLUME = "volume new-id is at the destination"
+
+
+def test_a_finished_or_dry_run_leaves_nothing_to_resume_or_undo():
+    result, _ = run(Script())
+    assert result.status == "succeeded"
+    assert (result.output["left_changed"], result.output["resume"], result.output["undo"]) == \
+        ([], None, None)
+    result, _ = run(Script(), dry_run=True)
+    assert (result.output["left_changed"], result.output["resume"], result.output["undo"]) == \
+        ([], None, None)
+    failed, _ = run(Script(manage_volume=[(False, {"error": "no", "error_type": "X"})]),
+                    mode="journal", destination_project="tenant-b")
+    assert failed.output["resume"] == ("st2 run ceph_migrate.migrate_volume volume_id=%s "
+                                       "mode=journal destination_project=tenant-b" % VOLUME)
+    assert failed.output["undo"] == ("st2 run ceph_migrate.rollback volume_id=%s procedure=data "
+                                     "destination_project=tenant-b" % VOLUME)
 
 
 # -- a re-run of a migration that got far ---------------------------------------------------
@@ -257,6 +288,7 @@ def boot_plan(**extra):
 
 def boot_script(**overrides):
     results = {"plan_boot_volume_migration": [(True, boot_plan())],
+               "copy_replica": [(True, {"changed": True, "target": {"image": GLANCE_IMAGE}})],
                "upload_volume_to_image": [(True, {"changed": True, "image_id": GLANCE_IMAGE})],
                "register_image": [(True, {"changed": True, "image_id": DEST_IMAGE})],
                "create_volume_from_image": [(True, {"changed": True, "volume_id": "new-id"})]}
@@ -322,6 +354,21 @@ def test_boot_volume_a_failed_step_stops_there(step, task):
     result, _ = run(script, workflow="migrate_boot_volume")
     assert result.status == "failed" and script.names()[-1] == step
     assert "failed at %s: %s broke" % (task, step) in result.output["outcome"]
+    assert result.output["resume"] == ("st2 run ceph_migrate.migrate_boot_volume volume_id="
+                                       + VOLUME)
+    assert result.output["undo"] == ("st2 run ceph_migrate.rollback volume_id=%s procedure=boot"
+                                     % VOLUME)
+    up = "image %s was uploaded from the volume at the source" % GLANCE_IMAGE
+    on = "mirroring of osglance/%s is on (its replica is at the destination)" % GLANCE_IMAGE
+    copy = "the copy %s is in the destination Glance pool, not yet registered" % GLANCE_IMAGE
+    registered = ("image %s is registered at the destination, no volume made from it yet"
+                  % DEST_IMAGE)
+    volume = "volume new-id is at the destination"
+    assert result.output["left_changed"] == {
+        "upload_volume_to_image": [], "enable_mirroring": [up], "copy_replica": [up, on],
+        "create_snapshot": [up, on, copy], "verify_copy": [up, on, copy],
+        "register_image": [up, on, copy], "create_volume_from_image": [up, on, registered],
+        "disable_mirroring": [up, on, volume], "restore_features": [up, volume]}[step]
 
 
 def test_boot_volume_failed_preflight_and_exhausted_waits():
@@ -358,7 +405,8 @@ def rollback_script(**plan):
     return Script(plan_rollback=[(True, rollback_plan(**plan))],
                   rollback_destination=[(True, {"changed": True,
                                                 "undone": ["deleted volume new-id"]})],
-                  remove_copy=[(True, {"changed": True, "removed": ["cinder-ct1/" + IMAGE]})],
+                  remove_copy=[(True, {"changed": True, "removed": ["cinder-ct1/" + IMAGE],
+                                       "kept": ["cinder-ct1/x.ceph_migrate-partial (...)"]})],
                   restore_features=[(True, {"changed": True, "removed": ["journaling"]})])
 
 
@@ -377,10 +425,12 @@ def test_rollback_of_a_data_volume():
                                              "delete_data": True, "source_image_id": None}
     assert calls["disable_mirroring"] == {"image": IMAGE, "pool": "oscinder",
                                           "discard_replica": True}
-    assert calls["remove_copy"] == {"image": IMAGE, "pool": "cinder-ct1"}
+    assert calls["remove_copy"] == {"image": IMAGE, "pool": "cinder-ct1",
+                                    "source_image": IMAGE, "source_pool": "oscinder"}
     assert result.output["outcome"] == "rolled back; the source is as it was before the migration"
     assert result.output["undone"] == [
-        "deleted volume new-id", "removed the copy cinder-ct1/" + IMAGE, "disabled mirroring",
+        "deleted volume new-id", "removed the copy cinder-ct1/" + IMAGE,
+        "kept cinder-ct1/x.ceph_migrate-partial (...)", "disabled mirroring",
         "removed the feature journaling"]
 
 
@@ -392,6 +442,18 @@ def test_rollback_gives_a_demoted_source_its_primary_role_back_first():
     calls = dict(script.calls)
     assert calls["demote_image"]["cluster"] == "destination"
     assert calls["promote_image"]["cluster"] == "source"
+
+
+def test_a_rollback_whose_promote_fails_says_both_sides_are_read_only_and_how_to_recover():
+    script = rollback_script(source_primary=False)
+    script.results["promote_image"] = [(False, {"error": "EROFS", "error_type": "RbdError"})]
+    result, _ = run(script, workflow="rollback")
+    assert result.status == "failed" and script.names()[-1] == "promote_image"
+    outcome = result.output["outcome"]
+    assert outcome.startswith("failed at promote_source: EROFS. Both sides are read-only now")
+    assert "st2 run ceph_migrate.rollback volume_id=%s procedure=data" % VOLUME in outcome
+    assert ("st2 run ceph_migrate.promote_image image=%s pool=oscinder cluster=destination"
+            % IMAGE) in outcome
 
 
 def test_rollback_of_a_boot_volume_deletes_the_upload_last():
