@@ -2,9 +2,14 @@ import os
 
 from st2common.runners.base_action import Action
 
+from lib.errors import CephMigrateError
+from lib.gates import check_answer
+from lib.settings import approvers, self_approval
+
 
 class RespondGate(Action):
-    """Answer an approval gate (core.ask inquiry) the way ``st2 inquiry respond`` does."""
+    """Answer an approval gate (core.ask inquiry) the way ``st2 inquiry respond`` does, once
+    the chat user (or the account) answering may answer this gate (lib.gates)."""
 
     def run(self, inquiry_id, approved):
         answer = {"approved": bool(approved)}
@@ -21,10 +26,27 @@ class RespondGate(Action):
         client = Client(api_url=os.environ.get("ST2_ACTION_API_URL"),
                         token=os.environ.get("ST2_ACTION_AUTH_TOKEN"))
         try:
-            client.inquiries.respond(inquiry_id=inquiry_id, inquiry_response=answer)
+            # who answers (this execution's context: the chat user of an alias execution) and
+            # who asked (the gate's context carries the migration's requester)
+            own = client.executions.get_by_id(os.environ.get("ST2_ACTION_EXECUTION_ID"))
+            gate = client.executions.get_by_id(inquiry_id)
+            who = check_answer(approvers(self.config), self_approval(self.config),
+                               (getattr(gate, "parameters", None) or {}).get("route"),
+                               getattr(own, "context", None) or {},
+                               getattr(gate, "context", None) or {}, approving=bool(approved))
+        except CephMigrateError as exc:
+            self.logger.error("inquiry %s: %s", inquiry_id, exc)
+            return False, dict(facts, error_type=type(exc).__name__,
+                               error="not answered: %s" % exc)
         except Exception as exc:  # st2client raises requests' HTTPError with the API's message
             self.logger.error("inquiry %s: %s", inquiry_id, exc)
             return False, dict(facts, error_type=type(exc).__name__,
+                               error="could not read gate %s: %s" % (inquiry_id, exc))
+        try:
+            client.inquiries.respond(inquiry_id=inquiry_id, inquiry_response=answer)
+        except Exception as exc:
+            self.logger.error("inquiry %s: %s", inquiry_id, exc)
+            return False, dict(facts, error_type=type(exc).__name__,
                                error="could not answer gate %s: %s" % (inquiry_id, exc))
-        self.logger.info("inquiry %s answered %s", inquiry_id, answer)
-        return dict(facts, response=answer)
+        self.logger.info("inquiry %s answered %s by %s", inquiry_id, answer, who["answered_by"])
+        return dict(facts, response=answer, **who)

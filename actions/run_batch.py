@@ -26,8 +26,11 @@ class RunBatch(Action):
                       "allow_in_use": allow_in_use, "dry_run": dry_run,
                       "keep_mirroring": keep_mirroring, "sync_retries": sync_retries}
         parameters = {k: v for k, v in parameters.items() if v is not None}
+        own = client.executions.get_by_id(os.environ.get("ST2_ACTION_EXECUTION_ID"))
+        requester = (getattr(own, "context", None) or {}).get("api_user")
         found = run_round(batch_id, volumes, parameters, concurrency,
-                          ClientExecutions(client, LiveAction, batch_id), round_seconds,
+                          ClientExecutions(client, LiveAction, batch_id, requester),
+                          round_seconds,
                           log=lambda line: self.logger.info("%s", line))
         return {"done": found.done, "results": found.results, "running": found.running,
                 "waiting": found.waiting}

@@ -27,8 +27,11 @@ from ceph_env import REPO
 ST2_SANDBOX = REPO / "sandbox" / "st2_sandbox.py"
 README = REPO / "README.md"
 # StackStorm accounts of the sandbox (flat-file auth) and who answers which gate
-APPROVALS = {"ceph_admin": {"users": ["ceph-admin"], "roles": []},
-             "tenant_admin": {"users": ["tenant-admin"], "roles": []}}
+APPROVALS = {"ceph_admin": {"users": ["ceph-admin"], "roles": [], "chat_users": ["carol"]},
+             "tenant_admin": {"users": ["tenant-admin"], "roles": [],
+                              "chat_users": ["tina", "tom"]}}
+# who answers from chat, per StackStorm account the gate names (the bot runs as that account)
+CHAT_USER = {"ceph-admin": "carol", "tenant-admin": "tom"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 COMPLETED = ("succeeded", "failed", "timeout", "canceled", "abandoned")

@@ -391,7 +391,16 @@ RESULT_CASES = {
         ("succeeded", {"output": _item(VOL)},
          [VOL, "succeeded", "data procedure", "migrated, verified", NEW_VOL, "10 GiB", SHA]),
         ("succeeded", {"output": _item(VOL, ok=False)},
-         [VOL, "failed", "rejected by the Ceph admin"])],
+         [VOL, "failed", "rejected by the Ceph admin"]),
+        ("succeeded", {"output": dict(
+            _item(VOL, ok=False), outcome="failed at manage_volume: Cinder said no",
+            left_changed=["mirroring of volume-%s is on (its replica is at the destination)"
+                          % VOL],
+            resume="st2 run ceph_migrate.migrate_volume volume_id=" + VOL,
+            undo="st2 run ceph_migrate.rollback volume_id=%s procedure=data" % VOL)},
+         [VOL, "failed at manage_volume", "Left changed: mirroring of volume-%s is on" % VOL,
+          "Resume: `st2 run ceph_migrate.migrate_volume volume_id=%s`" % VOL,
+          "Undo: `st2 run ceph_migrate.rollback volume_id=%s procedure=data`" % VOL])],
     "migrate_volumes.yaml": [
         ("failed", {"output": {"outcome": "1 of 2 volumes done; failed: " + VOL2,
                                "results": [_item(VOL), _item(VOL2, ok=False)],
@@ -756,7 +765,9 @@ def test_maintenance_batch_rule():
 @pytest.fixture
 def fake_st2client(monkeypatch):
     """A stand-in st2client whose Client records the calls (respond raises ``error`` if set)."""
-    calls = {"clients": [], "responds": [], "error": None}
+    calls = {"clients": [], "responds": [], "error": None,
+             "own": {"user": "tenant-admin"},              # respond_gate's execution context
+             "gate": {"route": "ceph_admin", "context": {"user": "st2admin"}}}
 
     class Inquiries(object):
         def respond(self, inquiry_id, inquiry_response, **kwargs):
@@ -765,10 +776,19 @@ def fake_st2client(monkeypatch):
                 raise calls["error"]
             return types.SimpleNamespace(id=inquiry_id, response=inquiry_response)
 
+    class Executions(object):
+        def get_by_id(self, execution_id):
+            if execution_id == "own-execution":
+                return types.SimpleNamespace(id=execution_id, context=calls["own"])
+            assert execution_id == INQUIRY
+            return types.SimpleNamespace(id=execution_id, context=calls["gate"]["context"],
+                                         parameters={"route": calls["gate"]["route"]})
+
     class Client(object):
         def __init__(self, api_url=None, token=None, **kwargs):
             calls["clients"].append({"api_url": api_url, "token": token})
             self.inquiries = Inquiries()
+            self.executions = Executions()
 
     package = types.ModuleType("st2client")
     module = types.ModuleType("st2client.client")
@@ -778,6 +798,7 @@ def fake_st2client(monkeypatch):
     monkeypatch.setitem(sys.modules, "st2client.client", module)
     monkeypatch.setenv("ST2_ACTION_API_URL", "https://st2.example.org/api/v1")
     monkeypatch.setenv("ST2_ACTION_AUTH_TOKEN", "t0ken")
+    monkeypatch.setenv("ST2_ACTION_EXECUTION_ID", "own-execution")
     return calls
 
 
@@ -785,7 +806,9 @@ def fake_st2client(monkeypatch):
 def test_respond_gate_answers_the_inquiry(fake_st2client, approved):
     run = run_action("respond_gate", None, inquiry_id=INQUIRY, approved=approved)
     assert run.ok and run.result == {"inquiry_id": INQUIRY, "approved": approved,
-                                     "response": {"approved": approved}}
+                                     "response": {"approved": approved},
+                                     "answered_by": "tenant-admin", "chat_user": None,
+                                     "requested_by": "st2admin"}
     assert fake_st2client["clients"] == [{"api_url": "https://st2.example.org/api/v1",
                                           "token": "t0ken"}]
     assert fake_st2client["responds"] == [(INQUIRY, {"approved": approved})]
@@ -813,3 +836,57 @@ def test_respond_gate_without_st2client(monkeypatch):
     execution = _execution(alias["action_ref"], {"inquiry_id": INQUIRY, "approved": False},
                            "failed", _python_result(run.result))
     assert "st2 inquiry respond" in _render(alias["result"]["format"], execution=execution)
+
+
+CHAT_APPROVALS = {"approvals": {"ceph_admin": {"users": ["bot"], "chat_users": ["carol"]},
+                                "tenant_admin": {"users": ["bot"], "chat_users": ["tina", "tom"]}}}
+
+
+@pytest.mark.parametrize("route,answering,asking,config,refusal", [
+    # from chat: the chat user must be one of the gate's chat_users, whatever the bot may do
+    ("ceph_admin", {"user": "bot", "api_user": "alice"}, {"user": "st2admin"}, CHAT_APPROVALS,
+     "chat user 'alice' may not answer the ceph_admin gate (approvals.ceph_admin.chat_users: "
+     "carol)"),
+    ("tenant_admin", {"user": "bot", "api_user": "carol"}, {"user": "st2admin"}, CHAT_APPROVALS,
+     "chat user 'carol' may not answer the tenant_admin gate"),
+    ("ceph_admin", {"user": "bot", "api_user": "carol"}, {}, {},
+     "(approvals.ceph_admin.chat_users: nobody, from chat)"),
+    # whoever started the migration does not approve its own cutover
+    ("tenant_admin", {"user": "bot", "api_user": "tina"}, {"user": "bot", "api_user": "tina"},
+     CHAT_APPROVALS, "'tina' started this migration and may not approve its cutover too"),
+    ("tenant_admin", {"user": "tenant-admin"}, {"user": "tenant-admin"}, {},
+     "'tenant-admin' started this migration"),
+    ("rogue", {"user": "bot"}, {}, CHAT_APPROVALS, "not a ceph_migrate gate"),
+])
+def test_respond_gate_refuses_who_may_not_answer_and_answers_nothing(
+        fake_st2client, route, answering, asking, config, refusal):
+    fake_st2client["own"], fake_st2client["gate"] = answering, {"route": route, "context": asking}
+    run = run_action("respond_gate", config, inquiry_id=INQUIRY, approved=True)
+    assert not run.ok and run.result["error_type"] == "RefusedError"
+    assert refusal in run.result["error"], run.result["error"]
+    assert fake_st2client["responds"] == []
+
+
+@pytest.mark.parametrize("route,answering,asking,config", [
+    ("ceph_admin", {"user": "bot", "api_user": "carol"}, {"user": "bot", "api_user": "carol"},
+     CHAT_APPROVALS),                   # the Ceph admin's gates of a run they started: fine
+    ("tenant_admin", {"user": "bot", "api_user": "tom"}, {"user": "bot", "api_user": "tina"},
+     CHAT_APPROVALS),
+    ("tenant_admin", {"user": "bot", "api_user": "tina"}, {"user": "bot", "api_user": "tina"},
+     {"approvals": dict(CHAT_APPROVALS["approvals"], self_approval=True)}),
+])
+def test_respond_gate_lets_the_right_people_answer(fake_st2client, route, answering, asking,
+                                                   config):
+    fake_st2client["own"], fake_st2client["gate"] = answering, {"route": route, "context": asking}
+    run = run_action("respond_gate", config, inquiry_id=INQUIRY, approved=True)
+    assert run.ok, run.result
+    assert run.result["chat_user"] == answering["api_user"]
+    assert run.result["requested_by"] == asking["api_user"]
+    assert fake_st2client["responds"] == [(INQUIRY, {"approved": True})]
+
+
+def test_whoever_started_a_migration_may_still_reject_its_cutover(fake_st2client):
+    fake_st2client["own"] = {"user": "bot", "api_user": "tina"}
+    fake_st2client["gate"] = {"route": "tenant_admin", "context": {"api_user": "tina"}}
+    run = run_action("respond_gate", CHAT_APPROVALS, inquiry_id=INQUIRY, approved=False)
+    assert run.ok and fake_st2client["responds"] == [(INQUIRY, {"approved": False})]

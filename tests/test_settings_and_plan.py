@@ -124,7 +124,13 @@ def test_approvers_given_as_a_string_are_refused_not_spelled_out():
     from lib.settings import approvers
 
     assert approvers({"approvals": {"ceph_admin": {"users": ["ceph-admin"]}}})["ceph_admin"] == {
-        "users": ["ceph-admin"], "roles": []}
+        "users": ["ceph-admin"], "roles": [], "chat_users": []}
+    with pytest.raises(ConfigError, match="approvals.tenant_admin.chat_users must be a list"):
+        approvers({"approvals": {"tenant_admin": {"chat_users": "tina"}}})
+    from lib.settings import self_approval
+    assert self_approval({}) is False and self_approval({"approvals": {"self_approval": "true"}})
+    with pytest.raises(ConfigError, match="approvals.self_approval must be true or false"):
+        self_approval({"approvals": {"self_approval": "yes"}})
     with pytest.raises(ConfigError, match=r"approvals.ceph_admin.users must be a list, got the "
                                           r"string 'ceph-admin' \(write \[ceph-admin\]\)"):
         approvers({"approvals": {"ceph_admin": {"users": "ceph-admin"}}})

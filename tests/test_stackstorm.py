@@ -15,7 +15,8 @@ from lib.openstack_steps import SOURCE_ID_KEY
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
-from st2_env import COMPLETED, answer_gates, command_words, gate_user, readme_blocks
+from st2_env import (CHAT_USER, COMPLETED, answer_gates, command_words, gate_user,
+                     readme_blocks)
 
 pytestmark = pytest.mark.stackstorm
 
@@ -272,13 +273,18 @@ def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_
     replies = []
 
     def approve_from_chat(inquiry, verdict, user):
-        sent = st2.chat("approve gate %s" % inquiry["id"], user=user)
+        if user == "tenant-admin":      # tina asked for the batch: not her own cutovers
+            own = st2.chat("approve gate %s" % inquiry["id"], user=user, chat_user="tina")
+            refusal = st2.chat_reply(own["execution"]["id"], 120)
+            assert "'tina' started this migration and may not approve its cutover" in refusal, \
+                refusal
+        sent = st2.chat("approve gate %s" % inquiry["id"], user=user, chat_user=CHAT_USER[user])
         assert sent["message"].startswith("Answering gate %s" % inquiry["id"])
         replies.append(st2.chat_reply(sent["execution"]["id"], 120))
 
     try:
         sums = {v: source_sha(settings, v) for v in ids}
-        sent = st2.chat("migrate volumes %s concurrency=2" % ",".join(ids))
+        sent = st2.chat("migrate volumes %s concurrency=2" % ",".join(ids), chat_user="tina")
         assert "Migrating 3 volume(s), 2 at a time" in sent["message"], sent["message"]
         root = sent["execution"]["id"]
         done = answer_gates(st2, root, approve, respond=approve_from_chat, timeout=1500)
@@ -325,11 +331,19 @@ def test_a_gate_rejected_from_chat_and_a_wrong_account_refused(st2_pack, setting
         root = sent["execution"]["id"]
 
         def reject_from_chat(inquiry, verdict, user):
-            wrong = st2.chat("approve gate %s" % inquiry["id"], user="tenant-admin")
+            # the bot's account may answer this gate, but the chat user is not the Ceph admin
+            wrong = st2.chat("approve gate %s" % inquiry["id"], user=user, chat_user="alice")
+            refusal = st2.chat_reply(wrong["execution"]["id"], 120)
+            assert refusal.startswith("Could not answer gate %s" % inquiry["id"])
+            assert "chat user 'alice' may not answer the ceph_admin gate" in refusal, refusal
+            # a chat user of the gate through a bot account the gate does not name
+            wrong = st2.chat("approve gate %s" % inquiry["id"], user="tenant-admin",
+                             chat_user=CHAT_USER[user])
             refusal = st2.chat_reply(wrong["execution"]["id"], 120)
             assert refusal.startswith("Could not answer gate %s" % inquiry["id"])
             assert "permission to respond" in refusal, refusal
-            rejected = st2.chat("reject gate %s" % inquiry["id"], user=user)
+            rejected = st2.chat("reject gate %s" % inquiry["id"], user=user,
+                                chat_user=CHAT_USER[user])
             assert "rejected: the workflow stops cleanly" in st2.chat_reply(
                 rejected["execution"]["id"], 120)
 

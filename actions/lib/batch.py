@@ -101,9 +101,13 @@ class ClientExecutions:
     migrate_batch_item executions started since the batch began whose batch_id is the
     batch's."""
 
-    def __init__(self, client: Any, live_action: Any, batch_id: str) -> None:
+    def __init__(self, client: Any, live_action: Any, batch_id: str,
+                 requester: Optional[str] = None) -> None:
         self.client, self.live_action = client, live_action
         self.since = client.executions.get_by_id(batch_id).start_timestamp
+        # who asked for the batch (a chat user) goes with each volume's run, as StackStorm
+        # passes it down a workflow: respond_gate keeps them from approving its cutover
+        self.context = {"api_user": requester} if requester else {}
 
     def started(self, batch_id: str) -> List[Dict[str, Any]]:
         found: List[Dict[str, Any]] = []
@@ -119,5 +123,5 @@ class ClientExecutions:
 
     def start(self, parameters: Dict[str, Any]) -> str:
         execution = self.client.executions.create(
-            self.live_action(action=ITEM_ACTION, parameters=parameters))
+            self.live_action(action=ITEM_ACTION, parameters=parameters, context=self.context))
         return str(execution.id)

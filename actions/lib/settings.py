@@ -4,7 +4,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import names
 from .ceph_cli import CephCli, CephCluster
-from .config_values import integer, names as name_list, number
+from .config_values import flag, integer, names as name_list, number
 from .clouds import CloudSettings
 from .errors import CephMigrateError, ConfigError
 from .rbd_image import RbdImage
@@ -173,10 +173,17 @@ GATES = ("ceph_admin", "tenant_admin")
 
 
 def approvers(config: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """``{gate: {"users": [...], "roles": [...]}}`` for every gate; empty lists mean anyone
-    StackStorm lets respond (core.ask's own default)."""
+    """``{gate: {"users": [...], "roles": [...], "chat_users": [...]}}`` for every gate; empty
+    users and roles mean anyone StackStorm lets respond (core.ask's own default), empty
+    chat_users nobody from chat."""
     approvals = (config or {}).get("approvals") or {}
     return {gate: {kind: name_list((approvals.get(gate) or {}).get(kind),
                                    "approvals.%s.%s" % (gate, kind))
-                   for kind in ("users", "roles")}
+                   for kind in ("users", "roles", "chat_users")}
             for gate in GATES}
+
+
+def self_approval(config: Mapping[str, Any]) -> bool:
+    """Whether whoever started a migration may also approve its cutover gate."""
+    return flag(((config or {}).get("approvals") or {}).get("self_approval"),
+                "approvals.self_approval", default=False)
