@@ -173,15 +173,35 @@ def test_rollback_leaves_the_source_alone(settings, full_config, clouds, tenant_
     pools = settings.pools
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=16)
     image = "volume-" + volume.id
+    # a tenant's own volume at the destination carrying the tag the pack writes: a hint only,
+    # never taken for the migrated volume, never rolled back
+    forged = clouds["ct1-tenant"].block_storage.create_volume(
+        name="forged", size=1, metadata={"ceph_migrate_source_id": volume.id})
     try:
+        clouds["ct1-tenant"].block_storage.wait_for_status(forged, "available", interval=1,
+                                                           wait=120)
         for step in ("enable_mirroring", "wait_for_sync", "copy_replica", "verify_copy"):
             ok(run_action(step, full_config, image=image))
+        plan = ok(run_action("plan_volume_migration", full_config, volume_id=volume.id))
+        assert plan.get("already_migrated") is None, plan
+        managed = ok(run_action("manage_volume", full_config, volume_id=volume.id))
+        assert managed["changed"] and managed["volume_id"] != forged.id
+        rolled = ok(run_action("rollback_destination", full_config, source_id=volume.id,
+                               destination_project="tenant", delete_data=True))
+        assert rolled["undone"] == ["deleted volume %s" % managed["volume_id"]], rolled
+        assert clouds["ct1-admin"].block_storage.get_volume(forged.id).status == "available"
+        assert unchanged(run_action("rollback_destination", full_config, source_id=volume.id,
+                                    destination_project="tenant", delete_data=True))
+        # the same again, keeping the data: a manage, then an unmanage
+        ok(run_action("copy_replica", full_config, image=image))
+        ok(run_action("verify_copy", full_config, image=image))
         managed = ok(run_action("manage_volume", full_config, volume_id=volume.id))
         before = sha(settings, SOURCE, pools.mirrored_cinder, image)
         rolled = ok(run_action("rollback_destination", full_config, source_id=volume.id,
                                destination_project="tenant"))
         assert rolled["changed"] and "unmanaged" in rolled["undone"][0]
         wait_gone(clouds["ct1-admin"], managed["volume_id"])
+        assert clouds["ct1-admin"].block_storage.get_volume(forged.id).status == "available"
         # unmanage keeps the data; the source is untouched
         assert settings.image(DESTINATION, pools.destination_cinder,
                               "volume-" + managed["volume_id"]).exists()
@@ -194,6 +214,7 @@ def test_rollback_leaves_the_source_alone(settings, full_config, clouds, tenant_
     finally:
         run_action("disable_mirroring", full_config, image=image, discard_replica=True)
         delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+        delete_quietly(clouds["ct1-admin"], "volume", forged.id)
 
 
 def test_the_destination_project_is_found_in_the_source_projects_domain_only(

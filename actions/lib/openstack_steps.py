@@ -19,7 +19,8 @@ from .errors import CephMigrateError, NotFound, RefusedError
 from .migration_state import already_migrated
 from .mirroring import check_mirror_pools
 from .plan import VolumeMigrationPlan, pool_exists, preflight
-from .rbd_image import META_REGISTERED, META_VERIFIED, RbdImage, facts, outcome
+from .rbd_image import (META_COPY_OF, META_REGISTERED, META_VERIFIED, RbdImage, facts, outcome,
+                        where)
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .waiting import Nudge, Reader, image_active_key
 
@@ -100,7 +101,7 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
     migrated: List[Any] = []          # an earlier run's volume, seen by the name check
     if project:
         check("destination name is free",
-              lambda: _name_free(dest, project["id"], volume, migrated))
+              lambda: _name_free(settings, dest, project["id"], volume, migrated))
         check("destination quota has room", lambda: _quota_room(dest, project["id"], volume))
     if procedure == "data":
         check("destination Cinder pool is managed by a backend",
@@ -227,10 +228,12 @@ def _dest_type(conn: Any, type_name: Optional[str]) -> str:
     return type_name
 
 
-def _name_free(conn: Any, project_id: str, volume: Dict[str, Any], migrated: List[Any]) -> str:
+def _name_free(settings: Settings, conn: Any, project_id: str, volume: Dict[str, Any],
+               migrated: List[Any]) -> str:
     """Refuses a name collision; a volume an earlier run made is appended to ``migrated``."""
     for other in _project_volumes(conn, project_id):
-        if (other.metadata or {}).get(SOURCE_ID_KEY) == volume["id"]:
+        if (other.metadata or {}).get(SOURCE_ID_KEY) == volume["id"] and \
+                made_by_pack(settings, other, volume["id"]):
             migrated.append(other)
             return "already migrated as %s (a re-run)" % other.id
         if volume["name"] and other.name == volume["name"]:
@@ -282,7 +285,7 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
     image = names.image_name(image or "volume-" + volume["id"])
     admin = settings.cloud(DESTINATION).connect()
     project_id = project_for(admin, volume, destination_project)["id"]
-    existing = find_migrated_volume(admin, project_id, volume["id"])
+    existing = find_migrated_volume(settings, admin, project_id, volume["id"])
     if existing is not None:
         if existing.status != "available" and existing.status != "in-use":
             raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
@@ -303,11 +306,34 @@ def manage_copy(settings: Settings, volume_id: str, destination_project: Optiona
     return outcome(True, **managed_facts(settings, managed))
 
 
-def find_migrated_volume(conn: Any, project_id: str, source_id: str) -> Any:
+def find_migrated_volume(settings: Settings, conn: Any, project_id: str, source_id: str) -> Any:
+    """The destination volume an earlier run made of ``source_id``: tagged with it (a hint a
+    tenant could write too) and proven by its RBD image (``made_by_pack``)."""
     for volume in _project_volumes(conn, project_id):
-        if (volume.metadata or {}).get(SOURCE_ID_KEY) == source_id:
+        if (volume.metadata or {}).get(SOURCE_ID_KEY) == source_id and \
+                made_by_pack(settings, volume, source_id):
             return volume
     return None
+
+
+def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
+    """Whether a destination volume's RBD image is what the pack made for ``source_id``: the
+    managed copy of its replica (``copy_of``, which cinder manage keeps) or a clone of a copy
+    the pack made in the destination Glance pool (the boot procedure's volume)."""
+    pools = settings.pools
+    image = settings.image(DESTINATION, pools.destination_cinder, "volume-" + volume.id)
+    info = image.find()
+    if info is None:
+        return False
+    made = image.recorded(META_COPY_OF)
+    if made:
+        replica = settings.image(DESTINATION, pools.mirrored_cinder, "volume-" + source_id)
+        return made.get("source") == where(replica)
+    parent = info.get("parent") or {}
+    if parent.get("pool") != pools.destination_glance or not parent.get("image"):
+        return False
+    return bool(settings.image(DESTINATION, parent["pool"], parent["image"])
+                .recorded(META_COPY_OF))
 
 
 def wait_for_volume(conn: Any, volume_id: str, timeout: float,
@@ -508,7 +534,7 @@ def create_volume_from_image(settings: Settings, image_id: str, destination_proj
     admin = settings.cloud(DESTINATION).connect()
     project_id = resolve_project(admin, destination_project)["id"]
     marker = source_id or image_id
-    existing = find_migrated_volume(admin, project_id, marker)
+    existing = find_migrated_volume(settings, admin, project_id, marker)
     if existing is not None:
         return outcome(False, **managed_facts(settings, existing))
     tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
@@ -529,12 +555,14 @@ def rollback_destination(settings: Settings, source_id: str, destination_project
     A managed volume is unmanaged (its RBD image stays) unless ``delete_data`` (then deleted,
     and waited for: a clone must be gone before its image can go). Images registered from
     ``source_id`` or ``source_image_id`` are deleted from Glance (the copy in the Glance pool
-    goes with them).
+    goes with them). Tags are hints: a volume goes only when its RBD image proves the pack made
+    it, an image only when the copy it stands on records its registration.
     """
     admin = settings.cloud(DESTINATION).connect()
     project_id = resolve_project(admin, destination_project)["id"]
     done: List[str] = []
-    volume = find_migrated_volume(admin, project_id, source_id)
+    kept: List[str] = []
+    volume = find_migrated_volume(settings, admin, project_id, source_id)
     if volume is not None:
         if volume.status == "in-use":
             raise RefusedError("volume %s is attached at the destination: detach it first"
@@ -551,10 +579,16 @@ def rollback_destination(settings: Settings, source_id: str, destination_project
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
     for marker in filter(None, {source_id, source_image_id}):
         image = find_registered_image(registrar, marker)
-        if image is not None:
-            api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
-            done.append("deleted image %s" % image.id)
-    return outcome(bool(done), undone=done)
+        if image is None:
+            continue
+        copy = settings.image(DESTINATION, settings.pools.destination_glance, marker)
+        if (copy.find() and copy.recorded(META_REGISTERED) or {}).get("image_id") != image.id:
+            kept.append("image %s: tagged with %s, but no copy of the pack records it"
+                        % (image.id, marker))
+            continue
+        api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
+        done.append("deleted image %s" % image.id)
+    return outcome(bool(done), undone=done, kept=kept)
 
 
 def delete_uploaded_image(settings: Settings, volume_id: str,

@@ -39,7 +39,7 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
         dest = settings.cloud(DESTINATION).connect()
         project = project_for(dest, volume, destination_project)
         report["destination_project"] = project
-        made = find_migrated_volume(dest, project["id"], vid)
+        made = find_migrated_volume(settings, dest, project["id"], vid)
         if made is not None:
             report["destination_volume"] = {"id": made.id, "status": made.status}
             undo.append("delete destination volume %s (%s)" % (made.id, made.status))
