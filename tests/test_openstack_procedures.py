@@ -99,11 +99,17 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
     pools = settings.pools
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=1024, bootable=True)
     image_id = created_id = None
+    # an image of another project, public, with the upload's name and the volume's tag: the
+    # tenant sees it, the pack never takes it for its upload
+    forged = clouds["pa1-admin"].image.create_image(
+        name=volume.name + "_img", disk_format="raw", container_format="bare",
+        visibility="public", ceph_migrate_source_id=volume.id)
     try:
         plan = ok(run_action("plan_boot_volume_migration", full_config, volume_id=volume.id))
         assert plan["ok"]
         uploaded = ok(run_action("upload_volume_to_image", full_config, volume_id=volume.id))
         image_id = uploaded["image_id"]
+        assert uploaded["changed"] and image_id != forged.id
         assert uploaded["status"] == "active" and uploaded["disk_format"] == "raw"
         assert uploaded["rbd_location"]["pool"] == pools.mirrored_glance
         assert uploaded["rbd_location"]["fsid"] == settings.fsid(SOURCE)
@@ -166,6 +172,7 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
             run_action("disable_mirroring", full_config, image=image_id,
                        pool=pools.mirrored_glance, discard_replica=True)
             delete_quietly(clouds["pa1-admin"], "image", image_id)
+        delete_quietly(clouds["pa1-admin"], "image", forged.id)
         delete_quietly(clouds["pa1-admin"], "volume", volume.id)
 
 

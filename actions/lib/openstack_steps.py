@@ -378,7 +378,7 @@ def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str
     image_name = image_name or default_image_name(volume)
     _state_ok(volume, allow_in_use)
     conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
-    existing = _find_source_image(conn, image_name, volume["id"])
+    existing = _find_source_image(conn, image_name, volume)
     changed = False
     if existing is None:
         response = api("upload of volume %s to image" % volume["id"],
@@ -397,9 +397,12 @@ def upload_to_image(settings: Settings, volume_id: str, image_name: Optional[str
     return outcome(changed, **image_facts(image))
 
 
-def _find_source_image(conn: Any, name: str, volume_id: str) -> Any:
+def _find_source_image(conn: Any, name: str, volume: Dict[str, Any]) -> Any:
+    """The upload of ``volume``: tagged with its id and owned by its project (the project sees
+    public and shared images of others too, which may carry any tag)."""
     for image in api("images named %s" % name, lambda: list(conn.image.images(name=name))):
-        if (image.properties or {}).get(SOURCE_ID_KEY) == volume_id:
+        if (image.properties or {}).get(SOURCE_ID_KEY) == volume["id"] and \
+                image.owner == volume["project_id"]:
             return image
     return None
 
@@ -408,7 +411,7 @@ def find_source_image(settings: Settings, volume: Dict[str, Any],
                       image_name: Optional[str] = None) -> Any:
     """The image upload_to_image made of ``volume`` at the source, or None."""
     conn = settings.cloud(SOURCE).connect(project_id=volume["project_id"])
-    return _find_source_image(conn, image_name or default_image_name(volume), volume["id"])
+    return _find_source_image(conn, image_name or default_image_name(volume), volume)
 
 
 def default_image_name(volume: Dict[str, Any]) -> str:
