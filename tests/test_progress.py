@@ -21,6 +21,10 @@ FAKE_RBD = textwrap.dedent("""\
     if "fail" in sys.argv:
         sys.stderr.write("rbd: copy failed: (28) No space left on device\\n")
         sys.exit(28)
+    if "hang" in sys.argv:          # what rbd cp does when an OSD stops answering
+        sys.stderr.write("Image copy: 100%% complete...\\r")
+        sys.stderr.flush()
+        time.sleep(60)
     """) % sys.executable
 
 
@@ -43,6 +47,24 @@ def test_failure_keeps_the_real_error_not_the_progress(fake_rbd):
         fake_rbd.run_with_progress("cp", "a/b", "c/d", "fail", on_progress=lambda f: None)
     assert caught.value.returncode == 28
     assert "No space left" in caught.value.stderr and "complete" not in caught.value.stderr
+
+
+def test_a_copy_without_progress_is_stopped_with_the_clusters_health(fake_rbd):
+    """The watchdog stops a command that shows no progress for stall_timeout seconds, long
+    before its timeout; the error says so and what `ceph health` reports (here: no cluster)."""
+    import time
+
+    from lib.errors import RbdStalled
+    fake_rbd.stall_timeout = 1
+    started = time.monotonic()
+    with pytest.raises(RbdStalled) as caught:
+        fake_rbd.run_with_progress("cp", "a/b", "c/d", "hang", on_progress=lambda f: None,
+                                   timeout=50)
+    assert time.monotonic() - started < 50       # stopped by the watchdog, not the timeout
+    assert "no progress for 1s" in str(caught.value)
+    assert "the cluster reports: ceph health failed" in str(caught.value)
+    fake_rbd.stall_timeout = 0                    # 0: never stopped for a stall
+    fake_rbd.run_with_progress("cp", "a/b", "c/d", on_progress=lambda f: None)
 
 
 def test_progress_reports_rate_eta_and_throttles():

@@ -15,11 +15,12 @@ import os
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import names
-from .errors import ConfigError, RbdError, RbdNotFound, RbdTimeout
+from .errors import ConfigError, RbdError, RbdNotFound, RbdStalled, RbdTimeout
 
 LOG = logging.getLogger(__name__)
 
@@ -112,11 +113,13 @@ class CephCli:
     """Runs one Ceph tool (``rbd`` by default) against one cluster."""
 
     def __init__(self, cluster: CephCluster, timeout: float = 120, program: str = "rbd",
-                 runner: Runner = subprocess.run) -> None:
+                 runner: Runner = subprocess.run, stall_timeout: float = 0) -> None:
         self.cluster = cluster
         self.timeout = timeout
         self.program = program
         self._runner = runner
+        # a long copy or export that shows no progress for this long is stopped (0: never)
+        self.stall_timeout = stall_timeout
 
     def argv(self, args: Sequence[str], json_output: bool = True) -> List[str]:
         argv = [self.program] + self.cluster.connection_args() + [str(a) for a in args]
@@ -159,15 +162,19 @@ class CephCli:
         rbd prints progress on stderr, separated by carriage returns; everything else on stderr
         is kept for the error message.
         """
-        def consume(proc: "subprocess.Popen[bytes]") -> str:
+        def consume(proc: "subprocess.Popen[bytes]", alive: Callable[[], None]) -> str:
             other: List[str] = []
             pending = b""
+
+            def progress(fraction: float) -> None:
+                alive()
+                on_progress(fraction)
             for chunk in iter(lambda: proc.stderr.read1(4096), b""):
                 pending += chunk
                 *pieces, pending = re.split(rb"[\r\n]", pending)
                 for piece in pieces:
-                    _progress_or_keep(piece.decode("utf-8", "replace"), on_progress, other)
-            _progress_or_keep(pending.decode("utf-8", "replace"), on_progress, other)
+                    _progress_or_keep(piece.decode("utf-8", "replace"), progress, other)
+            _progress_or_keep(pending.decode("utf-8", "replace"), progress, other)
             return "\n".join(other)
 
         self._stream(args, timeout, subprocess.DEVNULL, consume)
@@ -178,12 +185,13 @@ class CephCli:
         """SHA-256 and length of ``rbd export SPEC -`` streamed, never stored."""
         digest, length = hashlib.sha256(), [0]
 
-        def consume(proc: "subprocess.Popen[bytes]") -> str:
+        def consume(proc: "subprocess.Popen[bytes]", alive: Callable[[], None]) -> str:
             errors: List[bytes] = []
             drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()),
                                      daemon=True)
             drain.start()   # a full stderr pipe must never block the export
             for chunk in iter(lambda: proc.stdout.read(_EXPORT_CHUNK), b""):
+                alive()
                 digest.update(chunk)
                 length[0] += len(chunk)
                 if on_progress and size:
@@ -196,24 +204,44 @@ class CephCli:
         return digest.hexdigest(), length[0]
 
     def _stream(self, args: Sequence[str], timeout: Optional[float], stdout: Any,
-                consume: Callable[["subprocess.Popen[bytes]"], str]) -> None:
-        """Run a command whose output is consumed while it runs; killed after ``timeout``."""
+                consume: Callable[["subprocess.Popen[bytes]", Callable[[], None]], str]
+                ) -> None:
+        """Run a command whose output is consumed while it runs (CONSUME calls ``alive`` on
+        every sign of progress); killed after ``timeout``, or after ``stall_timeout`` seconds
+        without progress (then the error says what the cluster's health reports)."""
         LOG.debug("running %s", " ".join(self._shown(args)))
         proc = subprocess.Popen(self.argv(args, json_output=False), stdin=subprocess.DEVNULL,
                                 stdout=stdout, stderr=subprocess.PIPE,
                                 pass_fds=self.cluster.pass_fds())
         killer = threading.Timer(timeout or self.timeout, proc.kill)
         killer.start()
+        watchdog = _Watchdog(proc, self.stall_timeout)
         try:
-            stderr = consume(proc)
+            stderr = consume(proc, watchdog.alive)
             returncode = proc.wait()
         finally:
             timed_out = not killer.is_alive()
             killer.cancel()
+            watchdog.stop()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        if watchdog.fired and returncode != 0:
+            raise RbdStalled(self._shown(args), returncode, self.cluster.hide(stderr),
+                             "no progress for %ss (stopped; copy.stall_timeout); the cluster "
+                             "reports: %s" % (self.stall_timeout, self.health()))
         self._check_streamed(args, returncode, self.cluster.hide(stderr), timed_out, timeout)
+
+    def health(self) -> str:
+        """What ``ceph health`` says, in one line (for errors: why did it stop?)."""
+        try:
+            report = CephCli(self.cluster, timeout=20, program="ceph").run("health") or {}
+        except RbdError as exc:
+            return "ceph health failed: %s" % exc
+        checks = report.get("checks") or {}
+        details = ["%s: %s" % (name, ((check.get("summary") or {}).get("message") or ""))
+                   for name, check in sorted(checks.items())]
+        return "; ".join([str(report.get("status", "?"))] + details)
 
     def _check_streamed(self, args: Sequence[str], returncode: int, stderr: str,
                         timed_out: bool, timeout: Optional[float]) -> None:
@@ -241,3 +269,28 @@ def _progress_or_keep(line: str, on_progress: Callable[[float], None],
 
 def _is_enoent(proc: "subprocess.CompletedProcess[str]") -> bool:
     return proc.returncode == 2 or any(m in (proc.stderr or "") for m in _ENOENT_MARKERS)
+
+
+class _Watchdog:
+    """Kills PROC when ``alive`` was not called for STALL seconds (0: never)."""
+
+    def __init__(self, proc: "subprocess.Popen[bytes]", stall: float) -> None:
+        self.proc, self.stall = proc, stall
+        self.last = time.monotonic()
+        self.fired = False
+        self._done = threading.Event()
+        if stall > 0:
+            threading.Thread(target=self._watch, daemon=True).start()
+
+    def alive(self) -> None:
+        self.last = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(5.0, self.stall / 4)):
+            if time.monotonic() - self.last > self.stall:
+                self.fired = True
+                self.proc.kill()
+                return

@@ -51,6 +51,10 @@ class RbdTimeout(RbdError):
     """A Ceph command did not finish within its timeout and was killed."""
 
 
+class RbdStalled(RbdError):
+    """A long Ceph command showed no progress for too long and was stopped."""
+
+
 def _last_lines(text: str, limit: int = 6) -> str:
     """rbd prints librbd debug lines before the real error: keep the tail that explains."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]

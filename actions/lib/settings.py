@@ -58,6 +58,7 @@ class Settings:
     mirror_mode: str = "snapshot"
     copy_features: Tuple[str, ...] = DEFAULT_COPY_FEATURES
     copy_timeout: int = 7200
+    copy_stall: int = 900              # seconds a copy or checksum may show no progress
     rbd_timeout: int = 120
     poll_interval: float = 2.0
     wait_timeout: int = 540
@@ -93,6 +94,8 @@ class Settings:
                                     copy.get("image_features") or DEFAULT_COPY_FEATURES),
                 copy_timeout=integer(copy.get("timeout"), "copy.timeout", 7200, 60,
                                      MAX_COPY_TIMEOUT),
+                copy_stall=integer(copy.get("stall_timeout"), "copy.stall_timeout", 900, 0,
+                                   MAX_COPY_TIMEOUT),
                 rbd_timeout=integer(config.get("rbd_timeout"), "rbd_timeout", 120, 5, 3600),
                 poll_interval=number(sync.get("poll_interval"), "sync.poll_interval", 2.0, 0.2,
                                      MAX_WAIT_TIMEOUT),
@@ -130,7 +133,8 @@ class Settings:
         return self.source if side == SOURCE else self.destination
 
     def rbd(self, side: str) -> CephCli:
-        return CephCli(self.cluster(side), timeout=self.rbd_timeout)
+        return CephCli(self.cluster(side), timeout=self.rbd_timeout,
+                       stall_timeout=self.copy_stall)
 
     def ceph(self, side: str) -> CephCli:
         """The ``ceph`` tool (fsid, df, osd dump) as the pack's user on that cluster."""
