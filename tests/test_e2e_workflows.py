@@ -1,10 +1,13 @@
 """The workflows end to end: the real workflow files through orquesta's conductor (the local
 runner), the real actions, the two real clouds on the real Ceph pair."""
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+
+import pytest
 
 from ceph_env import REPO, fingerprint, purge_image, run_action
 from lib.openstack_steps import SOURCE_ID_KEY
@@ -191,6 +194,55 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
             proc.wait(timeout=30)
         proc.stdout.close()
         purge_image(settings, DESTINATION, pools.destination_cinder, partial.name)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+@pytest.mark.parametrize("step", ["enable_mirroring", "wait_for_sync", "final_sync",
+                                  "copy_replica", "verify_copy", "manage_volume",
+                                  "disable_mirroring"])
+def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_duplicated(
+        settings, full_config, clouds, step):
+    """The whole runner (and whatever rbd or API call it had started) killed right after STEP
+    succeeded; a re-run ends with one destination volume, byte-identical, the source kept and
+    its mirroring off, no half copy left."""
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32)
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
+         "volume_id=" + volume.id, "--sandbox", "--yes"], cwd=str(REPO), env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if done.match(line):
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, "".join(seen)
+        source_sum = source_sha(settings, volume.id)
+
+        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert "migrated" in result.output["outcome"], result.output
+        made = migrated(clouds, volume.id)
+        assert len(made) == 1, made
+        assert destination_sha(settings, pools.destination_cinder,
+                               "volume-" + made[0].id) == source_sum
+        source = settings.image(SOURCE, pools.mirrored_cinder, "volume-" + volume.id)
+        assert (source.info().get("mirroring") or {}).get("state", "disabled") == "disabled"
+        leftovers = [n for n in settings.rbd(DESTINATION).run("ls", pools.destination_cinder)
+                     or [] if volume.id in n]
+        assert leftovers == [], leftovers
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        proc.stdout.close()
+        purge_image(settings, DESTINATION, pools.destination_cinder,
+                    "volume-%s.ceph_migrate-partial" % volume.id)
         forget_migration(settings, full_config, clouds, volume.id)
 
 

@@ -319,12 +319,14 @@ def find_migrated_volume(settings: Settings, conn: Any, project_id: str, source_
 def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
     """Whether a destination volume's RBD image is what the pack made for ``source_id``: the
     managed copy of its replica (``copy_of``, which cinder manage keeps) or a clone of a copy
-    the pack made in the destination Glance pool (the boot procedure's volume)."""
+    the pack made in the destination Glance pool (the boot procedure's volume). A tagged volume
+    without an RBD image holds no data: taken as an earlier run's manage in flight or failed."""
     pools = settings.pools
     image = settings.image(DESTINATION, pools.destination_cinder, "volume-" + volume.id)
     info = image.find()
     if info is None:
-        return False
+        # no data to lose: a manage still renaming the copy, or one that failed
+        return volume.status not in ("available", "in-use")
     made = image.recorded(META_COPY_OF)
     if made:
         replica = settings.image(DESTINATION, pools.mirrored_cinder, "volume-" + source_id)
