@@ -231,3 +231,45 @@ def test_a_project_name_in_several_domains_is_refused_an_id_is_not():
                                                       "domain": "other"}
     with pytest.raises(NotFound, match="'nope' does not exist at the destination"):
         steps.project_for(conn, VOLUME, "nope")
+
+
+def test_an_api_answering_503_fails_the_step_with_the_services_words_and_no_secret():
+    """A Keystone behind a proxy that answers 503 Service Unavailable to everything: the step
+    fails at once, names the call and what the service said, never shows the password; the
+    action changes nothing (it only reads)."""
+    import http.server
+    import threading
+
+    from ceph_env import run_action
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            body = b'{"error": {"code": 503, "message": "maintenance"}}'
+            self.send_response(503, "Service Unavailable")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = {"source_ceph": {"cluster": "ceph", "conf": "/etc/ceph/ceph.conf"},
+                  "destination_ceph": {"cluster": "cephpa1", "conf": "/etc/ceph/cephpa1.conf"},
+                  "source_cloud": {"auth_url": "http://127.0.0.1:%d/v3" % server.server_port,
+                                   "username": "admin", "password": "s3cret-never-shown",
+                                   "project_name": "admin", "timeout": 5}}
+        ran = run_action("describe_volume", config,
+                         volume_id="0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ran.ok is False, ran.result
+    assert ran.result["error"].startswith("source volume "), ran.result
+    assert "503" in ran.result["error"] or "Service Unavailable" in ran.result["error"], \
+        ran.result
+    assert "s3cret-never-shown" not in str(ran.result)

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from ceph_env import REPO, SANDBOX, create_volume, purge_image, run_action
+from ceph_env import REPO, SANDBOX, create_volume, purge_image, run_action, write_random
 from lib.notifications import SOURCE_ID_KEY
 from lib.settings import SOURCE
 from openstack_env import (OS_SANDBOX, create_source_volume, delete_quietly, forget_migration,
@@ -109,6 +109,11 @@ def test_a_stopped_rbd_mirror_is_a_stall_that_clears_when_it_is_back(settings, c
         sensor.poll()
         sandbox(SANDBOX, "stop-mirror")
         stopped = True
+        # writes while rbd-mirror is down: a bounded wait says it timed out (what the
+        # workflows retry on), never that the replica is in sync
+        write_random(settings, SOURCE, "%s/%s" % (settings.pools.mirrored_cinder, image), 4)
+        waited = run_action("wait_for_sync", config, image=image, timeout_seconds=5)
+        assert not waited.ok and waited.result.get("timed_out") is True, waited.result
 
         def stalled(flag):
             def check():
@@ -121,6 +126,8 @@ def test_a_stopped_rbd_mirror_is_a_stall_that_clears_when_it_is_back(settings, c
         stopped = False
         until("the stall's end", stalled(False), 180)
         assert len(dispatched(sensor, "mirror_stalled", image=image, stalled=True)) == 1
+        # rbd-mirror back: the same wait, re-run, finishes (the replica catches up)
+        assert run_action("wait_for_sync", config, image=image, timeout_seconds=300).ok
     finally:
         if stopped:
             sandbox(SANDBOX, "start-mirror")
