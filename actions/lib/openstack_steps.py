@@ -327,10 +327,10 @@ def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
     if info is None:
         # no data to lose: a manage still renaming the copy, or one that failed
         return volume.status not in ("available", "in-use")
-    made = image.recorded(META_COPY_OF)
-    if made:
-        replica = settings.image(DESTINATION, pools.mirrored_cinder, "volume-" + source_id)
-        return made.get("source") == where(replica)
+    replica = settings.image(DESTINATION, pools.mirrored_cinder, "volume-" + source_id)
+    if (image.recorded(META_COPY_OF) or {}).get("source") == where(replica):
+        return True
+    # a clone carries its parent's metadata (librbd copies it): the parent decides
     parent = info.get("parent") or {}
     if parent.get("pool") != pools.destination_glance or not parent.get("image"):
         return False
