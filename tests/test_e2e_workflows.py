@@ -197,20 +197,26 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         forget_migration(settings, full_config, clouds, volume.id)
 
 
-@pytest.mark.parametrize("step", ["enable_mirroring", "wait_for_sync", "final_sync",
-                                  "copy_replica", "verify_copy", "manage_volume",
-                                  "disable_mirroring"])
+KILL_POINTS = [("data", step) for step in (
+    "enable_mirroring", "wait_for_sync", "final_sync", "copy_replica", "verify_copy",
+    "manage_volume", "disable_mirroring")] + [("boot", step) for step in (
+        "upload", "copy_replica", "register_image", "create_volume")]
+
+
+@pytest.mark.parametrize("procedure,step", KILL_POINTS, ids=["-".join(p) for p in KILL_POINTS])
 def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_duplicated(
-        settings, full_config, clouds, step):
+        settings, full_config, clouds, procedure, step):
     """The whole runner (and whatever rbd or API call it had started) killed right after STEP
     succeeded; a re-run ends with one destination volume, byte-identical, the source kept and
-    its mirroring off, no half copy left."""
+    its mirroring off, no half copy, no second upload or registration."""
     pools = settings.pools
-    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32)
+    boot = procedure == "boot"
+    workflow = "ceph_migrate.migrate_boot_volume" if boot else "ceph_migrate.migrate_volume"
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
-         "volume_id=" + volume.id, "--sandbox", "--yes"], cwd=str(REPO), env=env,
+        [sys.executable, "-m", "runner", "run", workflow, "volume_id=" + volume.id,
+         "--sandbox", "--yes"], cwd=str(REPO), env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
     seen = []
@@ -224,17 +230,25 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
         assert proc.returncode == -signal.SIGKILL, "".join(seen)
         source_sum = source_sha(settings, volume.id)
 
-        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        result = runner(full_config).run(workflow, volume_id=volume.id)
         assert result.status == "succeeded", (result.errors, result.output)
         assert "migrated" in result.output["outcome"], result.output
         made = migrated(clouds, volume.id)
         assert len(made) == 1, made
         assert destination_sha(settings, pools.destination_cinder,
                                "volume-" + made[0].id) == source_sum
-        source = settings.image(SOURCE, pools.mirrored_cinder, "volume-" + volume.id)
+        if boot:
+            uploads = _tagged_images(clouds["pa1-admin"], volume.id)
+            assert len(uploads) == 1, uploads
+            source = settings.image(SOURCE, pools.mirrored_glance, uploads[0])
+            assert len(_tagged_images(clouds["ct1-admin"], uploads[0])) == 1
+            pool, marker = pools.destination_glance, uploads[0]
+        else:
+            source = settings.image(SOURCE, pools.mirrored_cinder, "volume-" + volume.id)
+            pool, marker = pools.destination_cinder, volume.id
         assert (source.info().get("mirroring") or {}).get("state", "disabled") == "disabled"
-        leftovers = [n for n in settings.rbd(DESTINATION).run("ls", pools.destination_cinder)
-                     or [] if volume.id in n]
+        leftovers = [n for n in settings.rbd(DESTINATION).run("ls", pool) or []
+                     if marker in n and n.endswith(".ceph_migrate-partial")]
         assert leftovers == [], leftovers
     finally:
         if proc.poll() is None:
@@ -244,6 +258,26 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
         purge_image(settings, DESTINATION, pools.destination_cinder,
                     "volume-%s.ceph_migrate-partial" % volume.id)
         forget_migration(settings, full_config, clouds, volume.id)
+        if boot:
+            _forget_boot(settings, full_config, clouds, volume.id)
+
+
+def _tagged_images(conn, source_id):
+    return [i.id for i in conn.image.images()
+            if (i.properties or {}).get(SOURCE_ID_KEY) == source_id]
+
+
+def _forget_boot(settings, config, clouds, volume_id):
+    """Test cleanup of a boot-volume migration: the destination volume and image, the upload's
+    mirroring and the upload itself."""
+    for image_id in _tagged_images(clouds["pa1-admin"], volume_id):
+        run_action("rollback_destination", config, source_id=volume_id, source_image_id=image_id,
+                   destination_project="tenant", delete_data=True)
+        run_action("disable_mirroring", config, image=image_id,
+                   pool=settings.pools.mirrored_glance, discard_replica=True)
+        purge_image(settings, DESTINATION, settings.pools.destination_glance,
+                    image_id + ".ceph_migrate-partial")
+        delete_quietly(clouds["pa1-admin"], "image", image_id)
 
 
 def test_dry_run_and_rejected_gates_change_nothing_and_rollback_restores_the_source(
