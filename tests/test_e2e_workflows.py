@@ -197,10 +197,12 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         forget_migration(settings, full_config, clouds, volume.id)
 
 
+# every step that changes something, but the last (a gate only answers)
 KILL_POINTS = [("data", step) for step in (
-    "enable_mirroring", "wait_for_sync", "final_sync", "copy_replica", "verify_copy",
-    "manage_volume", "disable_mirroring")] + [("boot", step) for step in (
-        "upload", "copy_replica", "register_image", "create_volume")]
+    "enable_mirroring", "wait_for_sync", "final_snapshot", "final_sync", "copy_replica",
+    "verify_copy", "manage_volume", "disable_mirroring")] + [("boot", step) for step in (
+        "upload", "enable_mirroring", "copy_replica", "snapshot", "verify_copy",
+        "register_image", "create_volume", "disable_mirroring")]
 
 
 @pytest.mark.parametrize("procedure,step", KILL_POINTS, ids=["-".join(p) for p in KILL_POINTS])
