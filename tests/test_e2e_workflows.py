@@ -100,13 +100,7 @@ def test_migrate_boot_volume_then_roll_it_back(settings, full_config, clouds, op
         assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
     finally:
         forget_migration(settings, full_config, clouds, volume.id)
-        for image in clouds["pa1-admin"].image.images():
-            if (image.properties or {}).get(SOURCE_ID_KEY) == volume.id:
-                run_action("rollback_destination", full_config, source_id=image.id,
-                           destination_project="tenant", delete_data=True)
-                run_action("disable_mirroring", full_config, image=image.id,
-                           pool=pools.mirrored_glance, discard_replica=True)
-                delete_quietly(clouds["pa1-admin"], "image", image.id)
+        _forget_boot(settings, full_config, clouds, volume.id)
 
 
 def test_an_in_use_volume_is_migrated_when_allowed(settings, full_config, clouds):

@@ -12,16 +12,13 @@ from ceph_env import create_volume, purge_image, run_action
 from lib.settings import DESTINATION, SOURCE
 
 
-def sandbox_state() -> Path:
-    if os.environ.get("CEPH_MIGRATE_TEST_CONFIG"):
-        pytest.skip("changes a cluster's daemons or pools: only on the project's own sandbox")
-    return Path(os.environ.get("CEPH_MIGRATE_SANDBOX_DIR", "/tmp/ceph_migrate_sandbox"))
-
-
 def sandbox_daemon(name: str, cluster: str) -> int:
     """The PID the Ceph sandbox recorded for daemon NAME of CLUSTER, checked against the
     process's command line (a PID is signalled only when it is still that daemon)."""
-    state = sandbox_state()
+    if os.environ.get("CEPH_MIGRATE_TEST_CONFIG"):
+        pytest.skip("freezes a Ceph daemon: never done to the clusters CEPH_MIGRATE_TEST_CONFIG "
+                    "names, only to the project's own sandbox (as in CI)")
+    state = Path(os.environ.get("CEPH_MIGRATE_SANDBOX_DIR", "/tmp/ceph_migrate_sandbox"))
     for line in (state / "pids").read_text().splitlines():
         pid, recorded, group = (line.split() + ["", "", ""])[:3]
         if recorded.startswith(name) and group == cluster:
