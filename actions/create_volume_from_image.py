@@ -1,7 +1,8 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import create_volume_from_image
+from lib.cinder import create_volume_from_image
+from lib.migration import carried
 from lib.settings import Settings
 
 
@@ -10,8 +11,9 @@ class CreateVolumeFromImage(Action):
 
     @reported
     def run(self, image_id, destination_project, name, size_gib, volume_type=None,
-            source_volume_id=None, wait_seconds=540):
+            source_volume_id=None, wait_seconds=540, migration=None):
         return create_volume_from_image(Settings.from_config(self.config), image_id,
                                         destination_project, name, size_gib,
                                         volume_type=volume_type, source_id=source_volume_id,
-                                        timeout=wait_seconds)
+                                        timeout=wait_seconds,
+                                        migration=carried(migration, source_volume_id))

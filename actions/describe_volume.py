@@ -1,7 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import describe_volume
+from lib.cinder import describe_volume
 from lib.settings import Settings
 
 

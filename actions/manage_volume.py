@@ -1,7 +1,8 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import manage_copy
+from lib.cinder import manage_volume
+from lib.migration import carried
 from lib.settings import Settings
 
 
@@ -10,6 +11,7 @@ class ManageVolume(Action):
 
     @reported
     def run(self, volume_id, destination_project=None, destination_image=None,
-            wait_seconds=300):
-        return manage_copy(Settings.from_config(self.config), volume_id, destination_project,
-                           destination_image, timeout=wait_seconds)
+            wait_seconds=300, migration=None):
+        return manage_volume(Settings.from_config(self.config), volume_id, destination_project,
+                             destination_image, timeout=wait_seconds,
+                             migration=carried(migration, volume_id))

@@ -1,7 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import plan_boot_volume
+from lib.planning import plan_boot_volume_migration
 from lib.settings import Settings
 
 
@@ -10,6 +10,6 @@ class PlanBootVolumeMigration(Action):
 
     @reported
     def run(self, volume_id, destination_project=None, allow_in_use=False):
-        report = plan_boot_volume(Settings.from_config(self.config), volume_id,
-                                  destination_project, allow_in_use)
+        report = plan_boot_volume_migration(Settings.from_config(self.config), volume_id,
+                                            destination_project, allow_in_use)
         return (report["ok"], report)

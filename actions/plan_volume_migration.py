@@ -1,7 +1,7 @@
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import plan_data_volume
+from lib.planning import plan_volume_migration
 from lib.settings import Settings
 
 
@@ -11,6 +11,6 @@ class PlanVolumeMigration(Action):
     @reported
     def run(self, volume_id, mode=None, destination_image=None, destination_project=None,
             allow_in_use=False):
-        report = plan_data_volume(Settings.from_config(self.config), volume_id, mode,
-                                  destination_image, destination_project, allow_in_use)
+        report = plan_volume_migration(Settings.from_config(self.config), volume_id, mode,
+                                       destination_image, destination_project, allow_in_use)
         return (report["ok"], report)

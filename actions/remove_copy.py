@@ -3,7 +3,7 @@ import functools
 from st2common.runners.base_action import Action
 
 from lib.action_support import reported
-from lib.openstack_steps import registered_image_exists
+from lib.glance import registered_image_exists
 from lib.rollback import remove_copy
 from lib.settings import DESTINATION, SOURCE, Settings
 

@@ -12,7 +12,7 @@ from typing import Any, Dict
 import pytest
 
 from ceph_env import REPO, write_random
-from lib.openstack_steps import SOURCE_ID_KEY
+from lib.names import SOURCE_ID_KEY
 from lib.settings import DESTINATION, SOURCE
 
 OS_SANDBOX = REPO / "sandbox" / "openstack_sandbox.py"

@@ -37,6 +37,12 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
         plan = run_action("plan_volume_migration", config, volume_id=vid)
         assert plan.ok, plan.result
         assert plan.result["plan"]["mode"] == mode
+        # no clouds configured: the migration value names the Ceph side only
+        assert plan.result["migration"] == {
+            "procedure": "data", "volume_id": vid, "volume": None, "destination_project": None,
+            "mode": mode, "mirrored_pool": pools.mirrored_cinder,
+            "destination_pool": pools.destination_cinder, "image": image,
+            "destination_image": image}
 
         if mode == "journal":
             added = run_action("enable_journal_features", config, image=image)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ceph_env import REPO, fingerprint, purge_image, run_action
-from lib.openstack_steps import SOURCE_ID_KEY
+from lib.names import SOURCE_ID_KEY
 from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,

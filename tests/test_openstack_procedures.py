@@ -49,6 +49,10 @@ def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
             "destination Cinder pool is managed by a backend"}
         fields = {c["check"]: c["detail"] for c in plan["checks"]}
         assert "carried as escapes" in fields["destination accepts the volume's fields"]
+        migration = plan["migration"]        # the plan's value, passed on to the manage
+        assert migration["volume"] == plan["volume"] and migration["image"] == image
+        assert (migration["procedure"], migration["mode"]) == ("data", "snapshot")
+        assert migration["destination_project"]["id"] == tenant_project
 
         # the Ceph stage (tested in depth in test_ceph_stage)
         ok(run_action("enable_mirroring", full_config, image=image))
@@ -58,7 +62,8 @@ def test_procedure_1_data_volume(settings, full_config, clouds, tenant_project):
         ok(run_action("copy_replica", full_config, image=image))
         source_sum = ok(run_action("verify_copy", full_config, image=image))["sha256"]
 
-        managed = ok(run_action("manage_volume", full_config, volume_id=volume.id))
+        managed = ok(run_action("manage_volume", full_config, volume_id=volume.id,
+                                migration=migration))
         assert managed["changed"] is True
         new_id = managed["volume_id"]
         dest = clouds["ct1-admin"].block_storage.get_volume(new_id)
@@ -107,7 +112,13 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
     try:
         plan = ok(run_action("plan_boot_volume_migration", full_config, volume_id=volume.id))
         assert plan["ok"]
-        uploaded = ok(run_action("upload_volume_to_image", full_config, volume_id=volume.id))
+        migration = plan["migration"]        # passed on to the steps; re-runs go without it
+        assert (migration["procedure"], migration["mode"], migration["image"]) == \
+            ("boot", "journal", None)
+        assert migration["volume"]["id"] == volume.id
+        assert migration["destination_project"]["id"] == tenant_project
+        uploaded = ok(run_action("upload_volume_to_image", full_config, volume_id=volume.id,
+                                 migration=migration))
         image_id = uploaded["image_id"]
         assert uploaded["changed"] and image_id != forged.id
         assert uploaded["status"] == "active" and uploaded["disk_format"] == "raw"
@@ -129,7 +140,8 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
         ok(run_action("verify_copy", full_config, destination_pool=pools.destination_glance,
                       **glance))
 
-        registered = ok(run_action("register_image", full_config, image_id=image_id))
+        registered = ok(run_action("register_image", full_config, image_id=image_id,
+                                   migration=migration))
         assert registered["changed"] and registered["status"] == "active"
         assert registered["location"] == "rbd://%s/%s/%s/snap" % (
             settings.fsid(DESTINATION), pools.destination_glance, image_id)
@@ -147,7 +159,8 @@ def test_procedure_2_boot_volume_through_glance(settings, full_config, clouds,
 
         created = ok(run_action("create_volume_from_image", full_config,
                                 image_id=registered["image_id"], destination_project="tenant",
-                                name=volume.name, size_gib=1, source_volume_id=volume.id))
+                                name=volume.name, size_gib=1, source_volume_id=volume.id,
+                                migration=migration))
         created_id = created["volume_id"]
         dest = clouds["ct1-tenant"].block_storage.get_volume(created_id)
         assert dest.status == "available" and dest.is_bootable

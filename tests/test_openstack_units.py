@@ -4,9 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from lib import openstack_steps as steps
-from lib.clouds import CloudSettings, OpenStackError
+from lib import cinder, glance, keystone
+from lib.clouds import CloudSettings, OpenStackError, api
 from lib.errors import ConfigError, NotFound, RefusedError
+from lib.names import SOURCE_ID_KEY
 from lib.settings import Settings
 
 VOLUME = {"id": "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10", "name": "db", "status": "available",
@@ -21,19 +22,19 @@ def volume(**changes):
                                     "maintenance", "error_extending", "reserved"])
 def test_volume_states_that_block(status):
     with pytest.raises(RefusedError):
-        steps._state_ok(volume(status=status), allow_in_use=True)
+        cinder.state_ok(volume(status=status), allow_in_use=True)
 
 
 def test_in_use_needs_an_explicit_allowance():
     attached = volume(status="in-use", attached_to=["srv-1"])
     with pytest.raises(RefusedError, match="in use .*srv-1"):
-        steps._state_ok(attached, allow_in_use=False)
-    assert steps._state_ok(attached, allow_in_use=True) == "in-use"
+        cinder.state_ok(attached, allow_in_use=False)
+    assert cinder.state_ok(attached, allow_in_use=True) == "in-use"
 
 
 def test_encrypted_is_refused():
     with pytest.raises(RefusedError, match="encrypted"):
-        steps._not_encrypted(volume(encrypted=True, volume_type="luks"))
+        cinder.not_encrypted(volume(encrypted=True, volume_type="luks"))
 
 
 class FakeBlockStorage:
@@ -57,10 +58,10 @@ def test_quota_room(limit, used, fits):
     quota = SimpleNamespace(gigabytes=limit, volumes=-1,
                             usage={"gigabytes": used, "volumes": 3})
     if fits:
-        assert steps._quota_room(conn(quota=quota), "p", volume()) == "enough quota"
+        assert cinder.quota_room(conn(quota=quota), "p", volume()) == "enough quota"
     else:
         with pytest.raises(RefusedError, match="gigabytes"):
-            steps._quota_room(conn(quota=quota), "p", volume())
+            cinder.quota_room(conn(quota=quota), "p", volume())
 
 
 def settings(**extra):
@@ -73,19 +74,19 @@ def settings(**extra):
 def test_manage_host_is_discovered_or_configured():
     pools = [SimpleNamespace(name="h@other#other", capabilities={"pool_name": "other"}),
              SimpleNamespace(name="cinder-ct1-cl1@b#cinder-ceph-pa1-cl1", capabilities={})]
-    assert steps.manage_host(settings(), conn(pools=pools)) == \
+    assert cinder.manage_host(settings(), conn(pools=pools)) == \
         "cinder-ct1-cl1@b#cinder-ceph-pa1-cl1"
     with pytest.raises(NotFound, match="destination_manage_host"):
-        steps.manage_host(settings(), conn(pools=pools[:1]))
+        cinder.manage_host(settings(), conn(pools=pools[:1]))
     fixed = settings(destination_manage_host="h@b#p")
-    assert steps.manage_host(fixed, conn(pools=[])) == "h@b#p"
+    assert cinder.manage_host(fixed, conn(pools=[])) == "h@b#p"
 
 
 def test_rbd_urls():
-    assert steps.parse_rbd_url("rbd://f-s-i-d/glance-ct1-cl1/abc/snap") == {
+    assert glance.parse_rbd_url("rbd://f-s-i-d/glance-ct1-cl1/abc/snap") == {
         "fsid": "f-s-i-d", "pool": "glance-ct1-cl1", "image": "abc", "snapshot": "snap"}
     for other in (None, "", "file:///var/lib/glance/x", "rbd://fsid/pool/image"):
-        assert steps.parse_rbd_url(other) is None
+        assert glance.parse_rbd_url(other) is None
 
 
 def test_api_errors_become_the_packs_own():
@@ -98,9 +99,9 @@ def test_api_errors_become_the_packs_own():
         raise osexc.HttpException("Policy doesn't allow volume:manage to be performed.")
 
     with pytest.raises(NotFound, match="source volume x: not found"):
-        steps.api("source volume x", missing)
+        api("source volume x", missing)
     with pytest.raises(OpenStackError, match="Policy doesn't allow"):
-        steps.api("cinder manage", broken)
+        api("cinder manage", broken)
 
 
 def test_clouds_need_configuration_and_hide_passwords():
@@ -121,7 +122,7 @@ def test_connection_errors_hide_the_password():
                                       "destination")
     connection = cloud.connect()
     with pytest.raises(OpenStackError, match="listing volumes failed") as caught:
-        steps.api("listing volumes", lambda: list(connection.block_storage.volumes()))
+        api("listing volumes", lambda: list(connection.block_storage.volumes()))
     assert "s3cret-pw" not in str(caught.value)
 
 
@@ -164,15 +165,15 @@ def test_an_api_that_accepts_and_never_answers_fails_the_step_after_its_timeout(
 
 
 def test_fields_cinder_manage_accepts_are_carried_as_they_are():
-    fields = steps.destination_fields(volume(description="plain text, ünïcode \\ ok",
-                                             metadata={"app": "db"}))
+    fields = cinder.destination_fields(volume(description="plain text, ünïcode \\ ok",
+                                              metadata={"app": "db"}))
     assert fields["description"] == "plain text, ünïcode \\ ok" and fields["notes"] == []
-    assert fields["metadata"] == {"app": "db", steps.SOURCE_ID_KEY: VOLUME["id"]}
+    assert fields["metadata"] == {"app": "db", SOURCE_ID_KEY: VOLUME["id"]}
 
 
 def test_a_description_manage_would_refuse_is_carried_escaped_and_can_be_read_back():
     original = "line one\nline two\ttab \\ backslash \x1b"
-    fields = steps.destination_fields(volume(description=original, metadata={}))
+    fields = cinder.destination_fields(volume(description=original, metadata={}))
     assert fields["description"] == "line one\\nline two\\ttab \\\\ backslash \\x1b"
     assert fields["description"].encode().decode("unicode_escape") == original
     assert "escapes" in fields["notes"][0]
@@ -186,7 +187,7 @@ def test_a_description_manage_would_refuse_is_carried_escaped_and_can_be_read_ba
 ])
 def test_fields_manage_would_refuse_are_refused_before_anything_changes(changes, words):
     with pytest.raises(RefusedError, match="would refuse to manage") as exc:
-        steps.destination_fields(volume(**dict({"description": ""}, **changes)))
+        cinder.destination_fields(volume(**dict({"description": ""}, **changes)))
     assert words in str(exc.value)
 
 
@@ -216,21 +217,21 @@ class FakeIdentity:
 def test_the_default_project_lands_in_the_domain_of_the_source_projects_domain():
     conn = SimpleNamespace(identity=FakeIdentity())
     source = {"project_name": "tenant", "project_id": "src", "project_domain": "other"}
-    assert steps.project_for(conn, source)["id"] == "p-2"
-    assert steps.project_for(conn, dict(source, project_domain="Default"))["id"] == "p-1"
+    assert keystone.project_for(conn, source)["id"] == "p-2"
+    assert keystone.project_for(conn, dict(source, project_domain="Default"))["id"] == "p-1"
     with pytest.raises(NotFound, match="only in domain other, not in domain 'Default'"):
-        steps.project_for(conn, {"project_name": "solo", "project_id": "s",
-                                 "project_domain": "Default"})
+        keystone.project_for(conn, {"project_name": "solo", "project_id": "s",
+                                    "project_domain": "Default"})
 
 
 def test_a_project_name_in_several_domains_is_refused_an_id_is_not():
     conn = SimpleNamespace(identity=FakeIdentity())
     with pytest.raises(RefusedError, match="2 projects are named 'tenant'.*Default, other"):
-        steps.project_for(conn, VOLUME, "tenant")
-    assert steps.project_for(conn, VOLUME, "p-2") == {"id": "p-2", "name": "tenant",
-                                                      "domain": "other"}
+        keystone.project_for(conn, VOLUME, "tenant")
+    assert keystone.project_for(conn, VOLUME, "p-2") == {"id": "p-2", "name": "tenant",
+                                                         "domain": "other"}
     with pytest.raises(NotFound, match="'nope' does not exist at the destination"):
-        steps.project_for(conn, VOLUME, "nope")
+        keystone.project_for(conn, VOLUME, "nope")
 
 
 def test_an_api_answering_503_fails_the_step_with_the_services_words_and_no_secret():

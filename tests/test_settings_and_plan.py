@@ -1,7 +1,7 @@
 import pytest
 
 from lib.errors import ConfigError, InvalidName
-from lib.plan import VolumeMigrationPlan
+from lib.planning import VolumeMigrationPlan
 from lib.settings import Settings
 
 VID = "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"

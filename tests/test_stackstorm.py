@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ceph_env import fingerprint
-from lib.openstack_steps import SOURCE_ID_KEY
+from lib.names import SOURCE_ID_KEY
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)

@@ -1,21 +1,42 @@
-"""OpenStack connections from the pack configuration (openstacksdk only, never the CLIs).
+"""Talking to OpenStack: connections from the pack configuration and every API call's errors
+turned into the pack's (openstacksdk only, never the CLIs).
 
 Each cloud is a clouds.yaml entry or an auth mapping. Connections are made per action run, so a
 multi-hour migration never holds an expiring token. ``openstack`` is imported lazily: the Ceph
 actions never pay for it.
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
 
 from .config_values import flag, number
-from .errors import CephMigrateError, ConfigError
+from .errors import CephMigrateError, ConfigError, NotFound
 
 AUTH_KEYS = ("auth_url", "username", "password", "project_name", "project_id",
              "user_domain_name", "project_domain_name")
 
 
+T = TypeVar("T")
+
+
 class OpenStackError(CephMigrateError):
     """An OpenStack API call failed; the message is the service's own, without credentials."""
+
+
+def api(what: str, call: Callable[[], T]) -> T:
+    """Run one openstacksdk call; its exceptions become the pack's, with the service's words."""
+    import keystoneauth1.exceptions as ksexc
+    import openstack.exceptions as osexc
+
+    try:
+        return call()
+    except osexc.NotFoundException as exc:
+        raise NotFound("%s: not found (%s)" % (what, _message(exc))) from None
+    except (osexc.SDKException, ksexc.ClientException) as exc:
+        raise OpenStackError("%s failed: %s" % (what, _message(exc))) from None
+
+
+def _message(exc: Exception) -> str:
+    return str(getattr(exc, "details", None) or exc).strip()
 
 
 @dataclass(frozen=True)

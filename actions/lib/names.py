@@ -1,4 +1,5 @@
-"""Validation of every name that reaches an rbd command line.
+"""Validation of every name that reaches an rbd command line, and the names the pack and
+Cinder give things (so each is spelled in one place).
 
 Stricter than Ceph on purpose: only letters, digits, ``_``, ``.`` and ``-``, starting with a
 letter or digit (so nothing reads as an option), no ``..``, no ``/`` or ``@`` (they are the
@@ -10,6 +11,11 @@ import uuid
 from typing import Optional
 
 from .errors import InvalidName
+
+# what the pack tags everything it creates in a cloud with (volume metadata, image property),
+# valued with the source's id: how a re-run finds its earlier work instead of duplicating it
+SOURCE_ID_KEY = "ceph_migrate_source_id"
+CINDER_IMAGE_PREFIX = "volume-"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -90,6 +96,11 @@ def volume_id(value: object) -> str:
     if canonical != str(value).lower():
         raise InvalidName("%r is not a volume id in canonical form (%s)" % (value, canonical))
     return canonical
+
+
+def cinder_image(volume_id: str) -> str:
+    """The RBD image Cinder's RBD driver keeps volume ``volume_id`` in."""
+    return CINDER_IMAGE_PREFIX + volume_id
 
 
 def file_path(kind: str, value: object) -> str:

@@ -5,7 +5,8 @@ payloads. Also the polling fallback's view of the same resources, so both paths 
 import json
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-SOURCE_ID_KEY = "ceph_migrate_source_id"
+from .names import SOURCE_ID_KEY
+
 IMAGE_STATUS, VOLUME_STATUS = "image_status", "volume_status"
 IMAGE_EVENTS = ("image.activate", "image.update", "image.delete", "image.upload",
                 "image.create")

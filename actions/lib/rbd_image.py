@@ -98,6 +98,20 @@ class RbdImage:
         return True
 
 
+class InfoOnce(RbdImage):
+    """An image whose ``rbd info`` is read once and then reused: for read-only work (a plan)
+    that asks several questions of the same facts. Never for a step that changes the image."""
+
+    def __init__(self, image: RbdImage) -> None:
+        super().__init__(image.cli, image.pool, image.name)
+        self._info: Optional[Dict[str, Any]] = None
+
+    def info(self) -> Dict[str, Any]:
+        if self._info is None:
+            self._info = super().info()
+        return self._info
+
+
 def mirroring(info: Dict[str, Any]) -> Dict[str, Any]:
     """The ``mirroring`` block of ``rbd info`` (state ``disabled`` when absent)."""
     block = info.get("mirroring") or {}

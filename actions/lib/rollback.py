@@ -5,8 +5,12 @@ source is the Glance image the boot procedure itself uploaded from the volume.""
 from typing import Any, Callable, Dict, List, Optional
 
 from . import names
+from .cinder import describe_volume, find_migrated_volume
+from .clouds import api
 from .copying import TMP_SUFFIX
 from .errors import CephMigrateError, RefusedError
+from .glance import find_registered_image, find_source_image
+from .keystone import project_for, resolve_project
 from .rbd_image import (META_ADDED_FEATURES, META_COPY_OF, META_COPYING, META_REGISTERED, RbdImage,
                         facts, mirroring, outcome, where)
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
@@ -21,9 +25,6 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
     ``image``/``pool`` name the source RBD image whose mirroring is undone (None when the boot
     procedure never uploaded one), ``copy_pool``/``copy_image`` the destination copy.
     """
-    from .openstack_steps import (describe_volume, find_migrated_volume,
-                                  find_registered_image, find_source_image, project_for)
-
     vid = names.volume_id(volume_id)
     if procedure not in PROCEDURES:
         raise RefusedError("procedure must be one of %s, not %r"
@@ -53,7 +54,8 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
                 report["registered_image"] = registered.id
                 undo.append("delete destination image %s" % registered.id)
     else:
-        image, pool, copy_pool = "volume-" + vid, pools.mirrored_cinder, pools.destination_cinder
+        image, pool, copy_pool = (names.cinder_image(vid), pools.mirrored_cinder,
+                                  pools.destination_cinder)
     report.update(image=image, pool=pool, copy_pool=copy_pool, copy_image=image,
                   source_primary=True, source=None)
     if image:
@@ -77,6 +79,51 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
             undo.append("delete the image %s uploaded at the source" % image)
     report["undo"] = undo or ["nothing: no trace of this migration"]
     return report
+
+
+def rollback_destination(settings: Settings, source_id: str, destination_project: str,
+                         delete_data: bool = False, source_image_id: Optional[str] = None,
+                         timeout: float = 120) -> Dict[str, Any]:
+    """Undo what the pack created at the destination for ``source_id``; never the source.
+
+    A managed volume is unmanaged (its RBD image stays) unless ``delete_data`` (then deleted,
+    and waited for: a clone must be gone before its image can go). Images registered from
+    ``source_id`` or ``source_image_id`` are deleted from Glance (the copy in the Glance pool
+    goes with them). Tags are hints: a volume goes only when its RBD image proves the pack made
+    it, an image only when the copy it stands on records its registration.
+    """
+    admin = settings.cloud(DESTINATION).connect()
+    project_id = resolve_project(admin, destination_project)["id"]
+    done: List[str] = []
+    kept: List[str] = []
+    volume = find_migrated_volume(settings, admin, project_id, source_id)
+    if volume is not None:
+        if volume.status == "in-use":
+            raise RefusedError("volume %s is attached at the destination: detach it first"
+                               % volume.id)
+        if delete_data:
+            api("deleting %s" % volume.id, lambda: admin.block_storage.delete_volume(volume.id))
+            api("waiting for %s to go" % volume.id, lambda: admin.block_storage.wait_for_delete(
+                volume, interval=1, wait=timeout))
+            done.append("deleted volume %s" % volume.id)
+        else:
+            api("unmanaging %s" % volume.id,
+                lambda: admin.block_storage.unmanage_volume(volume.id))
+            done.append("unmanaged volume %s (RBD image %s kept)"
+                        % (volume.id, names.cinder_image(volume.id)))
+    registrar = settings.cloud(IMAGE_REGISTRATION).connect()
+    for marker in filter(None, {source_id, source_image_id}):
+        image = find_registered_image(registrar, marker)
+        if image is None:
+            continue
+        copy = settings.image(DESTINATION, settings.pools.destination_glance, marker)
+        if (copy.find() and copy.recorded(META_REGISTERED) or {}).get("image_id") != image.id:
+            kept.append("image %s: tagged with %s, but no copy of the pack records it"
+                        % (image.id, marker))
+            continue
+        api("deleting image %s" % image.id, lambda: registrar.image.delete_image(image.id))
+        done.append("deleted image %s" % image.id)
+    return outcome(bool(done), undone=done, kept=kept)
 
 
 def remove_copy(image: RbdImage, replica: RbdImage, source: RbdImage,
