@@ -9,6 +9,7 @@ import pytest
 from st2_support import PACK_DIR, load_yaml_strict
 from runner.actions import metadata
 from runner.local import LocalRunner, python_result
+from lib.migration import Migration
 
 WORKFLOWS = sorted(glob.glob(os.path.join(PACK_DIR, "actions", "workflows", "*.yaml")))
 CORE = {"core.ask": {"schema", "route", "users", "roles", "ttl"}, "core.noop": set(),
@@ -54,10 +55,20 @@ IMAGE = "volume-" + VOLUME
 DEST_IMAGE = "5d1c2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"     # the image registered at the destination
 
 
+def migration_value(procedure="data", mode="snapshot", volume=None, project=None):
+    """The value a plan returns under ``migration`` (lib.migration, as the real plans build it)."""
+    data = procedure == "data"
+    return Migration(procedure=procedure, volume_id=VOLUME, volume=volume,
+                     destination_project=project, mode=mode,
+                     mirrored_pool="oscinder" if data else "osglance",
+                     destination_pool="cinder-ct1" if data else "glance-ct1",
+                     image=IMAGE if data else None,
+                     destination_image=IMAGE if data else None).as_dict()
+
+
 def plan_result(mode="snapshot"):
-    return {"ok": True, "checks": [], "plan": {"image": IMAGE, "mode": mode,
-                                               "mirrored_pool": "oscinder",
-                                               "destination_pool": "cinder-ct1"}}
+    return {"ok": True, "checks": [], "plan": {"image": IMAGE, "mode": mode},
+            "migration": migration_value(mode=mode)}
 
 
 class Script:
@@ -125,6 +136,8 @@ def test_happy_path_snapshot_mode():
     assert result.output["volume"] == {"changed": True, "volume_id": "new-id"}
     assert dict(script.calls)["enable_mirroring"] == {"image": IMAGE, "pool": "oscinder",
                                                       "mode": "snapshot"}
+    assert dict(script.calls)["manage_volume"] == {"volume_id": VOLUME, "destination_project": None,
+                                                   "migration": plan_result()["migration"]}
 
 
 def test_journal_mode_has_no_mirror_snapshot():
@@ -296,8 +309,9 @@ GLANCE_IMAGE = "5d3c7d0e-1f41-4c4e-9d8e-2b7f0a1c9e01"
 
 
 def boot_plan(**extra):
-    return dict({"ok": True, "checks": [], "volume": SOURCE,
-                 "destination_project": {"id": "proj-1", "name": "tenant"},
+    project = {"id": "proj-1", "name": "tenant", "domain": "Default"}
+    return dict({"ok": True, "checks": [], "volume": SOURCE, "destination_project": project,
+                 "migration": migration_value("boot", "journal", SOURCE, project),
                  "plan": {"mirrored_pool": "osglance", "destination_pool": "glance-ct1"}},
                 **extra)
 
@@ -330,10 +344,15 @@ def test_boot_volume_happy_path():
     assert calls["enable_mirroring"] == dict(glance, mode="journal")
     assert calls["copy_replica"] == dict(glance, destination_pool="glance-ct1")
     assert calls["create_snapshot"] == {"image": GLANCE_IMAGE, "pool": "glance-ct1"}
-    assert calls["register_image"] == {"image_id": GLANCE_IMAGE, "destination_project": "proj-1"}
+    migration = boot_plan()["migration"]        # the plan's value, carried to the steps
+    assert calls["upload_volume_to_image"] == {"volume_id": VOLUME, "allow_in_use": False,
+                                               "migration": migration}
+    assert calls["register_image"] == {"image_id": GLANCE_IMAGE, "destination_project": "proj-1",
+                                       "migration": migration}
     assert calls["create_volume_from_image"] == {
         "image_id": DEST_IMAGE, "destination_project": "proj-1", "name": "boot-1",
-        "size_gib": 3, "volume_type": "ceph", "source_volume_id": VOLUME}
+        "size_gib": 3, "volume_type": "ceph", "source_volume_id": VOLUME,
+        "migration": migration}
     assert calls["disable_mirroring"] == glance and calls["restore_features"] == glance
     assert result.output["outcome"].startswith("migrated, verified and cleaned up")
     assert result.output["volume"]["volume_id"] == "new-id"
