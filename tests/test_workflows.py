@@ -526,14 +526,24 @@ def test_rollback_dry_run_lists_and_changes_nothing():
     assert result.output["plan"]["undo"] == ["..."]
 
 
-@pytest.mark.parametrize("step", ["plan_rollback", "rollback_destination", "remove_copy",
-                                  "disable_mirroring", "restore_features"])
-def test_rollback_a_failed_step_stops_there(step):
+@pytest.mark.parametrize("step,task", [
+    ("plan_rollback", "plan"), ("gate_approvers", "approvers"),
+    ("rollback_destination", "undo_destination"), ("remove_copy", "remove_copy"),
+    ("disable_mirroring", "disable_mirroring"), ("restore_features", "restore_features")])
+def test_rollback_a_failed_step_stops_there(step, task):
     script = rollback_script()
     script.results[step] = [(False, {"error": "%s broke" % step, "error_type": "X"})]
     result, _ = run(script, workflow="rollback")
     assert result.status == "failed" and script.names()[-1] == step
-    assert "%s broke" % step in result.output["outcome"]
+    assert result.output["outcome"] == "failed at %s: %s broke" % (task, step)
+
+
+def test_a_step_that_fails_without_a_result_is_still_named():
+    """A Python action that raises outside the pack's errors has no result, only stderr."""
+    script = Script(copy_replica=lambda p: (False, None))
+    result, _ = run(script)
+    assert result.status == "failed" and result.output["failed_at"] == "copy_replica"
+    assert result.output["outcome"].startswith("failed at copy_replica: ")
 
 
 # -- migrate_batch --------------------------------------------------------------------------
