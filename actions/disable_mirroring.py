@@ -1,16 +1,15 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
+from lib.base_action import PackAction
 from lib.mirroring import disable_mirroring
-from lib.settings import DESTINATION, SOURCE, Settings
+from lib.settings import DESTINATION, SOURCE
 
 
-class DisableMirroring(Action):
+class DisableMirroring(PackAction):
     """Stop replication of one image; refused until a verified copy is recorded."""
 
     @reported
     def run(self, image, pool=None, discard_replica=False):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         return disable_mirroring(
             settings.image(SOURCE, pool or settings.pools.mirrored_cinder, image),
             settings.rbd(DESTINATION), discard_replica=discard_replica)

@@ -1,12 +1,10 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
-from lib.settings import approvers
+from lib.base_action import PackAction
 
 
-class GateApprovers(Action):
+class GateApprovers(PackAction):
     """Who answers each approval gate (the pack config's ``approvals``), for core.ask."""
 
     @reported
     def run(self):
-        return approvers(self.config)
+        return self.approvals.gates

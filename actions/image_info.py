@@ -1,16 +1,14 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
+from lib.base_action import PackAction
 from lib.rbd_image import META_PREFIX, facts
-from lib.settings import Settings
 
 
-class ImageInfo(Action):
+class ImageInfo(PackAction):
     """Features, mirroring state, snapshots, watchers and the pack's records of one image."""
 
     @reported
     def run(self, image, cluster="source", pool=None):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         rbd_image = settings.image(cluster, pool or settings.pools.mirrored_cinder, image)
         result = facts(rbd_image.info())
         result.update(

@@ -1,16 +1,15 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
-from lib.settings import DESTINATION, SOURCE, Settings
-from lib.sync_check import sync_report
+from lib.base_action import PackAction
+from lib.settings import DESTINATION, SOURCE
+from lib.sync_check import mirror_status
 
 
-class GetMirrorStatus(Action):
+class GetMirrorStatus(PackAction):
     """Is the replica in sync (live check), and what rbd-mirror reports: percent, rate, ETA."""
 
     @reported
     def run(self, image, pool=None):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         pool = pool or settings.pools.mirrored_cinder
-        return sync_report(settings.image(SOURCE, pool, image),
-                           settings.image(DESTINATION, pool, image))
+        return mirror_status(settings.image(SOURCE, pool, image),
+                             settings.image(DESTINATION, pool, image))

@@ -1,16 +1,14 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
+from lib.base_action import PackAction
 from lib.planning import plan_volume_migration
-from lib.settings import Settings
 
 
-class PlanVolumeMigration(Action):
+class PlanVolumeMigration(PackAction):
     """Dry run of procedure 1: the plan and every read-only check, nothing changed."""
 
     @reported
     def run(self, volume_id, mode=None, destination_image=None, destination_project=None,
             allow_in_use=False):
-        report = plan_volume_migration(Settings.from_config(self.config), volume_id, mode,
+        report = plan_volume_migration(self.settings, volume_id, mode,
                                        destination_image, destination_project, allow_in_use)
         return (report["ok"], report)

@@ -1,19 +1,18 @@
 import functools
 
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
+from lib.base_action import PackAction
 from lib.glance import registered_image_exists
 from lib.rollback import remove_copy
-from lib.settings import DESTINATION, SOURCE, Settings
+from lib.settings import DESTINATION, SOURCE
 
 
-class RemoveCopy(Action):
+class RemoveCopy(PackAction):
     """Remove a copy the pack made at the destination (rollback); refuses anything else."""
 
     @reported
     def run(self, image, pool=None, source_image=None, source_pool=None):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         source_pool = source_pool or settings.pools.mirrored_cinder
         source_image = source_image or image
         registered = None

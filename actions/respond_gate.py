@@ -1,13 +1,11 @@
 import os
 
-from st2common.runners.base_action import Action
-
+from lib.base_action import PackAction
 from lib.errors import CephMigrateError
 from lib.gates import check_answer
-from lib.settings import approvers, self_approval
 
 
-class RespondGate(Action):
+class RespondGate(PackAction):
     """Answer an approval gate (core.ask inquiry) the way ``st2 inquiry respond`` does, once
     the chat user (or the account) answering may answer this gate (lib.gates)."""
 
@@ -30,7 +28,7 @@ class RespondGate(Action):
             # who asked (the gate's context carries the migration's requester)
             own = client.executions.get_by_id(os.environ.get("ST2_ACTION_EXECUTION_ID"))
             gate = client.executions.get_by_id(inquiry_id)
-            who = check_answer(approvers(self.config), self_approval(self.config),
+            who = check_answer(self.approvals,
                                (getattr(gate, "parameters", None) or {}).get("route"),
                                getattr(own, "context", None) or {},
                                getattr(gate, "context", None) or {}, approving=bool(approved))

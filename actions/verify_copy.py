@@ -1,17 +1,16 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
+from lib.base_action import PackAction
 from lib.progress import describe
 from lib.copying import verify_copy
-from lib.settings import DESTINATION, SOURCE, Settings
+from lib.settings import DESTINATION, SOURCE
 
 
-class VerifyCopy(Action):
+class VerifyCopy(PackAction):
     """Compare the sha256 of the source image and its copy; record the match on the source."""
 
     @reported
     def run(self, image, pool=None, destination_pool=None, destination_image=None):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         source = settings.image(SOURCE, pool or settings.pools.mirrored_cinder, image)
         target = settings.image(DESTINATION,
                                 destination_pool or settings.pools.destination_cinder,

@@ -1,17 +1,16 @@
-from st2common.runners.base_action import Action
-
 from lib.action_support import reported
-from lib.settings import DESTINATION, SOURCE, Settings
+from lib.base_action import PackAction
+from lib.settings import DESTINATION, SOURCE
 from lib.sync_check import mirrored_mode, wait_for_sync
 from lib.waiting import Nudge, datastore_reader, synced_key
 
 
-class WaitForSync(Action):
+class WaitForSync(PackAction):
     """Wait (bounded) until the replica is in sync; fails on timeout so workflows retry."""
 
     @reported
     def run(self, image, pool=None, timeout_seconds=None):
-        settings = Settings.from_config(self.config)
+        settings = self.settings
         pool = pool or settings.pools.mirrored_cinder
         source = settings.image(SOURCE, pool, image)
         # the mirror sensor writes this key when it sees the replica in sync: check at once

@@ -2,7 +2,7 @@
 """Benchmark (not a test): the pack's copy step against a raw cross-cluster rbd pipe.
 
 On the sandbox, for one image of random data (default 1 GiB) mirrored ceph -> cephpa1:
-  A. the pack's copy step: copy_image(replica -> destination Cinder pool), rbd cp with explicit
+  A. the pack's copy step: copy_replica(replica -> destination Cinder pool), rbd cp with explicit
      features inside the destination cluster;
   B. the raw way without rbd-mirror: rbd export (ceph) | rbd import (cephpa1);
   C. (journal mode reference) plain rbd cp of a journaled replica, which inherits journaling;
@@ -101,8 +101,8 @@ def main() -> int:
     try:
         for _ in range(args.repeat):
             target = settings.image(DESTINATION, pools.destination_cinder, snap_image + "-copy")
-            result = copying.copy_image(replica, target, settings.copy_features, 3600,
-                                        settings.image(SOURCE, pools.mirrored_cinder, snap_image))
+            result = copying.copy_replica(replica, target, settings.copy_features, 3600,
+                                          settings.image(SOURCE, pools.mirrored_cinder, snap_image))
             times["A"].append(result["seconds"])
             started = time.monotonic()
             copying.verify_copy(settings.image(SOURCE, pools.mirrored_cinder, snap_image),

@@ -13,7 +13,7 @@ _ACTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "
 if _ACTIONS not in sys.path:     # the core lives with the actions (actions/lib)
     sys.path.insert(0, _ACTIONS)
 
-from lib.broker import BrokerSettings, Listener  # noqa: E402
+from lib.broker import Listener  # noqa: E402
 from lib.notifications import (IMAGE_STATUS, StatusBook, decode, poll_marked,  # noqa: E402
                                to_trigger)
 from lib.settings import Settings  # noqa: E402
@@ -33,9 +33,9 @@ class NotificationSensor(Sensor):
 
     def setup(self):
         self._settings = Settings.from_config(self.config)
-        for role, section in sorted(self._settings.notifications.items()):
+        for role, broker in sorted(self._settings.notifications.items()):
             self._listeners.append(Listener(
-                role, BrokerSettings.from_config(section),
+                role, broker,
                 lambda body, role=role: self._on_body(role, body),
                 max_backoff=self._settings.sensors.max_backoff, log=self._log))
         if not self._listeners:

@@ -121,13 +121,18 @@ def test_broker_settings_are_strict_too():
 
 
 def test_approvers_given_as_a_string_are_refused_not_spelled_out():
-    from lib.settings import approvers
+    from lib.gates import Approvals
+
+    def approvers(config):
+        return Approvals.from_config(config).gates
+
+    def self_approval(config):
+        return Approvals.from_config(config).self_approval
 
     assert approvers({"approvals": {"ceph_admin": {"users": ["ceph-admin"]}}})["ceph_admin"] == {
         "users": ["ceph-admin"], "roles": [], "chat_users": []}
     with pytest.raises(ConfigError, match="approvals.tenant_admin.chat_users must be a list"):
         approvers({"approvals": {"tenant_admin": {"chat_users": "tina"}}})
-    from lib.settings import self_approval
     assert self_approval({}) is False and self_approval({"approvals": {"self_approval": "true"}})
     with pytest.raises(ConfigError, match="approvals.self_approval must be true or false"):
         self_approval({"approvals": {"self_approval": "yes"}})
@@ -136,3 +141,40 @@ def test_approvers_given_as_a_string_are_refused_not_spelled_out():
         approvers({"approvals": {"ceph_admin": {"users": "ceph-admin"}}})
     with pytest.raises(ConfigError, match="approvals.tenant_admin.roles"):
         approvers({"approvals": {"tenant_admin": {"roles": ["", "x"]}}})
+    # parsed with the rest of the config too, once
+    assert Settings.from_config(config(approvals={"self_approval": True})).approvals == \
+        Approvals.from_config({"approvals": {"self_approval": True}})
+
+
+def test_the_schemas_defaults_are_the_parsers_defaults():
+    """StackStorm fills in config.schema.yaml's defaults, the parser falls back to
+    lib.config_values.DEFAULTS (the local runner, datastore-rendered blanks, the library used
+    alone): both must say the same, and the table names only keys the schema has."""
+    from pathlib import Path
+
+    import yaml
+
+    from lib.config_values import DEFAULTS
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.schema.yaml")
+                            .read_text())
+    declared, defaults = set(), {}
+
+    def walk(properties, prefix):
+        for key, spec in properties.items():
+            if key.endswith("_cloud"):
+                key = "cloud"
+            elif key.endswith("_notifications"):
+                key = "notifications"
+            elif prefix == "approvals." and spec.get("type") == "object":
+                key = "gate"
+            path = prefix + key
+            declared.add(path)
+            if "default" in spec:
+                assert defaults.setdefault(path, spec["default"]) == spec["default"], path
+            walk(spec.get("properties") or {}, path + ".")
+
+    walk(schema, "")
+    assert defaults == {key: DEFAULTS[key] for key in defaults if key in DEFAULTS}
+    assert set(defaults) <= set(DEFAULTS), set(defaults) - set(DEFAULTS)
+    assert set(DEFAULTS) <= declared, set(DEFAULTS) - declared

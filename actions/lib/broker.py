@@ -6,9 +6,9 @@ import logging
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
-from .config_values import flag, integer, names
+from .config_values import default, flag, integer, names
 
 LOG = logging.getLogger(__name__)
 
@@ -16,27 +16,30 @@ LOG = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BrokerSettings:
     host: str
-    port: int = 5672
-    vhost: str = "/"
-    username: str = "guest"
-    password: str = field(default="guest", repr=False)
-    use_ssl: bool = False
-    ssl_ca: Optional[str] = None
-    exchanges: tuple = ("glance", "openstack")
-    topic: str = "notifications"
+    port: int
+    vhost: str
+    username: str
+    password: str = field(repr=False)
+    use_ssl: bool
+    ssl_ca: Optional[str]
+    exchanges: Tuple[str, ...]
+    topic: str
 
     @classmethod
     def from_config(cls, section: Any) -> "BrokerSettings":
+        def text(key: str) -> str:
+            return str(section.get(key) or default("notifications." + key))
+
         return cls(host=str(section["host"]),
-                   port=integer(section.get("port"), "notifications.port", 5672, 1, 65535),
-                   vhost=str(section.get("vhost") or "/"),
-                   username=str(section.get("username") or "guest"),
-                   password=str(section.get("password") or "guest"),
-                   use_ssl=flag(section.get("ssl"), "notifications.ssl"),
+                   port=integer(section.get("port"), "notifications.port",
+                                default("notifications.port"), 1, 65535),
+                   vhost=text("vhost"), username=text("username"), password=text("password"),
+                   use_ssl=flag(section.get("ssl"), "notifications.ssl",
+                                default("notifications.ssl")),
                    ssl_ca=section.get("ssl_ca"),
                    exchanges=tuple(names(section.get("exchanges"), "notifications.exchanges")
-                                   or ("glance", "openstack")),
-                   topic=str(section.get("topic") or "notifications"))
+                                   or default("notifications.exchanges")),
+                   topic=text("topic"))
 
     def parameters(self) -> Any:
         import pika

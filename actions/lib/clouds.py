@@ -8,7 +8,7 @@ actions never pay for it.
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, TypeVar
 
-from .config_values import flag, number
+from .config_values import DEFAULTS, default, flag, number
 from .errors import CephMigrateError, ConfigError, NotFound
 
 AUTH_KEYS = ("auth_url", "username", "password", "project_name", "project_id",
@@ -42,14 +42,14 @@ def _message(exc: Exception) -> str:
 @dataclass(frozen=True)
 class CloudSettings:
     role: str                                   # "source", "destination", ...
-    cloud: Optional[str] = None                 # clouds.yaml entry
-    clouds_yaml: Optional[str] = None
-    auth: Dict[str, str] = field(default_factory=dict, repr=False)
-    region_name: Optional[str] = None
-    interface: str = "public"
-    cacert: Optional[str] = None
-    insecure: bool = False
-    timeout: float = 60.0                       # seconds any one API request may take
+    cloud: Optional[str]                        # clouds.yaml entry
+    clouds_yaml: Optional[str]
+    auth: Dict[str, str] = field(repr=False)
+    region_name: Optional[str]
+    interface: str
+    cacert: Optional[str]
+    insecure: bool
+    timeout: float                              # seconds any one API request may take
 
     @classmethod
     def from_config(cls, section: Any, role: str) -> "CloudSettings":
@@ -57,15 +57,17 @@ class CloudSettings:
         if not usable:
             raise ConfigError("%s_cloud needs either 'cloud' (a clouds.yaml entry) or "
                               "'auth_url' with credentials" % role)
-        auth = {k: str(section[k]) for k in AUTH_KEYS if section.get(k)}
+        auth = {k: str(section.get(k) or default("cloud." + k)) for k in AUTH_KEYS
+                if section.get(k) or "cloud." + k in DEFAULTS}
         return cls(role=role, cloud=section.get("cloud") or None,
                    clouds_yaml=section.get("clouds_yaml") or None, auth=auth,
                    region_name=section.get("region_name") or None,
-                   interface=section.get("interface") or "public",
+                   interface=section.get("interface") or default("cloud.interface"),
                    cacert=section.get("cacert") or None,
-                   insecure=flag(section.get("insecure"), "%s_cloud.insecure" % role),
-                   timeout=number(section.get("timeout"), "%s_cloud.timeout" % role, 60.0, 1,
-                                  600))
+                   insecure=flag(section.get("insecure"), "%s_cloud.insecure" % role,
+                                 default("cloud.insecure")),
+                   timeout=number(section.get("timeout"), "%s_cloud.timeout" % role,
+                                  default("cloud.timeout"), 1, 600))
 
     def connect(self, project_id: Optional[str] = None) -> Any:
         """A connection; ``project_id`` scopes the same user to another project (the tenant's)."""

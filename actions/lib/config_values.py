@@ -5,10 +5,62 @@ datastore (``{{ st2kv.system.x }}``) arrive as strings after that, and the local
 plain YAML: ``bool("false")`` is True (TLS verification off), ``list("ceph-admin")`` is ten
 one-letter approvers, and ``float("-1") or 10`` is a poll that spins. Each value is read here
 exactly once, or refused with the key's name.
+
+``DEFAULTS`` is the one table of what an absent value means; config.schema.yaml declares the
+same defaults (a test holds them equal) for StackStorm to fill in.
 """
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import ConfigError
+
+_COPY_FEATURES = ["layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten"]
+# by the key's place in the config; sections of one shape (every <role>_cloud, every
+# <role>_notifications, every approvals gate) share one entry
+DEFAULTS: Dict[str, Any] = {
+    "source_ceph.cluster": "ceph",
+    "source_ceph.client_id": "admin",
+    "destination_ceph.cluster": "cephpa1",
+    "destination_ceph.client_id": "admin",
+    "pools.mirrored_cinder_pool": "oscinder",
+    "pools.mirrored_glance_pool": "osglance",
+    "pools.destination_cinder_pool": "cinder-ceph-pa1-cl1",
+    "pools.destination_glance_pool": "glance-ct1-cl1",
+    "mirror_mode": "snapshot",
+    "copy.image_features": _COPY_FEATURES,
+    "copy.timeout": 7200,
+    "copy.stall_timeout": 900,
+    "rbd_timeout": 120,
+    "sync.poll_interval": 2,
+    "sync.wait_timeout": 540,
+    "capacity.reserve_gib": 0,
+    "approvals.gate.users": [],
+    "approvals.gate.roles": [],
+    "approvals.gate.chat_users": [],
+    "approvals.self_approval": False,
+    "cloud.user_domain_name": "Default",
+    "cloud.project_domain_name": "Default",
+    "cloud.interface": "public",
+    "cloud.insecure": False,
+    "cloud.timeout": 60,
+    "destination_glance_store": "ceph",
+    "sensors.mirror_poll_interval": 10,
+    "sensors.stall_seconds": 120,
+    "sensors.fallback_poll_interval": 15,
+    "sensors.max_backoff": 30,
+    "notifications.port": 5672,
+    "notifications.vhost": "/",
+    "notifications.username": "guest",
+    "notifications.password": "guest",
+    "notifications.ssl": False,
+    "notifications.exchanges": ["glance", "openstack"],
+    "notifications.topic": "notifications",
+}
+
+
+def default(key: str) -> Any:
+    """The default of ``key`` (a copy: a list default must not be shared)."""
+    value = DEFAULTS[key]
+    return list(value) if isinstance(value, list) else value
 
 
 def flag(value: Any, key: str, default: bool = False) -> bool:

@@ -15,9 +15,9 @@ TMP_SUFFIX = ".ceph_migrate-partial"
 EBUSY = 16
 
 
-def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
-               timeout: float, primary: RbdImage,
-               report: Optional[Report] = None) -> Dict[str, Any]:
+def copy_replica(replica: RbdImage, target: RbdImage, features: Sequence[str],
+                 timeout: float, primary: RbdImage,
+                 report: Optional[Report] = None) -> Dict[str, Any]:
     """Copy ``replica`` into ``target`` (same cluster) with explicit features.
 
     ``--image-feature`` keeps the copy free of journaling (a copy that inherits it ran 6x
@@ -29,7 +29,7 @@ def copy_image(replica: RbdImage, target: RbdImage, features: Sequence[str],
     origin is this copy (nothing to do), any other existing target is a name collision.
     """
     if replica.cli.cluster != target.cli.cluster:
-        raise RefusedError("copy_image copies inside one cluster: %r and %r differ"
+        raise RefusedError("copy_replica copies inside one cluster: %r and %r differ"
                            % (replica, target))
     source_info = replica.info()
     origin = {"global_id": mirroring(source_info)["global_id"], "source": where(replica)}

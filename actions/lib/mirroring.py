@@ -17,7 +17,7 @@ JOURNAL_FEATURES = ("exclusive-lock", "journaling")   # in the order they must b
 _NOT_PROPAGATED_YET = (16, 30)    # EBUSY, EROFS: what promote says before the demotion arrived
 
 
-def ensure_journal_features(image: RbdImage) -> Dict[str, Any]:
+def enable_journal_features(image: RbdImage) -> Dict[str, Any]:
     """Enable exclusive-lock and journaling, remembering (on the image) which ones we added."""
     info = image.info()
     _require_writable_primary(image, info)
@@ -35,7 +35,7 @@ def ensure_journal_features(image: RbdImage) -> Dict[str, Any]:
 
 
 def restore_features(image: RbdImage) -> Dict[str, Any]:
-    """Disable exactly the features ``ensure_journal_features`` added, once mirroring is off."""
+    """Disable exactly the features ``enable_journal_features`` added, once mirroring is off."""
     info = image.info()
     if mirroring(info)["state"] != "disabled":
         raise RefusedError("%r still has mirroring enabled: disable mirroring before removing "
@@ -80,7 +80,7 @@ def enable_mirroring(source: RbdImage, replica: RbdImage, mode: str) -> Dict[str
         raise RefusedError("pool %r mirrors every journaled image (pool mode): only journal mode "
                            "is possible there" % source.pool)
     # rbd enables journaling BEFORE it validates the mode: only call it with a checked mode
-    added = ensure_journal_features(source)["added"] if mode == "journal" else []
+    added = enable_journal_features(source)["added"] if mode == "journal" else []
     if pools["source_pool_mode"] == "image":
         source.cli.run_text("mirror", "image", "enable", source.spec, mode)
     info = source.info()
@@ -154,7 +154,7 @@ def mirror_snapshot(source: RbdImage) -> Dict[str, Any]:
     return outcome(True, snapshot_id=int(match.group(1)) if match else None)
 
 
-def demote(image: RbdImage) -> Dict[str, Any]:
+def demote_image(image: RbdImage) -> Dict[str, Any]:
     """Planned failover, step 1: make the primary read-only (I/O must be stopped)."""
     state = mirroring(image.info())
     if state["state"] != "enabled":
@@ -165,8 +165,8 @@ def demote(image: RbdImage) -> Dict[str, Any]:
     return outcome(True, primary=False)
 
 
-def promote(image: RbdImage, force: bool = False, timeout: float = 60,
-            poll_interval: float = 1.0) -> Dict[str, Any]:
+def promote_image(image: RbdImage, force: bool = False, timeout: float = 60,
+                  poll_interval: float = 1.0) -> Dict[str, Any]:
     """Planned failover, step 2: promote the replica once the demotion has reached it.
 
     Without ``force`` rbd refuses until the demotion propagated (EBUSY in journal mode; EROFS in

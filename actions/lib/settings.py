@@ -1,12 +1,14 @@
 """The pack configuration, parsed and validated once into typed settings."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from . import names
+from .broker import BrokerSettings
 from .ceph_cli import CephCli, CephCluster
-from .config_values import flag, integer, names as name_list, number
 from .clouds import CloudSettings
+from .config_values import default, integer, number
 from .errors import CephMigrateError, ConfigError
+from .gates import Approvals
 from .rbd_image import RbdImage
 
 SOURCE = "source"
@@ -15,7 +17,6 @@ SIDES = (SOURCE, DESTINATION)
 IMAGE_REGISTRATION = "image_registration"
 CLOUD_ROLES = (SOURCE, DESTINATION, IMAGE_REGISTRATION)
 
-DEFAULT_COPY_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten")
 # Each bounded step must give up on its own before StackStorm kills its action (copy_replica and
 # verify_copy: 7500 s, wait_for_sync: 600 s), so it returns what workflows retry on.
 MAX_COPY_TIMEOUT = 7200
@@ -32,42 +33,47 @@ class Pools:
 
 @dataclass(frozen=True)
 class SensorSettings:
-    mirror_poll_interval: float = 10.0
-    stall_seconds: float = 120.0
-    fallback_poll_interval: float = 15.0
-    max_backoff: float = 30.0
+    mirror_poll_interval: float
+    stall_seconds: float
+    fallback_poll_interval: float
+    max_backoff: float
 
     @classmethod
     def from_config(cls, section: Any) -> "SensorSettings":
         section = section or {}
 
-        def seconds(key: str, default: float, maximum: float = 3600) -> float:
-            return number(section.get(key), "sensors." + key, default, 1, maximum)
+        def seconds(key: str, maximum: float = 3600) -> float:
+            return number(section.get(key), "sensors." + key, default("sensors." + key), 1,
+                          maximum)
 
-        return cls(mirror_poll_interval=seconds("mirror_poll_interval", 10),
-                   stall_seconds=seconds("stall_seconds", 120, 86400),
-                   fallback_poll_interval=seconds("fallback_poll_interval", 15),
-                   max_backoff=seconds("max_backoff", 30))
+        return cls(mirror_poll_interval=seconds("mirror_poll_interval"),
+                   stall_seconds=seconds("stall_seconds", 86400),
+                   fallback_poll_interval=seconds("fallback_poll_interval"),
+                   max_backoff=seconds("max_backoff"))
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the pack config says, each value read once (lib.config_values) with its
+    default from the one table there."""
+
     source: CephCluster
     destination: CephCluster
     pools: Pools
-    mirror_mode: str = "snapshot"
-    copy_features: Tuple[str, ...] = DEFAULT_COPY_FEATURES
-    copy_timeout: int = 7200
-    copy_stall: int = 900              # seconds a copy or checksum may show no progress
-    rbd_timeout: int = 120
-    poll_interval: float = 2.0
-    wait_timeout: int = 540
-    clouds: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    destination_manage_host: Optional[str] = None
-    destination_glance_store: str = "ceph"
-    sensors: SensorSettings = SensorSettings()
-    notifications: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    capacity_reserve: int = 0          # bytes kept free below a cluster's nearfull ratio
+    mirror_mode: str
+    copy_features: Tuple[str, ...]
+    copy_timeout: int
+    copy_stall: int                    # seconds a copy or checksum may show no progress
+    rbd_timeout: int
+    poll_interval: float
+    wait_timeout: int
+    clouds: Mapping[str, CloudSettings]          # by role; image_registration falls back
+    destination_manage_host: Optional[str]
+    destination_glance_store: str
+    sensors: SensorSettings
+    notifications: Mapping[str, BrokerSettings]  # by side, those with a broker host
+    capacity_reserve: int              # bytes kept free below a cluster's nearfull ratio
+    approvals: Approvals
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Settings":
@@ -79,39 +85,43 @@ class Settings:
             pools = config.get("pools") or {}
             copy = config.get("copy") or {}
             sync = config.get("sync") or {}
+
+            def pool(key: str) -> str:
+                return names.pool_name(pools.get(key, default("pools." + key)))
+
+            def bounded(value: Any, key: str, minimum: int, maximum: int) -> int:
+                return integer(value, key, default(key), minimum, maximum)
+
             settings = cls(
-                source=_cluster(config.get("source_ceph"), SOURCE, "ceph"),
-                destination=_cluster(config.get("destination_ceph"), DESTINATION, "cephpa1"),
-                pools=Pools(
-                    mirrored_cinder=names.pool_name(pools.get("mirrored_cinder_pool", "oscinder")),
-                    mirrored_glance=names.pool_name(pools.get("mirrored_glance_pool", "osglance")),
-                    destination_cinder=names.pool_name(
-                        pools.get("destination_cinder_pool", "cinder-ceph-pa1-cl1")),
-                    destination_glance=names.pool_name(
-                        pools.get("destination_glance_pool", "glance-ct1-cl1"))),
-                mirror_mode=names.mirror_mode(config.get("mirror_mode") or "snapshot"),
+                source=_cluster(config.get("source_ceph"), SOURCE),
+                destination=_cluster(config.get("destination_ceph"), DESTINATION),
+                pools=Pools(mirrored_cinder=pool("mirrored_cinder_pool"),
+                            mirrored_glance=pool("mirrored_glance_pool"),
+                            destination_cinder=pool("destination_cinder_pool"),
+                            destination_glance=pool("destination_glance_pool")),
+                mirror_mode=names.mirror_mode(config.get("mirror_mode") or default("mirror_mode")),
                 copy_features=tuple(names.image_feature(f) for f in
-                                    copy.get("image_features") or DEFAULT_COPY_FEATURES),
-                copy_timeout=integer(copy.get("timeout"), "copy.timeout", 7200, 60,
-                                     MAX_COPY_TIMEOUT),
-                copy_stall=integer(copy.get("stall_timeout"), "copy.stall_timeout", 900, 0,
+                                    copy.get("image_features") or default("copy.image_features")),
+                copy_timeout=bounded(copy.get("timeout"), "copy.timeout", 60, MAX_COPY_TIMEOUT),
+                copy_stall=bounded(copy.get("stall_timeout"), "copy.stall_timeout", 0,
                                    MAX_COPY_TIMEOUT),
-                rbd_timeout=integer(config.get("rbd_timeout"), "rbd_timeout", 120, 5, 3600),
-                poll_interval=number(sync.get("poll_interval"), "sync.poll_interval", 2.0, 0.2,
+                rbd_timeout=bounded(config.get("rbd_timeout"), "rbd_timeout", 5, 3600),
+                poll_interval=number(sync.get("poll_interval"), "sync.poll_interval",
+                                     default("sync.poll_interval"), 0.2, MAX_WAIT_TIMEOUT),
+                wait_timeout=bounded(sync.get("wait_timeout"), "sync.wait_timeout", 1,
                                      MAX_WAIT_TIMEOUT),
-                wait_timeout=integer(sync.get("wait_timeout"), "sync.wait_timeout", 540, 1,
-                                     MAX_WAIT_TIMEOUT),
-                clouds={role: section for role, section in (
-                    (role, config.get("%s_cloud" % role)) for role in CLOUD_ROLES)
-                    if _configured(section)},
+                clouds=_clouds(config),
                 destination_manage_host=config.get("destination_manage_host") or None,
-                destination_glance_store=config.get("destination_glance_store") or "ceph",
+                destination_glance_store=config.get("destination_glance_store")
+                or default("destination_glance_store"),
                 sensors=SensorSettings.from_config(config.get("sensors")),
                 capacity_reserve=int(number((config.get("capacity") or {}).get("reserve_gib"),
-                                            "capacity.reserve_gib", 0, 0) * 1024 ** 3),
-                notifications={role: section for role, section in (
-                    (role, config.get("%s_notifications" % role)) for role in SIDES)
+                                            "capacity.reserve_gib",
+                                            default("capacity.reserve_gib"), 0) * 1024 ** 3),
+                notifications={side: BrokerSettings.from_config(section) for side, section in (
+                    (side, config.get("%s_notifications" % side)) for side in SIDES)
                     if isinstance(section, Mapping) and section.get("host")},
+                approvals=Approvals.from_config(config),
             )
         except ConfigError:
             raise
@@ -148,13 +158,21 @@ class Settings:
         return RbdImage(self.rbd(side), pool, image)
 
     def cloud(self, role: str) -> CloudSettings:
-        """The OpenStack cloud for ``role``; image_registration falls back to destination."""
-        section = self.clouds.get(role)
-        if section is None and role == IMAGE_REGISTRATION:
-            section = self.clouds.get(DESTINATION)
-        if section is None:
+        """The OpenStack cloud for ``role`` (image_registration falls back to destination)."""
+        cloud = self.clouds.get(role)
+        if cloud is None:
             raise ConfigError("%s_cloud is not configured: the OpenStack steps need it" % role)
-        return CloudSettings.from_config(section, role)
+        return cloud
+
+
+def _clouds(config: Mapping[str, Any]) -> Dict[str, CloudSettings]:
+    """Each configured cloud by role; image_registration is the destination's credentials
+    unless it has its own."""
+    sections = {role: config.get("%s_cloud" % role) for role in CLOUD_ROLES}
+    if not _configured(sections[IMAGE_REGISTRATION]):
+        sections[IMAGE_REGISTRATION] = sections[DESTINATION]
+    return {role: CloudSettings.from_config(section, role)
+            for role, section in sections.items() if _configured(section)}
 
 
 def _configured(cloud: Any) -> bool:
@@ -163,31 +181,12 @@ def _configured(cloud: Any) -> bool:
     return isinstance(cloud, Mapping) and bool(cloud.get("cloud") or cloud.get("auth_url"))
 
 
-def _cluster(section: Any, role: str, default_name: str) -> CephCluster:
+def _cluster(section: Any, role: str) -> CephCluster:
     if not isinstance(section, Mapping):
         raise ConfigError("%s_ceph is missing from the configuration" % role)
     data: Dict[str, Any] = dict(section)
-    name = data.get("cluster") or default_name
-    return CephCluster(name=name, client_id=data.get("client_id") or "admin",
+    key = "%s_ceph." % role
+    return CephCluster(name=data.get("cluster") or default(key + "cluster"),
+                       client_id=data.get("client_id") or default(key + "client_id"),
                        conf=data.get("conf") or None, keyring=data.get("keyring") or None,
                        key=data.get("key") or None, role=role)
-
-
-GATES = ("ceph_admin", "tenant_admin")
-
-
-def approvers(config: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """``{gate: {"users": [...], "roles": [...], "chat_users": [...]}}`` for every gate; empty
-    users and roles mean anyone StackStorm lets respond (core.ask's own default), empty
-    chat_users nobody from chat."""
-    approvals = (config or {}).get("approvals") or {}
-    return {gate: {kind: name_list((approvals.get(gate) or {}).get(kind),
-                                   "approvals.%s.%s" % (gate, kind))
-                   for kind in ("users", "roles", "chat_users")}
-            for gate in GATES}
-
-
-def self_approval(config: Mapping[str, Any]) -> bool:
-    """Whether whoever started a migration may also approve its cutover gate."""
-    return flag(((config or {}).get("approvals") or {}).get("self_approval"),
-                "approvals.self_approval", default=False)

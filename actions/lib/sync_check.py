@@ -163,7 +163,7 @@ def mirrored_mode(source: RbdImage) -> str:
     return str(state["mode"])
 
 
-def sync_report(source: RbdImage, replica: RbdImage) -> Dict[str, Any]:
+def mirror_status(source: RbdImage, replica: RbdImage) -> Dict[str, Any]:
     """Live sync state plus rbd-mirror's own status (progress, rate, ETA; maybe ~30 s old)."""
     mode = mirrored_mode(source)
     report = live_sync(mode, source, replica).as_dict()
