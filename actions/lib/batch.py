@@ -55,7 +55,7 @@ def item_result(volume_id: str, execution: Optional[Dict[str, Any]]) -> Dict[str
     return dict(output, execution_id=execution["id"])
 
 
-def to_start(volumes: Sequence[str], started: Dict[str, Dict[str, Any]],
+def to_start(volumes: Sequence[str], started: Dict[Optional[str], Dict[str, Any]],
              concurrency: int) -> List[str]:
     """The volumes to start now: the next ones in the batch's order, as many as free slots."""
     running = sum(1 for e in started.values() if e.get("status") not in COMPLETED)
@@ -88,9 +88,10 @@ def run_round(batch_id: str, volumes: Sequence[str], item_parameters: Dict[str, 
         sleep(poll_interval)
 
 
-def _by_volume(executions: List[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """volume id -> its execution (the first one started, should there be more)."""
-    found: Dict[str, Dict[str, Any]] = {}
+def _by_volume(executions: List[Dict[str, Any]]) -> Dict[Optional[str], Dict[str, Any]]:
+    """volume id -> its execution (the first one started, should there be more); one without
+    a volume id still takes a slot."""
+    found: Dict[Optional[str], Dict[str, Any]] = {}
     for execution in sorted(executions, key=lambda e: e.get("start_timestamp") or ""):
         found.setdefault((execution.get("parameters") or {}).get("volume_id"), execution)
     return found

@@ -169,7 +169,9 @@ class CephCli:
             def progress(fraction: float) -> None:
                 alive()
                 on_progress(fraction)
-            for chunk in iter(lambda: proc.stderr.read1(4096), b""):
+            stderr = proc.stderr
+            assert stderr is not None          # _stream opens it as a pipe
+            for chunk in iter(lambda: stderr.read1(4096), b""):  # type: ignore[attr-defined]
                 pending += chunk
                 *pieces, pending = re.split(rb"[\r\n]", pending)
                 for piece in pieces:
@@ -187,10 +189,11 @@ class CephCli:
 
         def consume(proc: "subprocess.Popen[bytes]", alive: Callable[[], None]) -> str:
             errors: List[bytes] = []
-            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()),
-                                     daemon=True)
+            stdout, stderr = proc.stdout, proc.stderr
+            assert stdout is not None and stderr is not None    # both pipes, see below
+            drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
             drain.start()   # a full stderr pipe must never block the export
-            for chunk in iter(lambda: proc.stdout.read(_EXPORT_CHUNK), b""):
+            for chunk in iter(lambda: stdout.read(_EXPORT_CHUNK), b""):
                 alive()
                 digest.update(chunk)
                 length[0] += len(chunk)

@@ -1,6 +1,6 @@
 """Keystone: which project at the destination receives a migrated volume or image, and the
 names of projects and domains at the source (the default destination is found by them)."""
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .clouds import api
 from .errors import NotFound, RefusedError
@@ -23,7 +23,7 @@ def resolve_project(conn: Any, name_or_id: str, domain: Optional[str] = None) ->
                 "domain": domain_name(conn, project.domain_id)}
     found = [(p, domain_name(conn, p.domain_id)) for p in named]
     if domain is not None:
-        matching = [(p, d) for p, d in found if d == domain]
+        matching: List[Tuple[Any, Optional[str]]] = [(p, d) for p, d in found if d == domain]
         if not matching:
             raise NotFound("project %r exists at the destination only in domain %s, not in "
                            "domain %r (the source's): pass destination_project=<project id>"

@@ -82,7 +82,8 @@ def _metadata(value: Any) -> Dict[str, Any]:
     if isinstance(value, dict):
         return value
     if isinstance(value, list):
-        return {row.get("key"): row.get("value") for row in value if isinstance(row, dict)}
+        return {row["key"]: row.get("value") for row in value
+                if isinstance(row, dict) and row.get("key") is not None}
     return {}
 
 

@@ -37,7 +37,8 @@ class Nudge:
             return False
         try:
             raw = self.read(self.key)
-            seen = bool(raw) and float(json.loads(raw).get("at", 0)) >= self.since - 1
+            seen = raw is not None and raw != "" and \
+                float(json.loads(raw).get("at", 0)) >= self.since - 1
         except Exception:            # a datastore hiccup never fails a wait: poll instead
             return False
         self.fired = seen
