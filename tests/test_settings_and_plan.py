@@ -178,3 +178,22 @@ def test_the_schemas_defaults_are_the_parsers_defaults():
     assert defaults == {key: DEFAULTS[key] for key in defaults if key in DEFAULTS}
     assert set(defaults) <= set(DEFAULTS), set(defaults) - set(DEFAULTS)
     assert set(DEFAULTS) <= declared, set(DEFAULTS) - declared
+
+
+def test_a_bad_config_fails_the_action_readably_and_is_parsed_once():
+    """Settings are built on first use inside run: a bad config is a failed result with the
+    key named (lib.action_support.reported), not an action StackStorm cannot load."""
+    from lib.action_support import reported
+    from lib.base_action import PackAction
+
+    class Probe(PackAction):
+        @reported
+        def run(self):
+            return {"same": self.settings is self.settings, "mode": self.settings.mirror_mode}
+
+    assert Probe(config=config()).run() == {"same": True, "mode": "snapshot"}
+    ok, result = Probe(config=config(rbd_timeout=0)).run()
+    assert ok is False and result["error_type"] == "ConfigError", result
+    assert "rbd_timeout must be between 5 and 3600" in result["error"]
+    # the gates need only their approvals
+    assert Probe(config={"approvals": {"self_approval": True}}).approvals.self_approval is True
