@@ -23,14 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "actions")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "actions")]
 
 from sandbox.pack_config import local_config  # noqa: E402
-from runner.actions import use_st2_doubles  # noqa: E402
-
-use_st2_doubles()
-
-from st2_doubles.st2_services import SensorServiceDouble  # noqa: E402
+from st2_support import SensorServiceDouble  # noqa: E402  (puts StackStorm's stand-ins on sys.path)
 
 from lib.ceph_cli import CephCli  # noqa: E402
 from lib.notifications import SOURCE_ID_KEY, decode  # noqa: E402

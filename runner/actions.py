@@ -7,16 +7,16 @@ import inspect
 import os
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Dict, List, Tuple
 
 import jsonschema
 import yaml
 
-from runner.st2_doubles.st2_schema import (
-    cast_like_st2, params_to_object_schema, validate_like_st2)
+from runner.st2_schema import cast_like_st2, params_to_object_schema, validate_like_st2
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOUBLES_DIR = os.path.join(PACK_DIR, "runner", "st2_doubles")
+STAND_IN_DIR = os.path.join(PACK_DIR, "runner", "st2_stand_in")
 PACK = "ceph_migrate"
 Schema = Dict[str, Any]
 
@@ -93,18 +93,30 @@ class Call:
     action: Dict[str, Any]
 
 
-def use_st2_doubles() -> None:
-    """Without StackStorm installed, its base classes come from runner/st2_doubles."""
-    if os.path.dirname(DOUBLES_DIR) not in sys.path:     # st2_doubles.st2_services
-        sys.path.append(os.path.dirname(DOUBLES_DIR))
+def use_st2_stand_in() -> None:
+    """Without StackStorm installed, the actions' base class comes from runner/st2_stand_in."""
     try:
         import st2common  # noqa: F401
     except ImportError:
-        if DOUBLES_DIR not in sys.path:
-            sys.path.append(DOUBLES_DIR)
+        if STAND_IN_DIR not in sys.path:
+            sys.path.append(STAND_IN_DIR)
     actions_dir = os.path.join(PACK_DIR, "actions")
     if actions_dir not in sys.path:      # st2 appends the action's directory: lib.* resolves
         sys.path.append(actions_dir)
+
+
+class LocalActionService:
+    """The ``action_service`` an action gets from the local runner: what st2's Action base
+    reads from the runner's wrapper, and an empty datastore (no sensor runs beside the local
+    runner, so no key is ever set and every wait falls back to its own checks)."""
+
+    def __init__(self, pack: str, class_name: str) -> None:
+        self._action_wrapper = SimpleNamespace(_pack=pack, _class_name=class_name,
+                                               _log_level="debug")
+
+    def get_value(self, name: str, local: bool = True, scope: str = "system",
+                  decrypt: bool = False) -> None:
+        return None
 
 
 def metadata(name: str, pack_dir: str = PACK_DIR) -> Dict[str, Any]:
@@ -221,7 +233,7 @@ def parameters(meta: Dict[str, Any], given: Dict[str, Any]) -> Dict[str, Any]:
 
 def action_class(name: str, pack_dir: str = PACK_DIR) -> type:
     """The one Action subclass defined in actions/<name>.py (as st2's loader finds it)."""
-    use_st2_doubles()
+    use_st2_stand_in()
     from st2common.runners.base_action import Action
 
     path = os.path.join(pack_dir, "actions", metadata(name, pack_dir)["entry_point"])
@@ -238,11 +250,8 @@ def action_class(name: str, pack_dir: str = PACK_DIR) -> type:
 def run_python_action(name: str, config: Dict[str, Any], given: Dict[str, Any],
                       pack_dir: str = PACK_DIR) -> Tuple[bool, Any]:
     """Run one python-script action; (succeeded, result) as StackStorm would record them."""
-    use_st2_doubles()
-    from st2_doubles.st2_services import ActionServiceDouble
-
     cls = action_class(name, pack_dir)
-    service = ActionServiceDouble("ceph_migrate", cls.__name__)
+    service = LocalActionService(PACK, cls.__name__)
     instance = cls(config=config, action_service=service)
     result = instance.run(**parameters(metadata(name, pack_dir), given))
     if isinstance(result, tuple) and len(result) == 2:

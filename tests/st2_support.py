@@ -2,8 +2,9 @@
 
 Imported by ``tests/conftest.py``; importing it has two effects, both mirroring production:
 
-* the StackStorm doubles in ``runner/st2_doubles`` go on sys.path ONLY if the real ``st2common``
-  cannot be imported (so a machine with StackStorm tests against the real classes);
+* the StackStorm stand-ins (``runner/st2_stand_in``: st2common; ``tests/st2_doubles``:
+  st2reactor) go on sys.path ONLY if the real ``st2common`` cannot be imported (so a machine
+  with StackStorm tests against the real classes);
 * ``<pack>/actions`` goes on sys.path (st2's loader appends the action's directory), so tests
   import the core as ``lib.<module>`` exactly as actions do. ``<pack>/lib`` never does: st2 only
   adds it when an operator sets ``packs.enable_common_libs``.
@@ -25,23 +26,10 @@ import yaml.constructor
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PACK_DIR = os.path.dirname(TESTS_DIR)
-RUNNER_DIR = os.path.join(PACK_DIR, "runner")
-DOUBLES_DIR = os.path.join(RUNNER_DIR, "st2_doubles")
+DOUBLES_DIR = os.path.join(TESTS_DIR, "st2_doubles")
 ACTIONS_DIR = os.path.join(PACK_DIR, "actions")
 SENSORS_DIR = os.path.join(PACK_DIR, "sensors")
 LOAD_CHECK_SCRIPT = os.path.join(DOUBLES_DIR, "st2_load_check.py")
-
-
-def _real_st2_importable():
-    """True if ``st2common`` comes from a real StackStorm install, not from our doubles."""
-    spec = importlib.util.find_spec("st2common")
-    if spec is None:
-        return False
-    origin = spec.origin or next(iter(spec.submodule_search_locations or []), "")
-    return not os.path.realpath(origin).startswith(os.path.realpath(DOUBLES_DIR) + os.sep)
-
-
-REAL_ST2 = _real_st2_importable()
 
 
 def _append_to_sys_path(directory):
@@ -49,22 +37,37 @@ def _append_to_sys_path(directory):
         sys.path.append(directory)
 
 
-for _directory in (TESTS_DIR, RUNNER_DIR, PACK_DIR):
-    # ``st2_doubles.*`` (in runner/), ``runner.*`` and the test helpers, whatever pytest's
-    # import mode is
+for _directory in (TESTS_DIR, PACK_DIR):
+    # ``st2_doubles.*``, the test helpers and ``runner.*``, whatever pytest's import mode is
     if _directory not in sys.path:
         sys.path.insert(0, _directory)
+
+from runner.actions import STAND_IN_DIR  # noqa: E402
+
+
+def _real_st2_importable():
+    """True if ``st2common`` comes from a real StackStorm install, not from our stand-in."""
+    spec = importlib.util.find_spec("st2common")
+    if spec is None:
+        return False
+    origin = spec.origin or next(iter(spec.submodule_search_locations or []), "")
+    return not os.path.realpath(origin).startswith(os.path.realpath(STAND_IN_DIR) + os.sep)
+
+
+REAL_ST2 = _real_st2_importable()
 if not REAL_ST2:
+    _append_to_sys_path(STAND_IN_DIR)
     _append_to_sys_path(DOUBLES_DIR)
 _append_to_sys_path(ACTIONS_DIR)
 
-from st2_doubles.st2_schema import (  # noqa: E402
-    fill_config_defaults, is_jinja_expression, params_to_object_schema, validate_like_st2)
+from runner.st2_schema import params_to_object_schema, validate_like_st2  # noqa: E402
+from st2_doubles.st2_metadata import fill_config_defaults, is_jinja_expression  # noqa: E402
 from st2_doubles.st2_services import (  # noqa: E402
     ActionServiceDouble, SensorServiceDouble, load_trigger_types)
 
 __all__ = [
-    "PACK_DIR", "TESTS_DIR", "DOUBLES_DIR", "ACTIONS_DIR", "SENSORS_DIR", "REAL_ST2",
+    "PACK_DIR", "TESTS_DIR", "DOUBLES_DIR", "STAND_IN_DIR", "ACTIONS_DIR", "SENSORS_DIR",
+    "REAL_ST2",
     "PACK_NAME", "DuplicateKeyError", "StrictSafeLoader", "parse_yaml_strict",
     "load_yaml_strict", "load_yaml_all_strict",
     "pack_name", "load_config_schema", "load_pack_config", "validate_pack_config",
@@ -358,7 +361,7 @@ def production_pythonpath(kind, pack_dir=PACK_DIR):
     if kind == "action":
         entries.append(os.path.join(pack_dir, "actions", "lib"))
     if not REAL_ST2:
-        entries.append(DOUBLES_DIR)
+        entries += [STAND_IN_DIR, DOUBLES_DIR]
     return os.pathsep.join(entries)
 
 

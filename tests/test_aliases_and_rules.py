@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from st2_support import PACK_DIR, PACK_NAME, load_trigger_types, load_yaml_strict
-from st2_doubles.st2_schema import params_to_object_schema, validate_like_st2
+from runner.st2_schema import params_to_object_schema, validate_like_st2
 from ceph_env import run_action
 from lib.mirror_watch import MirrorWatch
 from lib.notifications import image_payload, volume_payload

@@ -1,10 +1,11 @@
 """The pack as StackStorm 3.8/3.9 registers and runs it, checked without StackStorm.
 
 Data-driven over the files present, so each new action, sensor or workflow is checked as soon as
-it exists. Rules come from st2's own validation (see runner/st2_doubles/st2_schema.py and the
-project's notes/stackstorm.md); where st2 silently accepts something that breaks later
-(array-form ``required``, a second class in an action file, an import that only works because
-``st2-run-pack-tests`` adds ``<pack>/lib``), these tests are stricter on purpose.
+it exists. Rules come from st2's own validation (see runner/st2_schema.py,
+tests/st2_doubles/st2_metadata.py and the project's notes/stackstorm.md); where st2 silently
+accepts something that breaks later (array-form ``required``, a second class in an action file,
+an import that only works because ``st2-run-pack-tests`` adds ``<pack>/lib``), these tests are
+stricter on purpose.
 """
 import glob
 import json
@@ -15,7 +16,7 @@ import subprocess
 import jsonschema
 import pytest
 
-from st2_doubles.st2_schema import param_schema_problems
+from st2_doubles.st2_metadata import param_schema_problems
 from st2_support import (
     ACTIONS_DIR, PACK_DIR, PACK_NAME, SENSORS_DIR, DuplicateKeyError,
     action_metadata_files, check_loads_like_st2, load_config_schema, load_yaml_all_strict,

@@ -13,7 +13,7 @@ from param_cases import CASES, NO_VOLUME, Case
 from runner.actions import (RUNNER_PARAMETERS, ParameterError, action_metadata, check_call,
                             merged_schema, metadata, parameters)
 from runner.local import LocalRunner, python_result
-from runner.st2_doubles.st2_schema import NONE_MAGIC_VALUE, cast_like_st2
+from runner.st2_schema import NONE_MAGIC_VALUE, cast_like_st2
 
 WORKFLOW_CASES = [c for c in CASES if c.ref.startswith("ceph_migrate.")
                   and metadata(c.ref.split(".", 1)[1])["runner_type"] == "orquesta"]

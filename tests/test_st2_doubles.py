@@ -10,7 +10,8 @@ import logging
 import pytest
 import yaml
 
-from st2_doubles.st2_schema import fill_config_defaults, to_draft4, validate_like_st2
+from runner.st2_schema import to_draft4, validate_like_st2
+from st2_doubles.st2_metadata import fill_config_defaults
 from st2_doubles.st2_services import (
     ActionServiceDouble, DatastoreServiceDouble, SensorServiceDouble, load_trigger_types)
 from st2_support import (

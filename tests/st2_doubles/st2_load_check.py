@@ -69,14 +69,21 @@ def _classes_defined_in(module):
             if obj.__module__ == module.__name__]
 
 
-def _services():
-    """The service doubles, loaded from this directory without putting it on sys.path."""
-    if "st2_doubles" not in sys.modules:
+def _package(name, directory):
+    """Import package NAME from DIRECTORY without putting it (or its parent) on sys.path."""
+    if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            "st2_doubles", os.path.join(_HERE, "__init__.py"), submodule_search_locations=[_HERE])
+            name, os.path.join(directory, "__init__.py"), submodule_search_locations=[directory])
         package = importlib.util.module_from_spec(spec)
-        sys.modules["st2_doubles"] = package
+        sys.modules[name] = package
         spec.loader.exec_module(package)
+
+
+def _services():
+    """The service doubles (and the runner's st2 schema rules they check payloads with),
+    loaded from their directories: neither is on StackStorm's sys.path."""
+    _package("runner", os.path.join(os.path.dirname(os.path.dirname(_HERE)), "runner"))
+    _package("st2_doubles", _HERE)
     return importlib.import_module("st2_doubles.st2_services")
 
 

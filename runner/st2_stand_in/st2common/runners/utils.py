@@ -1,7 +1,7 @@
 """Stand-in for ``st2common.runners.utils``: the config dict and logger the Action base uses."""
 import logging
 
-__all__ = ["PackConfigDict", "get_logger_for_python_runner_action", "get_action_class_instance"]
+__all__ = ["PackConfigDict", "get_logger_for_python_runner_action"]
 
 _CONFIG_MISSING_ITEM = (
     'Config for pack "%s" is missing key "%s". Make sure that the config file exists on disk '
@@ -15,8 +15,8 @@ class PackConfigDict(dict):
     """A pack config whose missing keys raise ValueError, as st2's does.
 
     Real actions see ValueError (not KeyError) for a key absent from the operator's config, so
-    code that catches KeyError around ``self.config[...]`` is wrong in production; the double keeps
-    that visible in tests.
+    code that catches KeyError around ``self.config[...]`` is wrong in production; the stand-in
+    keeps that visible in tests.
     """
 
     def __init__(self, pack_name, *args):
@@ -45,8 +45,3 @@ def get_logger_for_python_runner_action(action_name, log_level="debug"):
         logger.setLevel(level)
         _LOGGERS[name] = logger
     return logger
-
-
-def get_action_class_instance(action_cls, config=None, action_service=None):
-    """Instantiate an action class the way the Python runner does (keyword arguments)."""
-    return action_cls(config=config, action_service=action_service)

@@ -11,8 +11,8 @@ silently do the wrong thing in production, so such code fails in tests instead:
   warning and DROPS the trigger instance, which no test would notice.
 * A value stored with ``encrypt=True`` reads back as opaque ciphertext unless ``decrypt=True``.
 
-Only the standard library, PyYAML and jsonschema are used: ``runner/st2_doubles/st2_load_check.py``
-loads this module inside a process whose sys.path mimics StackStorm's.
+Only the standard library, PyYAML, jsonschema and the runner's ``st2_schema`` are used:
+``st2_load_check.py`` loads this module inside a process whose sys.path mimics StackStorm's.
 """
 import binascii
 import copy
@@ -25,7 +25,7 @@ import time
 import jsonschema
 import yaml
 
-from .st2_schema import validate_like_st2
+from runner.st2_schema import validate_like_st2
 
 __all__ = [
     "SYSTEM_SCOPE",

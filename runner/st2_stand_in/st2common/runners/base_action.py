@@ -1,7 +1,7 @@
 """Stand-in for ``st2common.runners.base_action``: the base class of Python-runner actions.
 
 Same constructor, attributes and abstract ``run`` as StackStorm 3.8/3.9, so an action that works
-against this double is written against the real interface.
+against this stand-in is written against the real interface.
 """
 import abc
 

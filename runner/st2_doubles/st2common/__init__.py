@@ -1,1 +1,0 @@
-"""Minimal stand-in for StackStorm's ``st2common`` (see ``runner/st2_doubles/__init__.py``)."""
