@@ -119,9 +119,19 @@ class LocalActionService:
         return None
 
 
+_PARSED: Dict[Tuple[str, int, int], Any] = {}
+
+
 def metadata(name: str, pack_dir: str = PACK_DIR) -> Dict[str, Any]:
-    with open(os.path.join(pack_dir, "actions", "%s.yaml" % name)) as handle:
-        return yaml.safe_load(handle)
+    """actions/<name>.yaml, parsed once per version of the file (a workflow run asks for each
+    action's metadata at every call); a copy, so a caller may change it."""
+    path = os.path.join(pack_dir, "actions", "%s.yaml" % name)
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        with open(path) as handle:
+            _PARSED[key] = yaml.safe_load(handle)
+    return copy.deepcopy(_PARSED[key])
 
 
 def action_metadata(ref: str, pack_dir: str = PACK_DIR) -> Dict[str, Any]:
