@@ -200,10 +200,10 @@ def read_json(path: str) -> Any:
 @contextlib.contextmanager
 def state_lock(root: str) -> Iterator[None]:
     """Serialise install/up/down of one state dir (test workers may call `up` at the same time).
-    The lock file sits beside the state dir, which `down --wipe` deletes (named .state-lock, not
-    .lock: an operator's own `flock <state dir>.lock` around a test run must not deadlock it). It is opened
-    read-only: flock needs no write access, so one left by root (setup.sh runs `install` as
-    root) locks nobody else out."""
+    The lock file sits beside the state dir, which `down --wipe` deletes; it is not named
+    <state dir>.lock, so a `flock <state dir>.lock` around a whole test run cannot deadlock the
+    `up` inside it. It is opened read-only: flock needs no write access, so one left by root
+    (setup.sh runs `install` as root) locks nobody else out."""
     os.makedirs(os.path.dirname(root), exist_ok=True)
     fd = os.open(root + ".state-lock", os.O_RDONLY | os.O_CREAT, 0o644)
     try:
