@@ -155,7 +155,9 @@ def test_a_refused_task_fails_the_workflow_without_running_the_action():
         calls.append(ref.split(".", 1)[1])
         value = {"changed": True}
         if ref.endswith("plan_volume_migration"):
-            value = {"ok": True, "checks": [], "plan": {"image": "volume-x", "mode": "bogus"}}
+            bogus = {"image": "volume-x", "mode": "bogus", "mirrored_pool": "oscinder",
+                     "destination_pool": "cinder-ct1"}
+            value = {"ok": True, "checks": [], "plan": bogus, "migration": bogus}
         elif ref.endswith("gate_approvers"):
             value = {"ceph_admin": {"users": [], "roles": []},
                      "tenant_admin": {"users": [], "roles": []}}
@@ -169,8 +171,9 @@ def test_a_refused_task_fails_the_workflow_without_running_the_action():
     task = result.task("enable_mirroring")
     message = "ValidationError: 'bogus' is not one of ['snapshot', 'journal', None]"
     assert task.status == "failed"
-    assert task.result == {"errors": [{"type": "error", "message": message,
-                                       "task_id": "enable_mirroring", "route": 0}]}
+    [error] = task.result["errors"]
+    assert (error["type"], error["message"], error["task_id"]) == ("error", message,
+                                                                   "enable_mirroring")
     assert result.errors[0] == task.result["errors"][0]
     assert result.names()[-1] == "enable_mirroring"
 
