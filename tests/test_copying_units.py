@@ -24,14 +24,14 @@ class Partial:
 
 def test_a_busy_partial_is_removed_once_the_dead_watch_expired():
     cli = FakeCli(failures=3)
-    copying._remove_partial(Partial(cli), timeout=10, poll=0)
+    copying.remove_when_released(Partial(cli), timeout=10, poll=0)
     assert cli.calls == 4
 
 
 def test_other_errors_and_a_watch_that_never_expires_still_fail():
     with pytest.raises(RbdError):
-        copying._remove_partial(Partial(FakeCli(failures=1, code=2)), timeout=10, poll=0)
+        copying.remove_when_released(Partial(FakeCli(failures=1, code=2)), timeout=10, poll=0)
     cli = FakeCli(failures=10 ** 6)
     with pytest.raises(RbdError):
-        copying._remove_partial(Partial(cli), timeout=0.05, poll=0.01)
+        copying.remove_when_released(Partial(cli), timeout=0.05, poll=0.01)
     assert cli.calls > 1

@@ -75,7 +75,7 @@ def test_run_gets_every_declared_parameter_cast_and_defaulted_without_runner_one
     meta = metadata("plan_volume_migration")
     values = parameters(meta, {"volume_id": NO_VOLUME, "allow_in_use": "false", "timeout": "9"})
     assert values == {"volume_id": NO_VOLUME, "mode": None, "destination_image": None,
-                      "destination_project": None, "allow_in_use": False}
+                      "destination_project": None, "allow_in_use": False, "method": None}
     call = check_call(meta, {"volume_id": NO_VOLUME, "timeout": "9"})
     assert call.live == {"volume_id": NO_VOLUME, "timeout": 9}
     assert call.runner == {"debug": False, "content_version": None, "env": None, "timeout": 9,
@@ -156,7 +156,7 @@ def test_a_refused_task_fails_the_workflow_without_running_the_action():
         value = {"changed": True}
         if ref.endswith("plan_volume_migration"):
             bogus = {"image": "volume-x", "mode": "bogus", "mirrored_pool": "oscinder",
-                     "destination_pool": "cinder-ct1"}
+                     "destination_pool": "cinder-ct1", "method": "mirror"}
             value = {"ok": True, "checks": [], "plan": bogus, "migration": bogus}
         elif ref.endswith("gate_approvers"):
             value = {"ceph_admin": {"users": [], "roles": []},

@@ -148,6 +148,68 @@ def test_journal_mode_has_no_mirror_snapshot():
     assert dict(script.calls)["plan_volume_migration"]["mode"] == "journal"
 
 
+EXPORT_DIFF = ["plan_volume_migration", "gate_approvers", "sync_image", "verify_sync",
+               "sync_image", "verify_sync", "drop_sync_snapshots", "manage_volume",
+               "drop_sync_snapshots"]
+
+
+def export_diff_script(**overrides):
+    plan = dict(plan_result(), migration=dict(migration_value(), method="export_diff"))
+    return Script(**dict({
+        "plan_volume_migration": [(True, plan)],
+        "sync_image": [(True, {"changed": True, "snapshot": "ceph_migrate-sync-1",
+                               "target": {"image": IMAGE}, "bytes": 5})],
+        "verify_sync": [(True, {"verified": True, "sha256": "ab" * 32})]}, **overrides))
+
+
+def test_export_diff_copies_before_the_cutover_and_only_the_delta_inside_it():
+    script = export_diff_script()
+    result, asked = run(script, method="export_diff")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == EXPORT_DIFF
+    assert [t for t, _ in asked] == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
+    assert "while it is in use" in asked[0][1]["schema"]["properties"]["approved"]["description"]
+    pair = {"image": IMAGE, "pool": "oscinder", "destination_pool": "cinder-ct1",
+            "destination_image": IMAGE}
+    calls = script.calls
+    assert dict(calls)["plan_volume_migration"]["method"] == "export_diff"
+    # pre-copy and its full check before the tenant admin's gate, the delta after it
+    assert calls[2:6] == [("sync_image", pair), ("verify_sync", dict(pair, full=True)),
+                          ("sync_image", dict(pair, final=True)),
+                          ("verify_sync", dict(pair, full=False))]
+    assert calls[6] == ("drop_sync_snapshots", dict(pair, side="destination"))
+    assert calls[8] == ("drop_sync_snapshots", dict(pair, side="source"))
+    assert result.output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
+    assert result.output["left_changed"] == [] and result.output["undo"] is None
+
+
+def test_export_diff_failing_its_delta_check_stops_before_the_manage_and_says_what_is_left():
+    script = export_diff_script(verify_sync=[
+        (True, {"verified": True}),
+        (False, {"error": "the changes since ceph_migrate-sync-1 ... differ", "error_type":
+                 "VerificationFailed"})])
+    result, _ = run(script, method="export_diff")
+    assert result.status == "failed"
+    assert "manage_volume" not in script.names() and script.names()[-1] == "verify_sync"
+    assert result.output["failed_at"] == "verify_delta"
+    assert result.output["outcome"] == ("failed at verify_delta: the changes since "
+                                        "ceph_migrate-sync-1 ... differ")
+    assert result.output["left_changed"] == [
+        "sync snapshots (ceph_migrate-sync-N) of %s are at the source" % IMAGE,
+        "the copy %s is in the destination Cinder pool, not yet a volume" % IMAGE]
+    assert result.output["resume"].endswith(" method=export_diff")
+    assert result.output["undo"].startswith("st2 run ceph_migrate.rollback volume_id=")
+
+
+def test_export_diff_cleanup_declined_leaves_the_snapshots_and_says_so():
+    script = export_diff_script()
+    result, _ = run(script, answers={"approve_cleanup": False}, method="export_diff")
+    assert result.status == "succeeded"
+    assert script.names() == EXPORT_DIFF[:-1]
+    assert result.output["outcome"] == ("migrated and verified; cleanup declined, the sync "
+                                        "snapshots are left at the source")
+
+
 def test_dry_run_only_plans():
     script = Script()
     result, asked = run(script, dry_run=True)
@@ -442,11 +504,12 @@ def rollback_script(**plan):
                                                 "undone": ["deleted volume new-id"]})],
                   remove_copy=[(True, {"changed": True, "removed": ["cinder-ct1/" + IMAGE],
                                        "kept": ["cinder-ct1/x.ceph_migrate-partial (...)"]})],
-                  restore_features=[(True, {"changed": True, "removed": ["journaling"]})])
+                  restore_features=[(True, {"changed": True, "removed": ["journaling"]})],
+                  drop_sync_snapshots=[(True, {"changed": False, "removed": []})])
 
 
 ROLLBACK = ["plan_rollback", "gate_approvers", "rollback_destination", "remove_copy",
-            "disable_mirroring", "restore_features"]
+            "disable_mirroring", "restore_features", "drop_sync_snapshots"]
 
 
 def test_rollback_of_a_data_volume():
@@ -496,7 +559,7 @@ def test_rollback_of_a_boot_volume_deletes_the_upload_last():
                              pool="osglance", copy_pool="glance-ct1", copy_image=GLANCE_IMAGE)
     result, _ = run(script, workflow="rollback", procedure="boot")
     assert result.status == "succeeded"
-    assert script.names() == ROLLBACK + ["delete_uploaded_image"]
+    assert script.names() == ROLLBACK[:-1] + ["delete_uploaded_image"]
     assert dict(script.calls)["rollback_destination"]["source_image_id"] == GLANCE_IMAGE
 
 

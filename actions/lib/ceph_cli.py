@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from . import names
 from .errors import ConfigError, RbdError, RbdNotFound, RbdStalled, RbdTimeout
@@ -25,6 +25,7 @@ from .errors import ConfigError, RbdError, RbdNotFound, RbdStalled, RbdTimeout
 LOG = logging.getLogger(__name__)
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+T = TypeVar("T")
 
 _ENOENT_MARKERS = ("(2) No such file or directory",)
 _PROGRESS = re.compile(r"(\d+)% complete")
@@ -205,6 +206,75 @@ class CephCli:
 
         self._stream(["export", "--no-progress", spec, "-"], timeout, subprocess.PIPE, consume)
         return digest.hexdigest(), length[0]
+
+    def stream_stdout(self, args: Sequence[str], timeout: Optional[float],
+                      read: Callable[[IO[bytes], Callable[[], None]], T]) -> T:
+        """Run a command and hand its output, as it comes, to READ (stream, alive) -> value."""
+        value: List[T] = []
+
+        def consume(proc: "subprocess.Popen[bytes]", alive: Callable[[], None]) -> str:
+            errors: List[bytes] = []
+            stdout, stderr = proc.stdout, proc.stderr
+            assert stdout is not None and stderr is not None
+            drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
+            drain.start()
+            try:
+                value.append(read(stdout, alive))
+            finally:
+                proc.wait()
+                drain.join()
+            return b"".join(errors).decode("utf-8", "replace")
+
+        self._stream(args, timeout, subprocess.PIPE, consume)
+        return value[0]
+
+    def export_into(self, args: Sequence[str], importer: "CephCli", import_args: Sequence[str],
+                    timeout: Optional[float] = None,
+                    on_bytes: Optional[Callable[[int], None]] = None) -> int:
+        """``rbd ARGS | rbd IMPORT_ARGS`` with IMPORTER's cluster, without a shell: this
+        process carries the bytes between the two (and counts them). The exporter's error,
+        when it failed, is the one reported; the importer's otherwise."""
+        moved = [0]
+        failed: List[RbdError] = []
+
+        def carry(stdout: IO[bytes], alive: Callable[[], None]) -> None:
+            sink = subprocess.Popen(importer.argv(import_args, json_output=False),
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, pass_fds=importer.cluster.pass_fds())
+            into, sink_err = sink.stdin, sink.stderr
+            assert into is not None and sink_err is not None        # both pipes
+            errors: List[bytes] = []
+            drain = threading.Thread(target=lambda: errors.append(sink_err.read()), daemon=True)
+            drain.start()
+            killer = threading.Timer(timeout or self.timeout, sink.kill)
+            killer.start()
+            try:
+                read = stdout.read1  # type: ignore[attr-defined]
+                for chunk in iter(lambda: read(_EXPORT_CHUNK), b""):
+                    alive()
+                    into.write(chunk)
+                    moved[0] += len(chunk)
+                    if on_bytes:
+                        on_bytes(moved[0])
+                into.close()
+                sink.wait()
+            except BrokenPipeError:
+                sink.wait()
+            finally:
+                killer.cancel()
+                if sink.poll() is None:
+                    sink.kill()
+                    sink.wait()
+                drain.join()
+            if sink.returncode != 0:
+                stderr = importer.cluster.hide(b"".join(errors).decode("utf-8", "replace"))
+                error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
+                failed.append(error(importer._shown(import_args), sink.returncode, stderr))
+
+        self.stream_stdout(args, timeout, carry)
+        if failed:
+            raise failed[0]
+        return moved[0]
 
     def _stream(self, args: Sequence[str], timeout: Optional[float], stdout: Any,
                 consume: Callable[["subprocess.Popen[bytes]", Callable[[], None]], str]

@@ -230,7 +230,9 @@ def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
         # no data to lose: a manage still renaming the copy, or one that failed
         return volume.status not in USABLE
     replica = settings.image(DESTINATION, pools.mirrored_cinder, names.cinder_image(source_id))
-    if (image.recorded(META_COPY_OF) or {}).get("source") == where(replica):
+    source = settings.image(SOURCE, pools.mirrored_cinder, names.cinder_image(source_id))
+    # the copy of the replica (mirror), or of the source itself (export_diff)
+    if (image.recorded(META_COPY_OF) or {}).get("source") in (where(replica), where(source)):
         return True
     # a clone carries its parent's metadata (librbd copies it): the parent decides
     parent = info.get("parent") or {}

@@ -48,7 +48,7 @@ def copy_replica(replica: RbdImage, target: RbdImage, features: Sequence[str],
             raise RefusedError("%r exists and no record of ceph_migrate says its copy left it "
                                "there: not removed; remove it yourself if nobody needs it"
                                % partial)
-        _remove_partial(partial)
+        remove_when_released(partial)
     holder.record(META_COPYING, where(partial))
     args = ["cp"]
     for feature in features:
@@ -70,7 +70,7 @@ def copy_replica(replica: RbdImage, target: RbdImage, features: Sequence[str],
                    removed_partial=removed_partial)
 
 
-def _remove_partial(partial: RbdImage, timeout: float = 120, poll: float = 2) -> None:
+def remove_when_released(partial: RbdImage, timeout: float = 120, poll: float = 2) -> None:
     """A killed run's ``rbd cp`` leaves its watch on the partial image until the OSDs time the
     dead client out (~30 s): rbd refuses the removal with EBUSY meanwhile, so wait for it."""
     deadline = time.monotonic() + timeout

@@ -40,6 +40,7 @@ SCHEMA: Dict[str, Any] = {
         "destination_pool": {"type": "string", "pattern": names.POOL_PATTERN},
         "image": _NAME_OR_NONE,
         "destination_image": _NAME_OR_NONE,
+        "method": {"enum": list(names.COPY_METHODS)},
     },
 }
 
@@ -55,6 +56,7 @@ class Migration:
     destination_pool: str
     image: Optional[str]                 # the mirrored image; boot: unknown until the upload
     destination_image: Optional[str]     # the copy's name; boot: unknown until the upload
+    method: str = "mirror"               # names.COPY_METHODS (data); boot: always mirror
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -73,7 +75,7 @@ class Migration:
         if data["volume"] is not None and data["volume"]["id"] != data["volume_id"]:
             raise RefusedError("migration describes volume %s, not its volume_id %s"
                                % (data["volume"]["id"], data["volume_id"]))
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def of_volume(self, volume_id: Optional[str]) -> "Migration":
         """This value, once it is about ``volume_id`` (a step given both must not mix two

@@ -49,6 +49,9 @@ PARAMETER_PATTERNS = {
 IMAGE_FEATURES = ("layering", "exclusive-lock", "object-map", "fast-diff", "deep-flatten",
                   "journaling")
 MIRROR_MODES = ("snapshot", "journal")
+# how a data volume's image crosses: rbd-mirror then a copy after the cutover (the runbook),
+# or rounds of export-diff | import-diff before it and only the last delta inside it
+COPY_METHODS = ("mirror", "export_diff")
 
 
 def _check(kind: str, value: object, pattern: "re.Pattern[str]", max_len: int) -> str:
@@ -122,6 +125,13 @@ def mirror_mode(value: object) -> str:
     if value not in MIRROR_MODES:
         raise InvalidName("mirror mode must be one of %s, got %r"
                           % (", ".join(MIRROR_MODES), value))
+    return str(value)
+
+
+def copy_method(value: object) -> str:
+    if value not in COPY_METHODS:
+        raise InvalidName("copy method must be one of %s, got %r"
+                          % (", ".join(COPY_METHODS), value))
     return str(value)
 
 

@@ -17,6 +17,7 @@ from .cinder import (describe_volume, destination_fields, destination_type, mana
 from .errors import CephMigrateError
 from .glance import find_source_image
 from .keystone import project_for
+from .diff_sync import synced_copies
 from .migration import Migration
 from .mirroring import check_mirror_pools, require_mirrorable_parent
 from .rbd_image import META_ADDED_FEATURES, META_COPY_OF, InfoOnce, RbdImage, facts, mirroring
@@ -34,6 +35,19 @@ VOLUME_STAGES = (
     "manage the copy into the destination Cinder",
     "gate: Ceph admin approves cleanup",
     "cleanup: disable mirroring{restore}, keep the source image",
+)
+EXPORT_DIFF_STAGES = (
+    "preflight",
+    "gate: Ceph admin approves the copy",
+    "pre-copy {source} into {target} on {destination} while in use: rounds of rbd export-diff"
+    " | rbd import-diff from sync snapshots until one ships <= 64 MiB{clone}",
+    "verify the copy in full at the last sync snapshot (content of allocated blocks)",
+    "gate: tenant admin stops I/O on the volume",
+    "final round: only what changed since the last pre-copy round",
+    "verify that delta on both sides",
+    "remove the sync snapshots from the copy, manage it into the destination Cinder",
+    "gate: Ceph admin approves cleanup",
+    "cleanup: remove the sync snapshots from the source, keep the source image",
 )
 BOOT_STAGES = (
     "preflight", "gate: Ceph admin approves mirroring", "gate: tenant admin stops the server",
@@ -62,10 +76,13 @@ class VolumeMigrationPlan:
     destination_pool: str
     destination_image: str
     copy_features: Tuple[str, ...]
+    method: str = "mirror"
+    clone_of: Optional[str] = None     # the source's parent (export_diff: it arrives flat)
 
     @classmethod
     def build(cls, settings: Settings, volume_id: str, mode: Optional[str] = None,
-              destination_image: Optional[str] = None) -> "VolumeMigrationPlan":
+              destination_image: Optional[str] = None,
+              method: Optional[str] = None) -> "VolumeMigrationPlan":
         vid = names.volume_id(volume_id)
         image = names.cinder_image(vid)
         return cls(
@@ -74,7 +91,8 @@ class VolumeMigrationPlan:
             mirrored_pool=settings.pools.mirrored_cinder, image=image,
             destination_pool=settings.pools.destination_cinder,
             destination_image=names.image_name(destination_image or image),
-            copy_features=settings.copy_features)
+            copy_features=settings.copy_features,
+            method=names.copy_method(method or settings.copy_method))
 
     def source(self, settings: Settings) -> RbdImage:
         return settings.image(SOURCE, self.mirrored_pool, self.image)
@@ -96,8 +114,12 @@ class VolumeMigrationPlan:
             "target": "%s/%s" % (self.destination_pool, self.destination_image),
             "destination": self.destination_cluster,
             "restore": ", remove the features it added" if self.mode == "journal" else "",
+            "source": "%s/%s" % (self.mirrored_pool, self.image),
+            "clone": "; a clone of %s: its parent's data is read through and the copy is "
+                     "flat (the source is not changed)" % self.clone_of if self.clone_of else "",
         }
-        return [stage.format(**values) for stage in VOLUME_STAGES]
+        stages = EXPORT_DIFF_STAGES if self.method == "export_diff" else VOLUME_STAGES
+        return [stage.format(**values) for stage in stages]
 
     def as_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -113,16 +135,21 @@ class VolumeMigrationPlan:
 def plan_volume_migration(settings: Settings, volume_id: str, mode: Optional[str] = None,
                           destination_image: Optional[str] = None,
                           destination_project: Optional[str] = None,
-                          allow_in_use: bool = False) -> Dict[str, Any]:
+                          allow_in_use: bool = False,
+                          method: Optional[str] = None) -> Dict[str, Any]:
     """Procedure 1's dry run: the Ceph plan and checks, plus Cinder's when clouds are set."""
-    plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image)
+    plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image, method)
     source = InfoOnce(plan.source(settings))
+    parent = (source.find() or {}).get("parent")
+    if parent:
+        plan = replace(plan, clone_of="%s/%s@%s" % (
+            parent.get("pool"), parent.get("image"), parent.get("snapshot")))
     report = preflight(settings, plan, source)
     return _with_openstack(settings, report, source, Migration(
         procedure="data", volume_id=plan.volume_id, volume=None, destination_project=None,
         mode=plan.mode, mirrored_pool=plan.mirrored_pool, destination_pool=plan.destination_pool,
-        image=plan.image, destination_image=plan.destination_image), destination_project,
-        allow_in_use)
+        image=plan.image, destination_image=plan.destination_image, method=plan.method),
+        destination_project, allow_in_use)
 
 
 def plan_boot_volume_migration(settings: Settings, volume_id: str,
@@ -185,7 +212,7 @@ def _with_openstack(settings: Settings, report: Dict[str, Any], volume_image: Rb
         report["ok"] = False
         return report
     cloud = preflight_volume(settings, volume, migration.procedure, destination_project,
-                             allow_in_use)
+                             allow_in_use, migration.method)
     report["checks"].extend(cloud["checks"])
     report["warnings"].extend(cloud["warnings"])
     report["ok"] = report["ok"] and cloud["ok"]
@@ -208,23 +235,37 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan,
     source = source or InfoOnce(plan.source(settings))
     replica, target = plan.replica(settings), plan.target(settings)
     info = check("source image exists", lambda: facts(source.info()))
-    if info:
+    mirrored = plan.method == "mirror"
+    if info and mirrored:
         check("source image is primary or not mirrored yet", lambda: _primary_or_new(info, plan))
         check("source image is not a clone of an unmirrored parent",
               lambda: _parent_ok(source, info))
-    check("pools are mirrored to the destination", lambda: check_mirror_pools(source, replica))
+    elif info:
+        check("source image is writable (snapshots are taken of it)",
+              lambda: _writable(info))
+    if mirrored:
+        check("pools are mirrored to the destination",
+              lambda: check_mirror_pools(source, replica))
     if check("destination pool exists", lambda: pool_exists(target.cli, target.pool)):
         if check("destination name is free", lambda: _target_free(target)) and info:
             check("destination has room", lambda: _room(settings, plan, source, replica,
                                                         target))
     warnings = []
-    if info and info["snapshot_count"]:
+    if info and info["snapshot_count"] and plan.method == "mirror":
         warnings.append("the source has %d snapshot(s); they are mirrored too (slower)"
                         % info["snapshot_count"])
-    if info and plan.mode == "journal" and source.watchers():
+    if info and mirrored and plan.mode == "journal" and source.watchers():
         warnings.append("the source is in use: enabling journaling on an open image may freeze "
                         "the guest (snapshot mode avoids this)")
     return checklist.report(warnings=warnings, plan=plan.as_dict())
+
+
+def _writable(info: Dict[str, Any]) -> str:
+    if mirroring(info)["primary"] is False:
+        raise CephMigrateError("the source image is a non-primary replica (read-only): no "
+                               "snapshot can be taken of it")
+    return ("a clone of %s: its parent's data is read through, the copy is flat" % info["parent"]
+            if info["parent"] else "not a clone")
 
 
 def _primary_or_new(info: Dict[str, Any], plan: VolumeMigrationPlan) -> str:
@@ -254,6 +295,12 @@ def _room(settings: Settings, plan: VolumeMigrationPlan, source: RbdImage, repli
           target: RbdImage) -> str:
     """At its peak the destination holds the replica and the copy, each as much as the source
     uses (less what an earlier run already wrote there)."""
+    if plan.method == "export_diff":     # one copy, flat: a clone takes its parent's data too
+        return require_room(settings.ceph(DESTINATION), plan.destination_pool,
+                            [plan.destination_pool],
+                            0 if target.exists() else written_by(
+                                source, thick=bool(source.info().get("parent"))),
+                            settings.capacity_reserve)
     used = written_by(source)
     copies = int(not replica.exists()) + int(not target.exists())
     return require_room(settings.ceph(DESTINATION), "%s and %s" % (
@@ -273,7 +320,7 @@ def _target_free(target: RbdImage) -> str:
 # -- OpenStack checks ------------------------------------------------------------------------
 def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
                      destination_project: Optional[str] = None,
-                     allow_in_use: bool = False) -> Dict[str, Any]:
+                     allow_in_use: bool = False, method: str = "mirror") -> Dict[str, Any]:
     """Every OpenStack check for one volume, read-only; ``ok`` false when one blocks."""
     checklist = Checklist()
     check = checklist.run
@@ -283,9 +330,9 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
     if procedure == "data" and volume["bootable"]:
         warnings.append("the volume is bootable: migrate_boot_volume (through Glance) keeps it "
                         "bootable for new servers; the data procedure keeps the flag too")
-    if volume.get("clone_of"):
-        warnings.append("the RBD image is a clone of %s: mirror its parent or flatten it"
-                        % volume["clone_of"])
+    if volume.get("clone_of") and procedure == "data" and method == "mirror":
+        warnings.append("the RBD image is a clone of %s: mirror its parent or flatten it, or "
+                        "use method export_diff (the copy arrives flat)" % volume["clone_of"])
     dest = settings.cloud(DESTINATION).connect()
     project = check("destination project exists",
                     lambda: project_for(dest, volume, destination_project))
@@ -307,12 +354,14 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
 
 # -- how far an earlier run got --------------------------------------------------------------
 def cleanup_pending(image: RbdImage) -> bool:
-    """The source image is still mirrored or still carries features the pack added."""
+    """The source image is still mirrored, still carries features the pack added or still
+    has the sync snapshots it took (export_diff)."""
     info = image.find()
     if info is None:
         return False
     return (mirroring(info)["state"] != "disabled"
-            or bool(image.recorded(META_ADDED_FEATURES)))
+            or bool(image.recorded(META_ADDED_FEATURES))
+            or bool(synced_copies(image)[1]))
 
 
 def already_migrated(settings: Settings, volume: Dict[str, Any], existing: Any,

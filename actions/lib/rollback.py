@@ -8,6 +8,7 @@ from . import names
 from .cinder import describe_volume, find_migrated_volume
 from .clouds import api
 from .copying import TMP_SUFFIX
+from .diff_sync import synced_copies
 from .errors import CephMigrateError, RefusedError
 from .glance import find_registered_image, find_source_image
 from .keystone import project_for, resolve_project
@@ -72,6 +73,10 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
             added = source.recorded(META_ADDED_FEATURES)
             if added:
                 undo.append("remove the features the pack added: %s" % ", ".join(added))
+            snapshots = synced_copies(source)[1]
+            if snapshots:
+                undo.append("remove the sync snapshots the pack took of %s: %s"
+                            % (source.spec, ", ".join(snapshots)))
         for name in (image, image + TMP_SUFFIX):
             if settings.image(DESTINATION, copy_pool, name).exists():
                 undo.append("remove the copy %s/%s at the destination" % (copy_pool, name))
@@ -151,7 +156,7 @@ def remove_copy(image: RbdImage, replica: RbdImage, source: RbdImage,
         made = image.recorded(META_COPY_OF)
         if not made:
             raise RefusedError("%r is not a copy made by ceph_migrate: not removed" % image)
-        if made.get("source") != where(replica):
+        if made.get("source") not in (where(replica), where(source)):
             raise RefusedError("%r is a copy of %s, not of %s: not removed"
                                % (image, made.get("source"), where(replica)))
         if made.get("made_as") != where(image):

@@ -63,6 +63,7 @@ class Settings:
     mirror_mode: str
     copy_features: Tuple[str, ...]
     copy_timeout: int
+    copy_method: str                   # names.COPY_METHODS: how a data volume crosses
     copy_stall: int                    # seconds a copy or checksum may show no progress
     rbd_timeout: int
     poll_interval: float
@@ -103,6 +104,7 @@ class Settings:
                 copy_features=tuple(names.image_feature(f) for f in
                                     copy.get("image_features") or default("copy.image_features")),
                 copy_timeout=bounded(copy.get("timeout"), "copy.timeout", 60, MAX_COPY_TIMEOUT),
+                copy_method=names.copy_method(copy.get("method") or default("copy.method")),
                 copy_stall=bounded(copy.get("stall_timeout"), "copy.stall_timeout", 0,
                                    MAX_COPY_TIMEOUT),
                 rbd_timeout=bounded(config.get("rbd_timeout"), "rbd_timeout", 5, 3600),
