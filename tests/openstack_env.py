@@ -131,6 +131,7 @@ def forget_migration(settings, config, clouds, volume_id: str) -> None:
                destination_project="tenant", delete_data=True)
     purge_image(settings, DESTINATION, settings.pools.destination_cinder, image)
     run_action("disable_mirroring", config, image=image, discard_replica=True)
+    run_action("drop_sync_snapshots", config, image=image, side="source")
     delete_quietly(clouds["pa1-admin"], "volume", volume_id)
 
 

@@ -1,5 +1,6 @@
 """The workflows end to end: the real workflow files through orquesta's conductor (the local
 runner), the real actions, the two real clouds on the real Ceph pair."""
+import io
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from ceph_env import REPO, fingerprint, purge_image, run_action
+from ceph_env import REPO, fingerprint, purge_image, run_action, write_random
 from lib.names import SOURCE_ID_KEY
 from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
@@ -191,12 +192,114 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         forget_migration(settings, full_config, clouds, volume.id)
 
 
+def test_volumes_made_from_an_image_migrate_by_both_procedures_written_to_until_the_stop(
+        settings, full_config, clouds):
+    """In a Ceph-backed cloud a volume made from a Glance image is an RBD clone of it. The data
+    procedure (export_diff) copies it flat while it is written to, and the writes made up to
+    the tenant admin's approval arrive; the boot procedure uploads it flat through Cinder.
+    The source volume stays a clone of its image, byte for byte as it was left."""
+    pools = settings.pools
+    tenant = clouds["pa1-tenant"]
+    image = tenant.image.create_image(name="parent", disk_format="raw", container_format="bare",
+                                      data=io.BytesIO(os.urandom(24 * 2 ** 20)))
+    volumes = []
+    try:
+        for name in ("data-from-image", "boot-from-image"):
+            volume = tenant.block_storage.create_volume(name=name, size=1,
+                                                        image_id=image.id, volume_type="ceph")
+            volumes.append(tenant.block_storage.wait_for_status(
+                volume, "available", failures=["error"], interval=1, wait=120))
+        data, boot = volumes
+        spec = "%s/volume-%s" % (pools.mirrored_cinder, data.id)
+        assert settings.rbd(SOURCE).run("info", spec)["parent"]["image"] == image.id
+
+        def tenant_writes_until_the_stop(gate, params):
+            if gate == "approve_cutover":
+                write_random(settings, SOURCE, spec, 16, offset_mib=512)
+            return {"approved": True}
+        result = runner(full_config, answer=tenant_writes_until_the_stop).run(
+            "ceph_migrate.migrate_volume", volume_id=data.id, method="export_diff")
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert "a clone of osglance/%s@snap" % image.id in " ".join(
+            result.output["plan"]["plan"]["stages"])
+        assert result.output["verified"]["since"] is not None      # only the delta, inside
+        made = migrated(clouds, data.id)
+        assert [v.id for v in made] == [result.output["volume"]["volume_id"]]
+        copy = "volume-" + made[0].id
+        assert "parent" not in settings.rbd(DESTINATION).run(
+            "info", "%s/%s" % (pools.destination_cinder, copy))
+        assert destination_sha(settings, pools.destination_cinder, copy) == \
+            source_sha(settings, data.id)
+        assert settings.rbd(SOURCE).run("info", spec)["parent"]["image"] == image.id
+        assert settings.rbd(SOURCE).run("snap", "ls", spec) == []       # the pack's are gone
+
+        result = runner(full_config).run("ceph_migrate.migrate_boot_volume", volume_id=boot.id)
+        assert result.status == "succeeded", (result.errors, result.output)
+        made = migrated(clouds, boot.id)
+        assert len(made) == 1 and made[0].is_bootable
+        assert destination_sha(settings, pools.destination_cinder, "volume-" + made[0].id) == \
+            source_sha(settings, boot.id)
+    finally:
+        for volume in volumes:
+            forget_migration(settings, full_config, clouds, volume.id)
+        if len(volumes) > 1:
+            _forget_boot(settings, full_config, clouds, volumes[1].id)
+        for volume in volumes:
+            wait_gone(clouds["pa1-admin"], volume.id)
+        delete_quietly(clouds["pa1-admin"], "image", image.id)
+
+
+def test_an_export_diff_killed_mid_round_is_repaired_by_the_rerun(settings, full_config, clouds):
+    """The runner and its rbd export-diff | import-diff killed while the first round writes
+    the copy: the copy has no snapshot to continue from, so the re-run starts it over (it is
+    provably the pack's) and ends with one volume, byte-identical, and no snapshot left."""
+    pools = settings.pools
+    volume = create_source_volume(clouds, settings, size_gib=2, fill_mib=1280)
+    target = settings.image(DESTINATION, pools.destination_cinder, "volume-" + volume.id)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
+         "volume_id=" + volume.id, "method=export_diff", "--sandbox", "--yes"], cwd=str(REPO),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not target.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the copy never started"
+            time.sleep(0.2)
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert target.exists() and migrated(clouds, volume.id) == []
+        assert settings.rbd(DESTINATION).run("snap", "ls", target.spec) == []   # not finished
+
+        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id,
+                                         method="export_diff")
+        assert result.status == "succeeded", (result.errors, result.output)
+        assert result.output["copied"]["rounds"][0]["started_over"] is True
+        new_id = result.output["volume"]["volume_id"]
+        assert [v.id for v in migrated(clouds, volume.id)] == [new_id]
+        assert destination_sha(settings, pools.destination_cinder,
+                               "volume-" + new_id) == source_sha(settings, volume.id)
+        assert not target.exists()           # renamed by the manage
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        proc.stdout.close()
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
 # every step that changes something, but the last (a gate only answers)
 KILL_POINTS = [("data", step) for step in (
     "enable_mirroring", "wait_for_sync", "final_snapshot", "final_sync", "copy_replica",
     "verify_copy", "manage_volume", "disable_mirroring")] + [("boot", step) for step in (
         "upload", "enable_mirroring", "copy_replica", "snapshot", "verify_copy",
-        "register_image", "create_volume", "disable_mirroring")]
+        "register_image", "create_volume", "disable_mirroring")] + [
+            ("export_diff", step) for step in (
+                "presync", "verify_presync", "final_round", "verify_delta",
+                "drop_copy_snapshots", "manage_volume")]
 
 
 @pytest.mark.parametrize("procedure,step", KILL_POINTS, ids=["-".join(p) for p in KILL_POINTS])
@@ -208,11 +311,13 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
     pools = settings.pools
     boot = procedure == "boot"
     workflow = "ceph_migrate.migrate_boot_volume" if boot else "ceph_migrate.migrate_volume"
+    method = {"method": "export_diff"} if procedure == "export_diff" else {}
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", workflow, "volume_id=" + volume.id,
-         "--sandbox", "--yes"], cwd=str(REPO), env=env,
+        [sys.executable, "-m", "runner", "run", workflow, "volume_id=" + volume.id] +
+        ["%s=%s" % kv for kv in method.items()] + ["--sandbox", "--yes"], cwd=str(REPO),
+        env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
     seen = []
@@ -226,7 +331,7 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
         assert proc.returncode == -signal.SIGKILL, "".join(seen)
         source_sum = source_sha(settings, volume.id)
 
-        result = runner(full_config).run(workflow, volume_id=volume.id)
+        result = runner(full_config).run(workflow, volume_id=volume.id, **method)
         assert result.status == "succeeded", (result.errors, result.output)
         assert "migrated" in result.output["outcome"], result.output
         made = migrated(clouds, volume.id)
@@ -243,6 +348,7 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
             source = settings.image(SOURCE, pools.mirrored_cinder, "volume-" + volume.id)
             pool, marker = pools.destination_cinder, volume.id
         assert (source.info().get("mirroring") or {}).get("state", "disabled") == "disabled"
+        assert settings.rbd(SOURCE).run("snap", "ls", source.spec) == []
         leftovers = [n for n in settings.rbd(DESTINATION).run("ls", pool) or []
                      if marker in n and n.endswith(".ceph_migrate-partial")]
         assert leftovers == [], leftovers

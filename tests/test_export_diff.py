@@ -39,8 +39,8 @@ def clone(settings):
     purge_image(settings, SOURCE, pools.mirrored_glance, parent)
 
 
-def test_a_clone_arrives_flat_with_every_write_and_the_source_unchanged(settings, ceph_config,
-                                                                       clone):
+def test_a_clone_arrives_flat_with_every_write_and_the_source_unchanged(
+        settings, ceph_config, clone):
     vid, parent_spec = clone
     pools = settings.pools
     image = "volume-" + vid

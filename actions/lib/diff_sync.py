@@ -65,7 +65,7 @@ def drop_snapshots(image: RbdImage, source: RbdImage, keep: Sequence[str] = ()) 
     """Remove the sync snapshots the pack made (recorded on ``source``) from ``image`` (the
     source or its copy), but ``keep``. Cinder cannot delete a volume whose image has
     snapshots, so the copy loses them before ``cinder manage`` and the source at the cleanup."""
-    made = set(_made_here(source))
+    made = set(_made_here(source)) if source.find() is not None else set()
     removed = [name for name in (sync_snapshots(image) if image.find() is not None else [])
                if name in made and name not in keep]
     # each removal waits about a second on the cluster: side by side, they cost one
@@ -155,8 +155,8 @@ def presync(source: RbdImage, target: RbdImage, features: Sequence[str], timeout
             break
     last = rounds[-1]
     return outcome(True, snapshot=last["snapshot"], target=last["target"],
-                   rounds=[{k: r[k] for k in ("snapshot", "base", "bytes", "seconds",
-                                              "mb_per_second")} for r in rounds],
+                   rounds=[{k: r[k] for k in ("snapshot", "base", "started_over", "bytes",
+                                              "seconds", "mb_per_second")} for r in rounds],
                    bytes=sum(r["bytes"] for r in rounds),
                    seconds=round(sum(r["seconds"] for r in rounds), 2))
 
