@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): how long a data volume is out of service at the cutover, against
-its size. Runs the real migrate_volume workflow through the local runner on the sandbox clouds
-for volumes of each --sizes GiB (filled with random data) and measures from the tenant admin's
-approval (I/O stopped) to the managed volume being available at the destination, split into
-the final sync, the copy, the verification and the manage.
+its size and what the tenant wrote last, for each copy method; and the whole migration
+against a raw ``rbd export | rbd import`` of the same volume.
 
-  .venv/bin/python bench/cutover_downtime.py [--sizes 1,4]
+Runs the real migrate_volume workflow through the local runner on the sandbox clouds. Each
+volume (--sizes GiB) is filled with random data once; for every method and every --written
+MiB, the tenant admin's gate first writes that much (the tenant still working), then
+approves: the downtime runs from that approval (I/O stopped) to the volume available at the
+destination (the cleanup gate), split into its phases. The destination volume is deleted
+between runs (rollback), the source kept.
+
+  .venv/bin/python bench/cutover_downtime.py [--sizes 1,4] [--written 0,64]
+      [--methods mirror,export_diff]
+
+16 GiB needs larger OSDs: CEPH_MIGRATE_OSD_GIB=56 sandbox/ceph_sandbox.py up (sparse files).
 """
 import argparse
 import subprocess
@@ -15,12 +23,77 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox")]
+sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox"), str(REPO / "bench")]
 
 from sandbox.pack_config import local_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
-from lib.settings import SOURCE, Settings  # noqa: E402
+from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
+from copy_throughput import raw_pipe, remove  # noqa: E402
+
+PHASES = {"final sync": ("final_snapshot", "final_sync", "final_round"),
+          "copy": ("copy_replica",), "verify": ("verify_copy", "verify_delta"),
+          "snapshots": ("drop_copy_snapshots",), "manage": ("manage_volume",)}
+BEFORE = ("enable_mirroring", "wait_for_sync", "presync", "verify_presync")
+
+
+def migrate(config, settings, volume_id, spec, method, written_mib):
+    marks = {}
+
+    def answer(gate, params):
+        if gate == "approve_cutover" and written_mib:
+            write_random(settings.cluster(SOURCE), spec, written_mib, offset_mib=64)
+        marks[gate] = time.monotonic()
+        return {"approved": gate != "approve_cleanup"}    # the source stays as it is
+    run = LocalRunner(config, answer=answer).run("ceph_migrate.migrate_volume",
+                                                 volume_id=volume_id, method=method)
+    if run.status != "succeeded":
+        sys.exit("failed: %s" % run.output)
+    took = {}
+    for task in run.tasks:
+        took[task.task] = took.get(task.task, 0.0) + task.seconds
+    phases = {name: sum(took.get(t, 0.0) for t in tasks) for name, tasks in PHASES.items()}
+    gates = ("approve_mirroring", "approve_cutover", "approve_cleanup")
+    return {"downtime": marks["approve_cleanup"] - marks["approve_cutover"],
+            "whole": sum(s for t, s in took.items() if t not in gates),
+            "copy+verify": sum(took.get(t, 0.0) for t in (
+                "presync", "verify_presync", "copy_replica", "verify_copy", "final_round",
+                "verify_delta")),
+            "run": run, **phases}
+
+
+def undo(volume_id):
+    """The destination volume and everything the run left at the source (rollback)."""
+    subprocess.run([sys.executable, "-m", "runner", "run", "ceph_migrate.rollback",
+                    "volume_id=" + volume_id, "--sandbox", "--yes"], cwd=str(REPO),
+                   capture_output=True, check=True)
+
+
+def sparse(config, settings, tenant, methods) -> int:
+    """Work against allocated data: a 3 GiB volume holding 20 MiB."""
+    volume = tenant.block_storage.create_volume(name="bench-sparse", size=3, volume_type="ceph")
+    volume = tenant.block_storage.wait_for_status(volume, "available", interval=1, wait=120)
+    spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id)
+    write_random(settings.cluster(SOURCE), spec, 20, offset_mib=1000)
+    print("a 3 GiB volume holding 20 MiB (provisioned 3072 MiB):")
+    try:
+        for method in methods:
+            found = migrate(config, settings, volume.id, spec, method, 0)
+            undo(volume.id)
+            out = found["run"].output
+            if method == "export_diff":
+                moved = out["copied"]["bytes"] + (out.get("synced") or {}).get("bytes", 0)
+                hashed = sum(((t.result or {}).get("result") or {}).get("hashed_bytes", 0)
+                             for t in found["run"].tasks
+                             if t.task in ("verify_presync", "verify_delta"))
+            else:        # rbd cp reads and rbd export hashes the whole provisioned image
+                moved, hashed = 3 * 2 ** 30, 2 * 3 * 2 ** 30
+            print("  %-12s read %7.1f MiB, hashed %7.1f MiB; copy and verify %.1f s" % (
+                method, moved / 2 ** 20, hashed / 2 ** 20, found["copy+verify"]))
+    finally:
+        undo(volume.id)
+        tenant.block_storage.delete_volume(volume.id, ignore_missing=True)
+    return 0
 
 
 def main() -> int:
@@ -28,43 +101,56 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4")
+    parser.add_argument("--written", default="0,64", help="MiB written at the cutover gate")
+    parser.add_argument("--methods", default="mirror,export_diff")
+    parser.add_argument("--sparse", action="store_true",
+                        help="instead: a 3 GiB volume holding 20 MiB, bytes moved and hashed")
     args = parser.parse_args()
     config = local_config()
     settings = Settings.from_config(config)
     clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
                                                             ["clouds_yaml"]])
     tenant = openstack.connection.Connection(config=clouds.get_one(cloud="pa1-tenant"))
-    rows = []
+    pools = settings.pools
+    if args.sparse:
+        return sparse(config, settings, tenant, args.methods.split(","))
+    rows, wholes = [], []
     for size in [int(s) for s in args.sizes.split(",")]:
         volume = tenant.block_storage.create_volume(name="bench-%s" % uuid.uuid4().hex[:6],
                                                     size=size, volume_type="ceph")
         volume = tenant.block_storage.wait_for_status(volume, "available", interval=1, wait=120)
-        write_random(settings.cluster(SOURCE), "%s/volume-%s" % (
-            settings.pools.mirrored_cinder, volume.id), size * 1024)
-        marks = {}
-
-        def answer(gate, params):
-            marks[gate] = time.monotonic()
-            return {"approved": gate != "approve_cleanup"}    # keep the source mirrored
-        run = LocalRunner(config, answer=answer).run("ceph_migrate.migrate_volume",
-                                                     volume_id=volume.id)
-        if run.status != "succeeded":
-            print("failed: %s" % run.output)
-            return 1
-        took = {t.task: t.seconds for t in run.tasks}
-        downtime = marks["approve_cleanup"] - marks["approve_cutover"]
-        rows.append((size, downtime, took.get("final_snapshot", 0) + took["final_sync"],
-                     took["copy_replica"], took["verify_copy"], took["manage_volume"]))
-        subprocess.run([sys.executable, "-m", "runner", "run", "ceph_migrate.rollback",
-                        "volume_id=" + volume.id, "--sandbox", "--yes"], cwd=str(REPO),
-                       capture_output=True)
-        tenant.block_storage.delete_volume(volume.id, ignore_missing=True)
-    print("cutover downtime of migrate_volume (I/O stopped -> destination volume available):")
-    print("  %-6s %-10s %-12s %-8s %-8s %-8s"
-          % ("GiB", "downtime", "final sync", "copy", "verify", "manage"))
-    for size, downtime, final, copy, verify, manage in rows:
-        print("  %-6d %-10.1f %-12.1f %-8.1f %-8.1f %-8.1f"
-              % (size, downtime, final, copy, verify, manage))
+        spec = "%s/volume-%s" % (pools.mirrored_cinder, volume.id)
+        print("%d GiB: filling with random data ..." % size, flush=True)
+        write_random(settings.cluster(SOURCE), spec, size * 1024)
+        raw_spec = "%s/bench-raw-%s" % (pools.destination_cinder, volume.id[:8])
+        raw = raw_pipe(settings.rbd(SOURCE), settings.rbd(DESTINATION), spec, raw_spec)
+        remove(settings.rbd(DESTINATION), raw_spec)
+        try:
+            for method in args.methods.split(","):
+                for written in [int(w) for w in args.written.split(",")]:
+                    print("%d GiB, %s, %d MiB written at the stop ..." % (size, method, written),
+                          flush=True)
+                    found = migrate(config, settings, volume.id, spec, method, written)
+                    undo(volume.id)
+                    rows.append((size, method, written, found))
+                    if written == 0:
+                        wholes.append((size, method, found["whole"], raw))
+        finally:
+            undo(volume.id)
+            tenant.block_storage.delete_volume(volume.id, ignore_missing=True)
+    print("\ncutover downtime of migrate_volume (I/O stopped -> destination volume available), s:")
+    print("  %-4s %-12s %-8s %-9s %-11s %-7s %-7s %-10s %-7s" % (
+        "GiB", "method", "written", "downtime", "final sync", "copy", "verify", "snapshots",
+        "manage"))
+    for size, method, written, f in rows:
+        print("  %-4d %-12s %-8s %-9.1f %-11.1f %-7.1f %-7.1f %-10.1f %-7.1f" % (
+            size, method, "%d MiB" % written, f["downtime"], f["final sync"], f["copy"],
+            f["verify"], f["snapshots"], f["manage"]))
+    print("\nwhole migration (start -> destination volume available, gates answered at once)"
+          " against rbd export | rbd import of the same volume:")
+    for size, method, whole, raw in wholes:
+        print("  %d GiB %-12s %.1f s, raw pipe %.1f s, ratio %.2f"
+              % (size, method, whole, raw, whole / raw))
     return 0
 
 

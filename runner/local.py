@@ -23,6 +23,7 @@ from runner import orquesta_compat  # noqa: F401  (must precede orquesta)
 from runner.actions import (PACK_DIR, ParameterError, action_metadata, check_call, metadata,
                             parameters, run_python_action)
 
+import yaml  # noqa: E402
 from orquesta import conducting, events, statuses  # noqa: E402
 
 sys.path.append(os.path.join(PACK_DIR, "actions"))
@@ -34,6 +35,40 @@ BATCH_ROUND = "ceph_migrate.run_batch"     # StackStorm starts executions there:
 Execute = Callable[[str, Dict[str, Any]], Tuple[bool, Any]]
 Answer = Callable[[str, Dict[str, Any]], Optional[Dict[str, Any]]]
 Log = Callable[[str], None]
+
+
+class _St2WorkflowLoader(yaml.SafeLoader):
+    """Safe YAML as StackStorm 3.9's orquesta reads a workflow (orquesta.utils.yml, not in the
+    PyPI release the runner uses): its mapping constructor takes no merge key (``<<``) and no
+    duplicate key, where plain safe_load takes both."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Dict[Any, Any]:
+        mapping: Dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "could not determine a constructor for the tag %r"
+                    % key_node.tag, key_node.start_mark)
+            key = self.construct_object(key_node, deep=deep)
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, 'found duplicate key "%s"' % key_node.value, key_node.start_mark)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+_St2WorkflowLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                   _St2WorkflowLoader.construct_mapping)
+
+
+def load_definition(text: str) -> Dict[str, Any]:
+    """A workflow definition read as StackStorm reads it, refused with its words otherwise."""
+    try:
+        return yaml.load(text, Loader=_St2WorkflowLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError("Failed to load workflow definition because %s." % exc) from None
+
+
 # What orquesta's inspection found in a definition (a third of a simulated run's time): it
 # depends on the text and the context's keys only, and those are always st2's.
 _INSPECTED: Dict[str, Any] = {}
@@ -78,7 +113,7 @@ class LocalRunner:
         self.pack_dir = pack_dir
 
     def spec(self, ref: str) -> native_specs.WorkflowSpec:
-        return native_specs.WorkflowSpec(self._definition(ref))
+        return native_specs.WorkflowSpec(load_definition(self._definition(ref)))
 
     def _definition(self, ref: str) -> str:
         meta = metadata(_name(ref), self.pack_dir)
@@ -90,7 +125,7 @@ class LocalRunner:
         answers 400 and starts nothing."""
         meta = metadata(_name(ref), self.pack_dir)
         definition = self._definition(ref)
-        spec = native_specs.WorkflowSpec(definition)
+        spec = native_specs.WorkflowSpec(load_definition(definition))
         st2 = {"st2": {"action_execution_id": uuid.uuid4().hex[:24], "user": "local",
                        "pack": PACK}}
         if definition not in _INSPECTED:    # as st2 inspects: with its own context

@@ -12,7 +12,7 @@ import yaml
 from param_cases import CASES, NO_VOLUME, Case
 from runner.actions import (RUNNER_PARAMETERS, ParameterError, action_metadata, check_call,
                             merged_schema, metadata, parameters)
-from runner.local import LocalRunner, python_result
+from runner.local import LocalRunner, load_definition, python_result
 from runner.st2_schema import NONE_MAGIC_VALUE, cast_like_st2
 
 WORKFLOW_CASES = [c for c in CASES if c.ref.startswith("ceph_migrate.")
@@ -267,3 +267,20 @@ def test_a_subworkflow_is_checked_and_its_failure_is_an_ordinary_task_failure(tm
     assert result.task("child").result["errors"][0]["message"].startswith("ValidationError")
     with pytest.raises(ValueError, match="ceph_migrate.wf: parameter mode: "):
         runner.run("ceph_migrate.wf", mode=3)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("a: &x {b: 1}\nc:\n  <<: *x\n  d: 2\n", "could not determine a constructor for the tag "
+                                             "'tag:yaml.org,2002:merge'"),
+    ("a: 1\na: 2\n", 'found duplicate key "a"'),
+])
+def test_a_definition_stackstorm_cannot_read_is_refused_with_its_words(text, words):
+    """StackStorm 3.9's orquesta reads workflows with its own loader: no YAML merge keys (a
+    workflow using one failed in the real StackStorm, where plain safe_load had taken it), no
+    duplicate keys."""
+    with pytest.raises(ValueError, match="^Failed to load workflow definition because "):
+        load_definition(text)
+    with pytest.raises(ValueError) as refused:
+        load_definition(text)
+    assert words in str(refused.value)
+    assert load_definition("a: &x {b: 1}\nc: *x\n") == {"a": {"b": 1}, "c": {"b": 1}}

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from ceph_env import fingerprint
+from ceph_env import fingerprint, write_random
 from lib.names import SOURCE_ID_KEY
+from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
@@ -231,6 +232,59 @@ def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clou
         rolled = answer_gates(st2, rollback_id, approve)
         assert rolled["status"] == "succeeded", rolled["result"]
         assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+    finally:
+        for execution_id in started:
+            st2.cancel(execution_id)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
+def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
+        st2_pack, settings, full_config, clouds):
+    """method=export_diff in StackStorm: the cutover rejected after the pre-copy, the rollback
+    leaves both sides as they were; then a full run, the tenant writing until it approves the
+    cutover: every write arrives, only the delta is checked inside the window, and no
+    snapshot of the pack's is left on either side."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
+    spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id)
+    before = (cloud_fingerprint(clouds), fingerprint(settings))
+    started = []
+    try:
+        execution_id = run_id(st2.run("run", "ceph_migrate.migrate_volume", "volume_id=%s"
+                                      % volume.id, "method=export_diff").stdout)
+        started.append(execution_id)
+        stopped = answer_gates(st2, execution_id, lambda i: i["task"] != "approve_cutover")
+        assert stopped["status"] == "failed"
+        output = stopped["result"]["output"]
+        assert "rejected by the tenant admin" in output["outcome"]
+        assert output["left_changed"] == [
+            "sync snapshots (ceph_migrate-sync-N) of volume-%s are at the source" % volume.id,
+            "the copy volume-%s is in the destination Cinder pool, not yet a volume" % volume.id]
+        rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume.id,
+                                     "procedure=data").stdout)
+        started.append(rollback_id)
+        rolled = answer_gates(st2, rollback_id, approve)
+        assert rolled["status"] == "succeeded", rolled["result"]
+        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+
+        def tenant_writes_then_approves(inquiry):
+            if inquiry["task"] == "approve_cutover":
+                write_random(settings, SOURCE, spec, 8, offset_mib=256)
+            return True
+        execution_id = run_id(st2.run("run", "ceph_migrate.migrate_volume", "volume_id=%s"
+                                      % volume.id, "method=export_diff").stdout)
+        started.append(execution_id)
+        done = answer_gates(st2, execution_id, tenant_writes_then_approves)
+        assert done["status"] == "succeeded", done["result"]
+        output = done["result"]["output"]
+        assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
+        assert output["verified"]["since"] is not None
+        new_id = output["volume"]["volume_id"]
+        assert destination_sha(settings, settings.pools.destination_cinder,
+                               "volume-" + new_id) == source_sha(settings, volume.id)
+        assert settings.rbd(SOURCE).run("snap", "ls", spec) == []
+        assert settings.rbd(DESTINATION).run("snap", "ls", "%s/volume-%s" % (
+            settings.pools.destination_cinder, new_id)) == []
     finally:
         for execution_id in started:
             st2.cancel(execution_id)

@@ -159,7 +159,7 @@ def export_diff_script(**overrides):
         "plan_volume_migration": [(True, plan)],
         "sync_image": [(True, {"changed": True, "snapshot": "ceph_migrate-sync-1",
                                "target": {"image": IMAGE}, "bytes": 5})],
-        "verify_sync": [(True, {"verified": True, "sha256": "ab" * 32})]}, **overrides))
+        "verify_sync": [(True, {"verified": True, "digest": "ab" * 32})]}, **overrides))
 
 
 def test_export_diff_copies_before_the_cutover_and_only_the_delta_inside_it():

@@ -33,6 +33,7 @@ METHOD = "export_diff"
 DIGEST_BLOCK = 64 * 1024
 _ZERO = bytes(DIGEST_BLOCK)
 _READ = 4 * 1024 * 1024
+DIGEST_OF = "sha256 over the non-zero 64 KiB blocks (index, bytes)"
 
 
 # -- snapshots -------------------------------------------------------------------------------
@@ -72,11 +73,12 @@ def drop_snapshots(image: RbdImage, source: RbdImage, keep: Sequence[str] = ()) 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda name: image.cli.run_text(
             "snap", "rm", "--no-progress", "%s@%s" % (image.spec, name)), removed))
-    if image.spec == source.spec and image.cli.cluster == source.cli.cluster:
-        record = source.recorded(META_SYNC) or {}
+    if image.spec == source.spec and image.cli.cluster == source.cli.cluster and made:
         left = [s for s in _made_here(source) if s not in removed]
-        if record and left != record.get("snapshots"):
-            source.record(META_SYNC, dict(record, snapshots=left))
+        if not left:       # no snapshot of the pack's left: no trace of the sync either
+            source.forget(META_SYNC)
+        elif removed:
+            source.record(META_SYNC, dict(source.recorded(META_SYNC) or {}, snapshots=left))
     return removed
 
 
@@ -277,7 +279,7 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
         base = common[-2]
     if previous.get("snapshot") == snapshot and previous.get("destination") == where(target):
         return outcome(False, verified=True, **{k: previous.get(k) for k in (
-            "snapshot", "since", "sha256", "bytes")}, seconds=0.0)
+            "snapshot", "since", "digest", "bytes")}, seconds=0.0)
     size = int(source.info().get("size") or 0)
     progress = Progress("verify %s@%s" % (source.spec, snapshot), size, report)
     done = [0, 0]
@@ -304,17 +306,17 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
     what = "the changes since %s" % base if base else "the content"
     if (mine["size"], mine["sha256"]) != (theirs["size"], theirs["sha256"]):
         raise VerificationFailed(
-            "%s of %r@%s and %r@%s differ (%s bytes sha256 %s, %s bytes sha256 %s): the "
+            "%s of %r@%s and %r@%s differ (%s bytes digest %s, %s bytes digest %s): the "
             "migration stops here, nothing is cleaned up" % (
                 what, source, snapshot, target, snapshot, mine["size"], mine["sha256"],
                 theirs["size"], theirs["sha256"]))
-    verified = {"sha256": mine["sha256"], "bytes": mine["size"], "snapshot": snapshot,
+    verified = {"digest": mine["sha256"], "bytes": mine["size"], "snapshot": snapshot,
                 "since": base, "destination": where(target), "method": METHOD,
                 "at": datetime.utcnow().replace(microsecond=0).isoformat() + "Z"}
     source.record(META_VERIFIED, verified)
-    return outcome(True, verified=True, snapshot=snapshot, since=base, sha256=mine["sha256"],
-                   bytes=mine["size"], hashed_bytes=mine["read"] + theirs["read"],
-                   seconds=round(seconds, 2))
+    return outcome(True, verified=True, snapshot=snapshot, since=base, digest=mine["sha256"],
+                   digest_of=DIGEST_OF, bytes=mine["size"],
+                   hashed_bytes=mine["read"] + theirs["read"], seconds=round(seconds, 2))
 
 
 def synced_copies(source: RbdImage) -> Tuple[Optional[str], List[str]]:

@@ -12,8 +12,8 @@ from .diff_sync import synced_copies
 from .errors import CephMigrateError, RefusedError
 from .glance import find_registered_image, find_source_image
 from .keystone import project_for, resolve_project
-from .rbd_image import (META_ADDED_FEATURES, META_COPY_OF, META_COPYING, META_REGISTERED, RbdImage,
-                        facts, mirroring, outcome, where)
+from .rbd_image import (META_ADDED_FEATURES, META_COPY_OF, META_COPYING, META_REGISTERED,
+                        META_VERIFIED, RbdImage, facts, mirroring, outcome, where)
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 
 PROCEDURES = ("data", "boot")
@@ -173,6 +173,10 @@ def remove_copy(image: RbdImage, replica: RbdImage, source: RbdImage,
             raise RefusedError("%r is in use (it has watchers): not removed" % image)
         _purge(image)
         removed.append(image.spec)
+        # a verification of a copy that is gone proves nothing any more
+        if source.find() is not None and \
+                (source.recorded(META_VERIFIED) or {}).get("destination") == where(image):
+            source.forget(META_VERIFIED)
     return outcome(bool(removed), removed=removed, kept=kept)
 
 
