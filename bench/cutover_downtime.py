@@ -13,7 +13,9 @@ between runs (rollback), the source kept.
   .venv/bin/python bench/cutover_downtime.py [--sizes 1,4] [--written 0,64]
       [--methods mirror,export_diff]
 
-16 GiB needs larger OSDs: CEPH_MIGRATE_OSD_GIB=56 sandbox/ceph_sandbox.py up (sparse files).
+8 GiB needs larger OSDs: CEPH_MIGRATE_OSD_GIB=40 sandbox/ceph_sandbox.py up. The OSDs are
+sparse files that BlueStore never gives space back to the host from: budget the host disk for
+the peak (source + replica + copy) of the largest size.
 """
 import argparse
 import subprocess
@@ -34,7 +36,8 @@ from copy_throughput import raw_pipe, remove  # noqa: E402
 PHASES = {"final sync": ("final_snapshot", "final_sync", "final_round"),
           "copy": ("copy_replica",), "verify": ("verify_copy", "verify_delta"),
           "snapshots": ("drop_copy_snapshots",), "manage": ("manage_volume",)}
-BEFORE = ("enable_mirroring", "wait_for_sync", "presync", "verify_presync")
+HEAD = "  %-4s %-12s %-8s %-9s %-11s %-7s %-7s %-10s %-7s"
+ROW = "  %-4d %-12s %-8s %-9.1f %-11.1f %-7.1f %-7.1f %-10.1f %-7.1f"
 
 
 def migrate(config, settings, volume_id, spec, method, written_mib):
@@ -115,6 +118,9 @@ def main() -> int:
     if args.sparse:
         return sparse(config, settings, tenant, args.methods.split(","))
     rows, wholes = [], []
+    print("cutover downtime of migrate_volume (I/O stopped -> destination volume available), s:")
+    print(HEAD % ("GiB", "method", "written", "downtime", "final sync", "copy", "verify",
+                  "snapshots", "manage"), flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
         volume = tenant.block_storage.create_volume(name="bench-%s" % uuid.uuid4().hex[:6],
                                                     size=size, volume_type="ceph")
@@ -133,19 +139,14 @@ def main() -> int:
                     found = migrate(config, settings, volume.id, spec, method, written)
                     undo(volume.id)
                     rows.append((size, method, written, found))
+                    print(ROW % (size, method, "%d MiB" % written, found["downtime"],
+                                 found["final sync"], found["copy"], found["verify"],
+                                 found["snapshots"], found["manage"]), flush=True)
                     if written == 0:
                         wholes.append((size, method, found["whole"], raw))
         finally:
             undo(volume.id)
             tenant.block_storage.delete_volume(volume.id, ignore_missing=True)
-    print("\ncutover downtime of migrate_volume (I/O stopped -> destination volume available), s:")
-    print("  %-4s %-12s %-8s %-9s %-11s %-7s %-7s %-10s %-7s" % (
-        "GiB", "method", "written", "downtime", "final sync", "copy", "verify", "snapshots",
-        "manage"))
-    for size, method, written, f in rows:
-        print("  %-4d %-12s %-8s %-9.1f %-11.1f %-7.1f %-7.1f %-10.1f %-7.1f" % (
-            size, method, "%d MiB" % written, f["downtime"], f["final sync"], f["copy"],
-            f["verify"], f["snapshots"], f["manage"]))
     print("\nwhole migration (start -> destination volume available, gates answered at once)"
           " against rbd export | rbd import of the same volume:")
     for size, method, whole, raw in wholes:

@@ -72,7 +72,7 @@ REQUIRED_BINARIES = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "rbd", "rbd-mir
                      "ceph-authtool", "monmaptool")
 APT_PACKAGES = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "rbd-mirror")
 
-# sparse: larger for benchmarks (CEPH_MIGRATE_OSD_GIB=56 for 16 GiB volumes)
+# sparse: larger for benchmarks (CEPH_MIGRATE_OSD_GIB=40 for 8 GiB volumes)
 OSD_BLOCK_BYTES = int(os.environ.get("CEPH_MIGRATE_OSD_GIB") or 10) * 1024 ** 3
 PG_NUM = 8
 HEALTH_TIMEOUT = 180.0

@@ -50,6 +50,8 @@ def main() -> int:
     parser.add_argument("--size-gib", type=int, default=1)
     parser.add_argument("--fill-mib", type=int, default=256)
     parser.add_argument("--mode", choices=["snapshot", "journal"], default="snapshot")
+    parser.add_argument("--method", choices=["mirror", "export_diff"],
+                        help="how the data volume crosses (default the pack's copy.method)")
     args = parser.parse_args()
 
     config = local_config()
@@ -67,7 +69,8 @@ def main() -> int:
 
     runner = LocalRunner(config, answer=answer, log=lambda line: print(line, flush=True))
     rows: List[List[str]] = []
-    for ref, volume, inputs in (("ceph_migrate.migrate_volume", data, {"mode": args.mode}),
+    for ref, volume, inputs in (("ceph_migrate.migrate_volume", data, dict(
+            {"mode": args.mode}, **({"method": args.method} if args.method else {}))),
                                 ("ceph_migrate.migrate_boot_volume", boot, {})):
         print("\n== %s volume_id=%s" % (ref, volume.id), flush=True)
         started = time.monotonic()
@@ -82,7 +85,8 @@ def main() -> int:
         copy = settings.rbd(DESTINATION).export_sha256(new["rbd_image"], timeout=600)[0]
         source = settings.rbd(SOURCE).export_sha256("%s/volume-%s" % (
             settings.pools.mirrored_cinder, volume.id), timeout=600)[0]
-        verdict = "sha256 equal" if copy == source == output["verified"]["sha256"] else "DIFFER"
+        verdict = "sha256 equal" if copy == source and output["verified"]["verified"] \
+            else "DIFFER"
         rows.append([ref.split(".")[1], volume.id, new["volume_id"], "%s GiB" % new["size_gib"],
                      "%.0fs" % seconds, "%s... %s" % (copy[:12], verdict)])
         if verdict != "sha256 equal":

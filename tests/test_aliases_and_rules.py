@@ -390,6 +390,11 @@ RESULT_CASES = {
     "migrate_one_volume.yaml": [
         ("succeeded", {"output": _item(VOL)},
          [VOL, "succeeded", "data procedure", "migrated, verified", NEW_VOL, "10 GiB", SHA]),
+        ("succeeded", {"output": dict(_item(VOL), verified={
+            "changed": True, "verified": True, "digest": SHA, "bytes": 10737418240,
+            "snapshot": "ceph_migrate-sync-3", "since": "ceph_migrate-sync-2"})},
+         [VOL, "succeeded", "Verified: content digest " + SHA, "the changes since "
+          "ceph_migrate-sync-2 inside it"]),
         ("succeeded", {"output": _item(VOL, ok=False)},
          [VOL, "failed", "rejected by the Ceph admin"]),
         ("succeeded", {"output": dict(

@@ -121,8 +121,13 @@ def test_image_already_mirrored_the_other_way(settings, ceph_config):
                                 discard_replica=True), "RefusedError", "not primary")
         expect_error(run_action("remove_image", ceph_config, image=image), "RefusedError",
                      "non-primary replica")
-        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid)
+        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid, method="mirror")
         assert not plan.ok and "mirrored the other way" in str(plan.result["checks"])
+        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid,
+                          method="export_diff")
+        assert not plan.ok and "non-primary replica (read-only)" in str(plan.result["checks"])
+        expect_error(run_action("sync_image", ceph_config, image=image), "RefusedError",
+                     "non-primary")
         assert fingerprint(settings) == before
     finally:
         purge_image(settings, DESTINATION, pool, image)
@@ -173,10 +178,14 @@ def test_a_migration_that_would_take_the_destination_past_nearfull_is_refused(
     vid = create_volume(settings, 64)
     image = "volume-" + vid
     try:
-        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid)
+        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid, method="mirror")
         room = [c for c in plan.result["checks"] if c["check"] == "destination has room"]
         assert plan.ok and room and room[0]["ok"], plan.result["checks"]
         assert room[0]["detail"].startswith("needs 0.1 GiB in oscinder and cinder-ceph-pa1-cl1")
+        plan = run_action("plan_volume_migration", ceph_config, volume_id=vid,
+                          method="export_diff")     # one copy, no replica
+        room = [c for c in plan.result["checks"] if c["check"] == "destination has room"]
+        assert plan.ok and room[0]["detail"].startswith("needs 0.1 GiB in cinder-ceph-pa1-cl1,")
         before = fingerprint(settings)
         tight = dict(ceph_config, capacity={"reserve_gib": 100000})
         plan = run_action("plan_volume_migration", tight, volume_id=vid)

@@ -22,7 +22,8 @@ def assert_unchanged(run):
 
 @pytest.mark.parametrize("mode", ["snapshot", "journal"])
 def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
-    config = dict(ceph_config, mirror_mode=mode)
+    config = dict(ceph_config, mirror_mode=mode, copy=dict(ceph_config.get("copy") or {},
+                                                           method="mirror"))
     pools = settings.pools
     vid = create_volume(settings, SIZE_MIB)
     image = "volume-" + vid
@@ -42,7 +43,7 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
             "procedure": "data", "volume_id": vid, "volume": None, "destination_project": None,
             "mode": mode, "mirrored_pool": pools.mirrored_cinder,
             "destination_pool": pools.destination_cinder, "image": image,
-            "destination_image": image}
+            "destination_image": image, "method": "mirror"}
 
         if mode == "journal":
             added = run_action("enable_journal_features", config, image=image)
@@ -120,7 +121,8 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
 @pytest.mark.parametrize("mode", ["snapshot", "journal"])
 def test_planned_failover_round(mode, settings, ceph_config):
     """demote at the source, promote at the destination (no --force), each only once."""
-    config = dict(ceph_config, mirror_mode=mode)
+    config = dict(ceph_config, mirror_mode=mode, copy=dict(ceph_config.get("copy") or {},
+                                                           method="mirror"))
     pools = settings.pools
     vid = create_volume(settings, 64)
     image = "volume-" + vid

@@ -71,3 +71,21 @@ def test_a_truncated_stream_fails():
     whole = stream([("w", 0, DATA)]).getvalue()
     with pytest.raises(VerificationFailed, match="ended early"):
         digest_stream(io.BytesIO(whole[:-100]), lambda n: None)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 10 ** 6])
+def test_fed_in_pieces_of_any_size_as_the_copy_carries_it(piece):
+    """The copy feeds the stream as it carries it: where the pieces break changes nothing."""
+    from lib.diff_sync import DiffDigest
+
+    whole = stream([("w", MIB + 5, DATA), ("z", 3 * MIB, 100), ("w", 4 * MIB, DATA[:999])])
+    expected = digest_stream(io.BytesIO(whole.getvalue()), lambda n: None)
+    found = DiffDigest()
+    data = whole.getvalue()
+    for at in range(0, len(data), piece):
+        found.feed(data[at:at + piece])
+    assert found.result() == expected
+    unfinished = DiffDigest()
+    unfinished.feed(data[:-1])
+    with pytest.raises(VerificationFailed, match="ended early"):
+        unfinished.result()

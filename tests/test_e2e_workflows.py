@@ -31,20 +31,26 @@ def runner(config, answer=approve_all, asked=None):
     return LocalRunner(config, answer=record, delay_scale=0.2)
 
 
+@pytest.mark.parametrize("method", [None, "mirror"])
 def test_migrate_volume_every_gate_approved_then_a_rerun_changes_nothing(
-        settings, full_config, clouds, openstack_facts):
+        settings, full_config, clouds, openstack_facts, method):
+    """The pack's default copy method, then the runbook's (rbd-mirror)."""
     pools = settings.pools
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=256)
     asked = []
+    chosen = {"method": method} if method else {}
     try:
         source_sum = source_sha(settings, volume.id)
         result = runner(full_config, asked=asked).run("ceph_migrate.migrate_volume",
-                                                      volume_id=volume.id)
+                                                      volume_id=volume.id, **chosen)
         assert result.status == "succeeded", (result.errors, result.output)
         assert asked == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
         output = result.output
         assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
-        assert output["verified"]["sha256"] == source_sum
+        assert output["plan"]["migration"]["method"] == (method or settings.copy_method)
+        assert output["verified"]["verified"] is True
+        if output["plan"]["migration"]["method"] == "mirror":
+            assert output["verified"]["sha256"] == source_sum
         new_id = output["volume"]["volume_id"]
         dest = clouds["ct1-tenant"].block_storage.get_volume(new_id)
         tenant = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
@@ -54,9 +60,12 @@ def test_migrate_volume_every_gate_approved_then_a_rerun_changes_nothing(
         source = settings.rbd(SOURCE).run("info", "%s/volume-%s" % (pools.mirrored_cinder,
                                                                     volume.id))
         assert "mirroring" not in source or source["mirroring"]["state"] == "disabled"
+        assert settings.rbd(SOURCE).run("snap", "ls", "%s/volume-%s" % (
+            pools.mirrored_cinder, volume.id)) == []
 
         before = (cloud_fingerprint(clouds), fingerprint(settings))
-        again = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        again = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id,
+                                        **chosen)
         assert again.status == "succeeded", again.output
         assert again.output["outcome"] == "already migrated as %s; nothing left to do" % new_id
         assert (cloud_fingerprint(clouds), fingerprint(settings)) == before
@@ -143,7 +152,7 @@ def test_a_batch_of_three(settings, full_config, clouds):
         assert result.output["migrated"] == ids
         for item in result.output["results"]:
             assert item["procedure"] == "data" and item["status"] == "succeeded"
-            assert item["verified"]["sha256"] == sums[item["volume_id"]]
+            assert item["verified"]["verified"] is True
             new_id = item["volume"]["volume_id"]
             assert destination_sha(settings, settings.pools.destination_cinder,
                                    "volume-" + new_id) == sums[item["volume_id"]]
@@ -162,8 +171,9 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
-         "volume_id=" + volume.id, "--sandbox", "--yes"], cwd=str(REPO), env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+         "volume_id=" + volume.id, "method=mirror", "--sandbox", "--yes"], cwd=str(REPO),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while not partial.exists():
@@ -175,7 +185,8 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         assert partial.exists()
         assert migrated(clouds, volume.id) == []
 
-        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id)
+        result = runner(full_config).run("ceph_migrate.migrate_volume", volume_id=volume.id,
+                                         method="mirror")
         assert result.status == "succeeded", (result.errors, result.output)
         assert result.output["copied"]["removed_partial"] is True
         assert not partial.exists()
@@ -311,7 +322,8 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
     pools = settings.pools
     boot = procedure == "boot"
     workflow = "ceph_migrate.migrate_boot_volume" if boot else "ceph_migrate.migrate_volume"
-    method = {"method": "export_diff"} if procedure == "export_diff" else {}
+    method = {"data": {"method": "mirror"}, "export_diff": {"method": "export_diff"}}.get(
+        procedure, {})
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
@@ -400,7 +412,8 @@ def test_dry_run_and_rejected_gates_change_nothing_and_rollback_restores_the_sou
         # the tenant admin says no at the cutover: mirroring is on, the replica in sync
         at_cutover = runner(full_config, answer=lambda g, p: {
             "approved": g != "approve_cutover"}).run("ceph_migrate.migrate_volume",
-                                                     volume_id=volume.id, mode="journal")
+                                                     volume_id=volume.id, mode="journal",
+                                                     method="mirror")
         assert at_cutover.status == "failed"
         assert "rejected by the tenant admin" in at_cutover.output["outcome"]
         assert (cloud_fingerprint(clouds), fingerprint(settings)) != before

@@ -49,7 +49,7 @@ def test_secrets_do_not_show_in_settings_repr():
 
 
 def test_volume_plan_names_everything_up_front():
-    plan = VolumeMigrationPlan.build(Settings.from_config(config()), VID)
+    plan = VolumeMigrationPlan.build(Settings.from_config(config()), VID, method="mirror")
     data = plan.as_dict()
     assert data["image"] == "volume-" + VID
     assert data["source_spec"] == "ceph:oscinder/volume-" + VID
@@ -63,10 +63,27 @@ def test_volume_plan_names_everything_up_front():
 
 def test_journal_plan_mentions_features_and_their_removal():
     plan = VolumeMigrationPlan.build(Settings.from_config(config()), VID, mode="journal",
-                                     destination_image="serverX-vdb")
+                                     destination_image="serverX-vdb", method="mirror")
     stages = " ".join(plan.stages())
     assert "exclusive-lock + journaling" in stages and "remove the features" in stages
     assert plan.destination_image == "serverX-vdb"
+
+
+def test_the_default_plan_copies_before_the_cutover_and_only_the_delta_inside_it():
+    plan = VolumeMigrationPlan.build(Settings.from_config(config()), VID)
+    assert plan.method == "export_diff"
+    gates = [s for s in plan.stages() if s.startswith("gate:")]
+    assert gates == ["gate: Ceph admin approves the copy",
+                     "gate: tenant admin stops I/O on the volume",
+                     "gate: Ceph admin approves cleanup"]
+    stages = plan.stages()
+    cutover = stages.index("gate: tenant admin stops I/O on the volume")
+    assert any(s.startswith("pre-copy") for s in stages[:cutover])
+    assert any("in full" in s for s in stages[:cutover])
+    assert any("only what changed" in s for s in stages[cutover:])
+    assert not any("mirror" in s for s in stages)
+    with pytest.raises(InvalidName):
+        VolumeMigrationPlan.build(Settings.from_config(config()), VID, method="rsync")
 
 
 @pytest.mark.parametrize("vid,dest", [("not-a-uuid", None), (VID, "../x"), (VID, "a b")])

@@ -201,6 +201,16 @@ def test_export_diff_failing_its_delta_check_stops_before_the_manage_and_says_wh
     assert result.output["undo"].startswith("st2 run ceph_migrate.rollback volume_id=")
 
 
+def test_export_diff_rejected_at_the_cutover_says_the_pre_copy_is_left():
+    script = export_diff_script()
+    result, _ = run(script, answers={"approve_cutover": False}, method="export_diff")
+    assert result.status == "failed"
+    assert script.names() == EXPORT_DIFF[:4]
+    assert result.output["outcome"] == ("rejected by the tenant admin at the cutover; the "
+                                        "pre-copy and its sync snapshots are left (rollback "
+                                        "removes them)")
+
+
 def test_export_diff_cleanup_declined_leaves_the_snapshots_and_says_so():
     script = export_diff_script()
     result, _ = run(script, answers={"approve_cleanup": False}, method="export_diff")

@@ -8,6 +8,7 @@ a killed action could leave behind.
 """
 import base64
 import binascii
+import fcntl
 import hashlib
 import json
 import logging
@@ -30,6 +31,8 @@ T = TypeVar("T")
 _ENOENT_MARKERS = ("(2) No such file or directory",)
 _PROGRESS = re.compile(r"(\d+)% complete")
 _EXPORT_CHUNK = 8 * 1024 * 1024
+_F_SETPIPE_SZ = 1031                # fcntl.F_SETPIPE_SZ (Python 3.10+), Linux
+_PIPE_BYTES = 1024 * 1024
 _KEY_ECHO = re.compile(r"(type=key val=)\S+")     # what Ceph prints of a key it cannot parse
 HIDDEN = "<hidden>"
 
@@ -230,9 +233,11 @@ class CephCli:
 
     def export_into(self, args: Sequence[str], importer: "CephCli", import_args: Sequence[str],
                     timeout: Optional[float] = None,
-                    on_bytes: Optional[Callable[[int], None]] = None) -> int:
+                    on_bytes: Optional[Callable[[int], None]] = None,
+                    tap: Optional[Callable[[bytes], None]] = None) -> int:
         """``rbd ARGS | rbd IMPORT_ARGS`` with IMPORTER's cluster, without a shell: this
-        process carries the bytes between the two (and counts them). The exporter's error,
+        process carries the bytes between the two (counts them, and hands each piece to TAP as
+        well when given). The exporter's error,
         when it failed, is the one reported; the importer's otherwise."""
         moved = [0]
         failed: List[RbdError] = []
@@ -243,6 +248,7 @@ class CephCli:
                                     stderr=subprocess.PIPE, pass_fds=importer.cluster.pass_fds())
             into, sink_err = sink.stdin, sink.stderr
             assert into is not None and sink_err is not None        # both pipes
+            _wide_pipe(into)
             errors: List[bytes] = []
             drain = threading.Thread(target=lambda: errors.append(sink_err.read()), daemon=True)
             drain.start()
@@ -253,6 +259,8 @@ class CephCli:
                 for chunk in iter(lambda: read(_EXPORT_CHUNK), b""):
                     alive()
                     into.write(chunk)
+                    if tap:
+                        tap(chunk)
                     moved[0] += len(chunk)
                     if on_bytes:
                         on_bytes(moved[0])
@@ -286,6 +294,8 @@ class CephCli:
         proc = subprocess.Popen(self.argv(args, json_output=False), stdin=subprocess.DEVNULL,
                                 stdout=stdout, stderr=subprocess.PIPE,
                                 pass_fds=self.cluster.pass_fds())
+        if proc.stdout is not None:
+            _wide_pipe(proc.stdout)
         killer = threading.Timer(timeout or self.timeout, proc.kill)
         killer.start()
         watchdog = _Watchdog(proc, self.stall_timeout)
@@ -329,6 +339,15 @@ class CephCli:
     def _shown(self, args: Sequence[str]) -> List[str]:
         """What errors and logs show: the program, the cluster and the arguments."""
         return [self.program, "--cluster", self.cluster.name] + [str(a) for a in args]
+
+
+def _wide_pipe(stream: IO[bytes]) -> None:
+    """A pipe of _PIPE_BYTES instead of Linux's 64 KiB: a stream carried through this process
+    then moves in 1 MiB reads instead of 64 KiB ones (a quarter of the time it took here)."""
+    try:
+        fcntl.fcntl(stream.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError:                  # over /proc/sys/fs/pipe-max-size: keep the default
+        pass
 
 
 def _progress_or_keep(line: str, on_progress: Callable[[float], None],

@@ -28,7 +28,7 @@ DEFAULTS: Dict[str, Any] = {
     "mirror_mode": "snapshot",
     "copy.image_features": _COPY_FEATURES,
     "copy.timeout": 7200,
-    "copy.method": "mirror",
+    "copy.method": "export_diff",
     "copy.stall_timeout": 900,
     "rbd_timeout": 120,
     "sync.poll_interval": 2,

@@ -23,7 +23,8 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .copying import remove_when_released
 from .errors import RefusedError, VerificationFailed
 from .progress import Progress, Report
-from .rbd_image import META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, outcome, where
+from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
+                        outcome, where)
 
 SNAP_PREFIX = "ceph_migrate-sync-"
 _SNAP = re.compile(r"^ceph_migrate-sync-(\d+)$")
@@ -92,6 +93,9 @@ def sync_round(source: RbdImage, target: RbdImage, features: Sequence[str], time
     the killed one wrote. ``prune`` removes the snapshots older than the round's base (not
     inside the cutover window: each removal costs about a second)."""
     info = source.info()
+    if mirroring(info)["primary"] is False:
+        raise RefusedError("%r is a non-primary replica (read-only): no snapshot can be taken "
+                           "of it" % source)
     origin = {"source": where(source), "image_id": info.get("id"), "method": METHOD}
     record = source.recorded(META_SYNC) or {}
     if record.get("target") not in (None, where(target)):
@@ -128,10 +132,16 @@ def sync_round(source: RbdImage, target: RbdImage, features: Sequence[str], time
     progress = Progress("sync %s" % target.spec, int(info.get("size") or 0), report)
     started = time.monotonic()
     size = max(1, int(info.get("size") or 1))
+    shipped = DiffDigest()              # the source's side of the check, read as it crosses
     moved = source.cli.export_into(
         export, target.cli, ["import-diff", "--no-progress", "-", target.spec], timeout=timeout,
-        on_bytes=lambda n: progress.update(min(1.0, n / size)))
+        on_bytes=lambda n: progress.update(min(1.0, n / size)), tap=shipped.feed)
     seconds = time.monotonic() - started
+    record = source.recorded(META_SYNC) or {}
+    digests = {k: v for k, v in (record.get("digests") or {}).items() if k == base}
+    digests[snapshot] = {k: shipped.result()[k] for k in ("sha256", "size", "read")}
+    digests[snapshot]["since"] = base
+    source.record(META_SYNC, dict(record, digests=digests))
     # only the newest two are needed: the round's base (verified) and the new one
     if prune:
         keep = [s for s in (base, snapshot) if s]
@@ -146,21 +156,35 @@ def sync_round(source: RbdImage, target: RbdImage, features: Sequence[str], time
 def presync(source: RbdImage, target: RbdImage, features: Sequence[str], timeout: float,
             max_rounds: int = 3, small_bytes: int = 64 * 1024 * 1024,
             report: Optional[Report] = None) -> Dict[str, Any]:
-    """Rounds while the source is in use, until one ships at most ``small_bytes`` (the last
-    round after I/O stops will ship about as much) or ``max_rounds`` ran."""
+    """Rounds while the source is in use, until what the tenant wrote since the last one is at
+    most ``small_bytes`` (the final round after I/O stops ships about that much), or
+    ``max_rounds`` ran. An idle volume takes one round."""
     rounds = []
     deadline = time.monotonic() + timeout
     for _ in range(max(1, max_rounds)):
         left = max(1.0, deadline - time.monotonic())
         rounds.append(sync_round(source, target, features, left, report))
-        if rounds[-1]["bytes"] <= small_bytes or time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or \
+                changed_since(source, rounds[-1]["snapshot"]) <= small_bytes:
             break
     last = rounds[-1]
+    # only the newest is needed from here on (the full check's, the final round's base): the
+    # copy loses its snapshots inside the cutover window, each removal costs about a second
+    drop_snapshots(target, source, [last["snapshot"]])
+    drop_snapshots(source, source, [last["snapshot"]])
     return outcome(True, snapshot=last["snapshot"], target=last["target"],
                    rounds=[{k: r[k] for k in ("snapshot", "base", "started_over", "bytes",
                                               "seconds", "mb_per_second")} for r in rounds],
                    bytes=sum(r["bytes"] for r in rounds),
                    seconds=round(sum(r["seconds"] for r in rounds), 2))
+
+
+def changed_since(source: RbdImage, snapshot: str) -> int:
+    """Bytes of the objects written since ``snapshot`` (``rbd diff --whole-object``: object
+    map and fast-diff answer it from metadata, without reading data)."""
+    extents = source.cli.run("diff", "--whole-object", "--from-snap", snapshot,
+                             source.spec) or []
+    return sum(int(e.get("length") or 0) for e in extents)
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -220,42 +244,86 @@ class ContentDigest:
             self.data_bytes += DIGEST_BLOCK
 
 
-def digest_stream(stream: IO[bytes], alive: Callable[[int], None]) -> Dict[str, Any]:
-    """Parse ``rbd export-diff`` (format 1) from ``stream``: size, snapshots and the content
-    digest of the extents it carries."""
-    def exact(n: int) -> bytes:
-        data = stream.read(n)
-        if len(data) != n:
-            raise VerificationFailed("export-diff stream ended early")
-        return data
+class DiffDigest:
+    """Reads ``rbd export-diff`` (format 1) as it is fed, in pieces of any size: the image's
+    size, the snapshots and the content digest of the extents it carries. Fed by the copy
+    itself (``sync_round``), it gives the source's side of the check without reading the
+    source a second time."""
 
-    if exact(12) != b"rbd diff v1\n":
-        raise VerificationFailed("not an export-diff (format 1) stream")
-    digest = ContentDigest()
-    found: Dict[str, Any] = {"size": None, "from": None, "to": None}
-    read = 0
-    while True:
-        tag = exact(1)
-        if tag in (b"f", b"t"):
-            found["from" if tag == b"f" else "to"] = exact(
-                int.from_bytes(exact(4), "little")).decode()
-        elif tag == b"s":
-            found["size"] = int.from_bytes(exact(8), "little")
-        elif tag == b"w":
-            offset, length = (int.from_bytes(exact(8), "little") for _ in range(2))
-            while length:
-                chunk = exact(min(length, _READ))
-                digest.write(offset, chunk)
-                offset, length, read = offset + len(chunk), length - len(chunk), read + len(chunk)
-                alive(read)
-        elif tag == b"z":
-            offset, length = (int.from_bytes(exact(8), "little") for _ in range(2))
-            digest.zero(offset, length)
-        elif tag == b"e":
-            break
-        else:
-            raise VerificationFailed("export-diff stream has an unknown record %r" % tag)
-    return dict(found, sha256=digest.hexdigest(), data_bytes=digest.data_bytes, read=read)
+    _HEAD = b"rbd diff v1\n"
+    _FIXED = {b"f": 5, b"t": 5, b"s": 9, b"w": 17, b"z": 17, b"e": 1}
+
+    def __init__(self) -> None:
+        self.digest = ContentDigest()
+        self.found: Dict[str, Any] = {"size": None, "from": None, "to": None}
+        self.pending = bytearray()
+        self.started = self.ended = False
+        self.at = self.left = self.read = 0
+
+    def feed(self, data: bytes) -> None:
+        self.pending += data
+        with memoryview(self.pending) as view:
+            used = self._parse(view)
+        del self.pending[:used]
+
+    def _parse(self, view: memoryview) -> int:
+        i = 0
+        if not self.started:
+            if len(view) < len(self._HEAD):
+                return 0
+            if bytes(view[:len(self._HEAD)]) != self._HEAD:
+                raise VerificationFailed("not an export-diff (format 1) stream")
+            self.started, i = True, len(self._HEAD)
+        while i < len(view):
+            if self.left:                          # inside a record's data
+                n = min(self.left, len(view) - i)
+                self.digest.write(self.at, view[i:i + n])
+                self.at, self.left, self.read, i = self.at + n, self.left - n, self.read + n, i + n
+                continue
+            tag = bytes(view[i:i + 1])
+            if self.ended:
+                raise VerificationFailed("export-diff stream goes on after its end")
+            if tag not in self._FIXED:
+                raise VerificationFailed("export-diff stream has an unknown record %r" % tag)
+            if len(view) - i < self._FIXED[tag]:
+                break
+            if tag in (b"f", b"t"):
+                length = int.from_bytes(view[i + 1:i + 5], "little")
+                if len(view) - i < 5 + length:
+                    break
+                self.found["from" if tag == b"f" else "to"] = bytes(
+                    view[i + 5:i + 5 + length]).decode()
+                i += 5 + length
+            elif tag == b"s":
+                self.found["size"] = int.from_bytes(view[i + 1:i + 9], "little")
+                i += 9
+            elif tag in (b"w", b"z"):
+                offset = int.from_bytes(view[i + 1:i + 9], "little")
+                length = int.from_bytes(view[i + 9:i + 17], "little")
+                if tag == b"w":
+                    self.at, self.left = offset, length
+                else:
+                    self.digest.zero(offset, length)
+                i += 17
+            else:
+                self.ended, i = True, i + 1
+        return i
+
+    def result(self) -> Dict[str, Any]:
+        if not self.ended or self.left or self.pending:
+            raise VerificationFailed("export-diff stream ended early")
+        return dict(self.found, sha256=self.digest.hexdigest(),
+                    data_bytes=self.digest.data_bytes, read=self.read)
+
+
+def digest_stream(stream: IO[bytes], alive: Callable[[int], None]) -> Dict[str, Any]:
+    """DiffDigest of a whole stream, read in pieces as they come (``alive`` after each)."""
+    found = DiffDigest()
+    read = getattr(stream, "read1", stream.read)
+    for chunk in iter(lambda: read(_READ), b""):
+        found.feed(chunk)
+        alive(found.read)
+    return found.result()
 
 
 def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool = True,
@@ -272,12 +340,18 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
         raise RefusedError("%r and %r have no sync snapshot in common: run sync_image first"
                            % (source, target))
     snapshot = common[-1]
+    # names come back after a cleanup; snapshot ids and image ids are never reused
+    ids = {s["name"]: s["id"] for s in source.snapshots() if s.get("name") in common}
+    copy_id = target.info().get("id")
     previous = source.recorded(META_VERIFIED) or {}
-    base = None
-    if not full and len(common) > 1 and previous.get("snapshot") == common[-2] and \
-            previous.get("destination") == where(target):
-        base = common[-2]
-    if previous.get("snapshot") == snapshot and previous.get("destination") == where(target):
+
+    def verified_at(name: str) -> bool:
+        return (previous.get("snapshot"), previous.get("snapshot_id"),
+                previous.get("destination"), previous.get("copy_id")) == (
+                    name, ids.get(name), where(target), copy_id)
+
+    base = common[-2] if not full and len(common) > 1 and verified_at(common[-2]) else None
+    if verified_at(snapshot):
         return outcome(False, verified=True, **{k: previous.get(k) for k in (
             "snapshot", "since", "digest", "bytes")}, seconds=0.0)
     size = int(source.info().get("size") or 0)
@@ -299,9 +373,17 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
         return image.cli.stream_stdout(args, timeout, read)
 
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        mine, theirs = [f.result() for f in [pool.submit(digest, side, image) for side, image
-                                             in enumerate((source, target))]]
+    # the source's side as the round that made this snapshot shipped it, when it shipped
+    # exactly what is compared (from the same base); else the source is read again
+    shipped = ((source.recorded(META_SYNC) or {}).get("digests") or {}).get(snapshot)
+    reused = bool(shipped and shipped.get("since") == base)
+    if shipped and reused:
+        done[0] = size
+        mine, theirs = dict(shipped, read=0), digest(1, target)
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            mine, theirs = [f.result() for f in [pool.submit(digest, side, image) for side, image
+                                                 in enumerate((source, target))]]
     seconds = time.monotonic() - started
     what = "the changes since %s" % base if base else "the content"
     if (mine["size"], mine["sha256"]) != (theirs["size"], theirs["sha256"]):
@@ -311,12 +393,15 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
                 what, source, snapshot, target, snapshot, mine["size"], mine["sha256"],
                 theirs["size"], theirs["sha256"]))
     verified = {"digest": mine["sha256"], "bytes": mine["size"], "snapshot": snapshot,
-                "since": base, "destination": where(target), "method": METHOD,
+                "snapshot_id": ids.get(snapshot), "copy_id": copy_id, "since": base,
+                "destination": where(target), "method": METHOD,
                 "at": datetime.utcnow().replace(microsecond=0).isoformat() + "Z"}
     source.record(META_VERIFIED, verified)
     return outcome(True, verified=True, snapshot=snapshot, since=base, digest=mine["sha256"],
                    digest_of=DIGEST_OF, bytes=mine["size"],
-                   hashed_bytes=mine["read"] + theirs["read"], seconds=round(seconds, 2))
+                   hashed_bytes=mine["read"] + theirs["read"],
+                   source_read_again=not reused,
+                   seconds=round(seconds, 2))
 
 
 def synced_copies(source: RbdImage) -> Tuple[Optional[str], List[str]]:
