@@ -1,8 +1,7 @@
 from lib.action_support import reported
 from lib.base_action import PackAction
-from lib.diff_sync import drop_snapshots
+from lib.diff_sync import drop_snapshots, synced_pair
 from lib.rbd_image import outcome
-from lib.settings import DESTINATION, SOURCE
 
 
 class DropSyncSnapshots(PackAction):
@@ -10,11 +9,10 @@ class DropSyncSnapshots(PackAction):
     the source (at the cleanup)."""
 
     @reported
-    def run(self, image, side, pool=None, destination_pool=None, destination_image=None):
-        settings = self.settings
-        source = settings.image(SOURCE, pool or settings.pools.mirrored_cinder, image)
-        where = source if side == "source" else settings.image(
-            DESTINATION, destination_pool or settings.pools.destination_cinder,
-            destination_image or image)
+    def run(self, side, image=None, pool=None, destination_pool=None, destination_image=None,
+            migration=None):
+        source, target = synced_pair(self.settings, image, pool, destination_pool,
+                                     destination_image, migration)
+        where = source if side == "source" else target
         removed = drop_snapshots(where, source)
         return outcome(bool(removed), removed=removed, image=where.spec, side=side)

@@ -1,8 +1,7 @@
 from lib.action_support import reported
 from lib.base_action import PackAction
-from lib.diff_sync import presync, sync_round
+from lib.diff_sync import presync, sync_round, synced_pair
 from lib.progress import describe
-from lib.settings import DESTINATION, SOURCE
 
 
 class SyncImage(PackAction):
@@ -10,12 +9,11 @@ class SyncImage(PackAction):
     rbd export-diff | rbd import-diff: rounds while in use, or one final round."""
 
     @reported
-    def run(self, image, pool=None, destination_pool=None, destination_image=None,
-            final=False, max_rounds=3):
+    def run(self, image=None, pool=None, destination_pool=None, destination_image=None,
+            final=False, max_rounds=3, migration=None):
         settings = self.settings
-        source = settings.image(SOURCE, pool or settings.pools.mirrored_cinder, image)
-        target = settings.image(DESTINATION, destination_pool or settings.pools.destination_cinder,
-                                destination_image or image)
+        source, target = synced_pair(settings, image, pool, destination_pool, destination_image,
+                                     migration)
         report = lambda p: self.logger.info(describe(p))      # noqa: E731
         if final:
             return sync_round(source, target, settings.copy_features, settings.copy_timeout,

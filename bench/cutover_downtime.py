@@ -91,8 +91,9 @@ def sparse(config, settings, tenant, methods) -> int:
                              if t.task in ("verify_presync", "verify_delta"))
             else:        # rbd cp reads and rbd export hashes the whole provisioned image
                 moved, hashed = 3 * 2 ** 30, 2 * 3 * 2 ** 30
-            print("  %-12s read %7.1f MiB, hashed %7.1f MiB; copy and verify %.1f s" % (
-                method, moved / 2 ** 20, hashed / 2 ** 20, found["copy+verify"]))
+            print("  %-12s read %7.1f MiB, hashed %7.1f MiB; copy and verify %.1f s, whole "
+                  "migration %.1f s" % (method, moved / 2 ** 20, hashed / 2 ** 20,
+                                        found["copy+verify"], found["whole"]))
     finally:
         undo(volume.id)
         tenant.block_storage.delete_volume(volume.id, ignore_missing=True)

@@ -153,8 +153,12 @@ EXPORT_DIFF = ["plan_volume_migration", "gate_approvers", "sync_image", "verify_
                "drop_sync_snapshots"]
 
 
+def export_diff_migration():
+    return dict(migration_value(), method="export_diff")
+
+
 def export_diff_script(**overrides):
-    plan = dict(plan_result(), migration=dict(migration_value(), method="export_diff"))
+    plan = dict(plan_result(), migration=export_diff_migration())
     return Script(**dict({
         "plan_volume_migration": [(True, plan)],
         "sync_image": [(True, {"changed": True, "snapshot": "ceph_migrate-sync-1",
@@ -169,8 +173,7 @@ def test_export_diff_copies_before_the_cutover_and_only_the_delta_inside_it():
     assert script.names() == EXPORT_DIFF
     assert [t for t, _ in asked] == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
     assert "while it is in use" in asked[0][1]["schema"]["properties"]["approved"]["description"]
-    pair = {"image": IMAGE, "pool": "oscinder", "destination_pool": "cinder-ct1",
-            "destination_image": IMAGE}
+    pair = {"migration": export_diff_migration()}     # the images and pools come from it
     calls = script.calls
     assert dict(calls)["plan_volume_migration"]["method"] == "export_diff"
     # pre-copy and its full check before the tenant admin's gate, the delta after it

@@ -18,13 +18,18 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .copying import remove_when_released
 from .errors import RefusedError, VerificationFailed
+from .migration import carried
 from .progress import Progress, Report
+from .settings import DESTINATION, SOURCE
 from .rbd_image import (META_COPY_OF, META_PREFIX, META_VERIFIED, RbdImage, facts, mirroring,
                         outcome, where)
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 SNAP_PREFIX = "ceph_migrate-sync-"
 _SNAP = re.compile(r"^ceph_migrate-sync-(\d+)$")
@@ -35,6 +40,27 @@ DIGEST_BLOCK = 64 * 1024
 _ZERO = bytes(DIGEST_BLOCK)
 _READ = 4 * 1024 * 1024
 DIGEST_OF = "sha256 over the non-zero 64 KiB blocks (index, bytes)"
+
+
+def synced_pair(settings: "Settings", image: Optional[str] = None, pool: Optional[str] = None,
+                destination_pool: Optional[str] = None, destination_image: Optional[str] = None,
+                migration: Optional[Mapping[str, Any]] = None) -> Tuple[RbdImage, RbdImage]:
+    """The source image and its copy, named by the plan's ``migration`` value (what a workflow
+    carries) or by hand; names given by hand win. Defaults: the Cinder pools, the same name."""
+    plan = carried(migration, None)
+    if plan is not None:
+        if plan.procedure != "data" or plan.method != METHOD:
+            raise RefusedError("the migration value is a %s migration by %s, not a data volume "
+                               "copied by %s" % (plan.procedure, plan.method, METHOD))
+        image, pool = image or plan.image, pool or plan.mirrored_pool
+        destination_pool = destination_pool or plan.destination_pool
+        destination_image = destination_image or plan.destination_image
+    if not image:
+        raise RefusedError("name the source image (image) or pass the plan's migration value")
+    pools = settings.pools
+    return (settings.image(SOURCE, pool or pools.mirrored_cinder, image),
+            settings.image(DESTINATION, destination_pool or pools.destination_cinder,
+                           destination_image or image))
 
 
 # -- snapshots -------------------------------------------------------------------------------
