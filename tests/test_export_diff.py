@@ -162,6 +162,14 @@ def test_a_verification_of_an_earlier_copy_under_the_same_names_is_not_taken(
         checked = run_action("verify_sync", ceph_config, image=image)
         assert checked.ok and checked.result["changed"] is True     # hashed again, not taken
         assert checked.result["hashed_bytes"] > 0
+        # the verified copy is what releasing the source needs (once the snapshots are gone)
+        refused = run_action("remove_image", ceph_config, image=image)
+        assert not refused.ok and "has snapshots" in refused.result["error"]
+        for side in ("destination", "source"):
+            assert run_action("drop_sync_snapshots", ceph_config, image=image, side=side).ok
+        released = run_action("remove_image", ceph_config, image=image)
+        assert released.ok and released.result["removed"], released.result
+        assert settings.image(DESTINATION, pools.destination_cinder, image).exists()
     finally:
         purge_image(settings, DESTINATION, pools.destination_cinder, image)
         purge_image(settings, SOURCE, pools.mirrored_cinder, image)

@@ -203,6 +203,10 @@ def require_verified_copy(image: RbdImage, info: Dict[str, Any], copy: Optional[
         raise RefusedError("refusing to %s %r: its verified copy %r is gone or changed size"
                            % (doing, image, copy))
     made = copy.recorded(META_COPY_OF) or {}
+    if record.get("method") == "export_diff" and (
+            made.get("source"), made.get("image_id")) != (where(image), info.get("id")):
+        raise RefusedError("refusing to %s %r: %r is not the copy export_diff made of it"
+                           % (doing, image, copy))
     if record.get("global_id") and made.get("global_id") != record["global_id"]:
         raise RefusedError("refusing to %s %r: %r is not the copy that was verified (it was "
                            "made from mirror image %s, the verification saw %s)"
