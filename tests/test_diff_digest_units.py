@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lib.diff_sync import DIGEST_BLOCK, digest_stream
+from lib.diff_digest import DIGEST_BLOCK, digest_stream
 from lib.errors import VerificationFailed
 
 MIB = 1024 * 1024
@@ -76,7 +76,7 @@ def test_a_truncated_stream_fails():
 @pytest.mark.parametrize("piece", [1, 7, 4096, 10 ** 6])
 def test_fed_in_pieces_of_any_size_as_the_copy_carries_it(piece):
     """The copy feeds the stream as it carries it: where the pieces break changes nothing."""
-    from lib.diff_sync import DiffDigest
+    from lib.diff_digest import DiffDigest
 
     whole = stream([("w", MIB + 5, DATA), ("z", 3 * MIB, 100), ("w", 4 * MIB, DATA[:999])])
     expected = digest_stream(io.BytesIO(whole.getvalue()), lambda n: None)
