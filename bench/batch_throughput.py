@@ -14,7 +14,6 @@ import argparse
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,8 +22,9 @@ sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox"), str(REP
 
 from sandbox.pack_config import local_config  # noqa: E402
 from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
-from rbd_writer import write_random  # noqa: E402
 from copy_throughput import raw_pipe, remove  # noqa: E402
+import bench_volumes  # noqa: E402
+from bench_volumes import random_volume  # noqa: E402
 
 
 def runner(*args: str) -> None:
@@ -35,8 +35,6 @@ def runner(*args: str) -> None:
 
 
 def main() -> int:
-    import openstack.config
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--size-gib", type=int, default=1)
@@ -45,21 +43,13 @@ def main() -> int:
     args = parser.parse_args()
     config = local_config()
     settings = Settings.from_config(config)
-    clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
-                                                            ["clouds_yaml"]])
-    tenant = openstack.connection.Connection(config=clouds.get_one(cloud="pa1-tenant"))
+    tenant = bench_volumes.tenant(config)
     pools = settings.pools
     ids = []
     try:
         print("%d volumes of %d GiB, random data ..." % (args.count, args.size_gib), flush=True)
         for _ in range(args.count):
-            volume = tenant.block_storage.create_volume(
-                name="batch-%s" % uuid.uuid4().hex[:6], size=args.size_gib, volume_type="ceph")
-            volume = tenant.block_storage.wait_for_status(volume, "available", interval=1,
-                                                          wait=120)
-            write_random(settings.cluster(SOURCE), "%s/volume-%s" % (
-                pools.mirrored_cinder, volume.id), args.size_gib * 1024)
-            ids.append(volume.id)
+            ids.append(random_volume(tenant, settings, args.size_gib, "batch")[0].id)
         raw_spec = "%s/bench-raw-%s" % (pools.destination_cinder, ids[0][:8])
         raw = raw_pipe(settings.rbd(SOURCE), settings.rbd(DESTINATION), "%s/volume-%s" % (
             pools.mirrored_cinder, ids[0]), raw_spec)

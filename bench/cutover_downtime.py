@@ -21,7 +21,6 @@ import argparse
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,6 +31,8 @@ from runner.local import LocalRunner  # noqa: E402
 from lib.settings import DESTINATION, SOURCE, Settings  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
 from copy_throughput import raw_pipe, remove  # noqa: E402
+import bench_volumes  # noqa: E402
+from bench_volumes import random_volume  # noqa: E402
 
 PHASES = {"final sync": ("final_snapshot", "final_sync", "final_round"),
           "copy": ("copy_replica",), "verify": ("verify_copy", "verify_delta"),
@@ -74,10 +75,8 @@ def undo(volume_id):
 
 def sparse(config, settings, tenant, methods) -> int:
     """Work against allocated data: a 3 GiB volume holding 20 MiB."""
-    volume = tenant.block_storage.create_volume(name="bench-sparse", size=3, volume_type="ceph")
-    volume = tenant.block_storage.wait_for_status(volume, "available", interval=1, wait=120)
-    spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id)
-    write_random(settings.cluster(SOURCE), spec, 20, offset_mib=1000)
+    volume, spec = random_volume(tenant, settings, 3, "bench-sparse", fill_mib=20,
+                                 offset_mib=1000)
     print("a 3 GiB volume holding 20 MiB (provisioned 3072 MiB):")
     try:
         for method in methods:
@@ -101,8 +100,6 @@ def sparse(config, settings, tenant, methods) -> int:
 
 
 def main() -> int:
-    import openstack.config
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4")
     parser.add_argument("--written", default="0,64", help="MiB written at the cutover gate")
@@ -112,9 +109,7 @@ def main() -> int:
     args = parser.parse_args()
     config = local_config()
     settings = Settings.from_config(config)
-    clouds = openstack.config.OpenStackConfig(config_files=[config["source_cloud"]
-                                                            ["clouds_yaml"]])
-    tenant = openstack.connection.Connection(config=clouds.get_one(cloud="pa1-tenant"))
+    tenant = bench_volumes.tenant(config)
     pools = settings.pools
     if args.sparse:
         return sparse(config, settings, tenant, args.methods.split(","))
@@ -123,12 +118,8 @@ def main() -> int:
     print(HEAD % ("GiB", "method", "written", "downtime", "final sync", "copy", "verify",
                   "snapshots", "manage"), flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
-        volume = tenant.block_storage.create_volume(name="bench-%s" % uuid.uuid4().hex[:6],
-                                                    size=size, volume_type="ceph")
-        volume = tenant.block_storage.wait_for_status(volume, "available", interval=1, wait=120)
-        spec = "%s/volume-%s" % (pools.mirrored_cinder, volume.id)
         print("%d GiB: filling with random data ..." % size, flush=True)
-        write_random(settings.cluster(SOURCE), spec, size * 1024)
+        volume, spec = random_volume(tenant, settings, size)
         raw_spec = "%s/bench-raw-%s" % (pools.destination_cinder, volume.id[:8])
         raw = raw_pipe(settings.rbd(SOURCE), settings.rbd(DESTINATION), spec, raw_spec)
         remove(settings.rbd(DESTINATION), raw_spec)

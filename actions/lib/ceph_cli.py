@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from . import names
 from .errors import ConfigError, RbdError, RbdNotFound, RbdStalled, RbdTimeout
@@ -191,23 +191,15 @@ class CephCli:
         """SHA-256 and length of ``rbd export SPEC -`` streamed, never stored."""
         digest, length = hashlib.sha256(), [0]
 
-        def consume(proc: "subprocess.Popen[bytes]", alive: Callable[[], None]) -> str:
-            errors: List[bytes] = []
-            stdout, stderr = proc.stdout, proc.stderr
-            assert stdout is not None and stderr is not None    # both pipes, see below
-            drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
-            drain.start()   # a full stderr pipe must never block the export
+        def read(stdout: IO[bytes], alive: Callable[[], None]) -> None:
             for chunk in iter(lambda: stdout.read(_EXPORT_CHUNK), b""):
                 alive()
                 digest.update(chunk)
                 length[0] += len(chunk)
                 if on_progress and size:
                     on_progress(length[0] / size)
-            proc.wait()
-            drain.join()
-            return b"".join(errors).decode("utf-8", "replace")
 
-        self._stream(["export", "--no-progress", spec, "-"], timeout, subprocess.PIPE, consume)
+        self.stream_stdout(["export", "--no-progress", spec, "-"], timeout, read)
         return digest.hexdigest(), length[0]
 
     def stream_stdout(self, args: Sequence[str], timeout: Optional[float],
@@ -220,7 +212,7 @@ class CephCli:
             stdout, stderr = proc.stdout, proc.stderr
             assert stdout is not None and stderr is not None
             drain = threading.Thread(target=lambda: errors.append(stderr.read()), daemon=True)
-            drain.start()
+            drain.start()   # a full stderr pipe must never block the command
             try:
                 value.append(read(stdout, alive))
             finally:
@@ -276,8 +268,8 @@ class CephCli:
                 drain.join()
             if sink.returncode != 0:
                 stderr = importer.cluster.hide(b"".join(errors).decode("utf-8", "replace"))
-                error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
-                failed.append(error(importer._shown(import_args), sink.returncode, stderr))
+                failed.append(_failure(stderr)(importer._shown(import_args), sink.returncode,
+                                               stderr))
 
         self.stream_stdout(args, timeout, carry)
         if failed:
@@ -333,12 +325,16 @@ class CephCli:
         if timed_out:
             raise RbdTimeout(self._shown(args), returncode, stderr,
                              "no end within %ss (killed)" % (timeout or self.timeout))
-        error = RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
-        raise error(self._shown(args), returncode, stderr)
+        raise _failure(stderr)(self._shown(args), returncode, stderr)
 
     def _shown(self, args: Sequence[str]) -> List[str]:
         """What errors and logs show: the program, the cluster and the arguments."""
         return [self.program, "--cluster", self.cluster.name] + [str(a) for a in args]
+
+
+def _failure(stderr: str) -> "Type[RbdError]":
+    """The error a streamed command's failure is, by what it said."""
+    return RbdNotFound if any(m in stderr for m in _ENOENT_MARKERS) else RbdError
 
 
 def _wide_pipe(stream: IO[bytes]) -> None:

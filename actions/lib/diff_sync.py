@@ -57,20 +57,21 @@ def synced_pair(settings: Settings, image: Optional[str] = None, pool: Optional[
 
 
 # -- snapshots -------------------------------------------------------------------------------
-def sync_snapshots(image: RbdImage) -> List[str]:
-    """The pack's sync snapshots on ``image``, oldest first."""
-    found = [(int(m.group(1)), s["name"]) for s in image.snapshots()
+def sync_snapshots(image: RbdImage) -> Dict[str, int]:
+    """The pack's sync snapshots on ``image``, oldest first, with their snapshot ids."""
+    found = [(int(m.group(1)), s["name"], s["id"]) for s in image.snapshots()
              if (s.get("namespace") or {}).get("type", "user") == "user"
              for m in [_SNAP.match(str(s.get("name")))] if m]
-    return [name for _, name in sorted(found)]
+    return {name: snap_id for _, name, snap_id in sorted(found)}
 
 
-def common_snapshots(source: RbdImage, target: RbdImage) -> List[str]:
-    """Sync snapshots present on both sides (import-diff made the target's), oldest first."""
+def common_snapshots(source: RbdImage, target: RbdImage) -> Dict[str, int]:
+    """Sync snapshots present on both sides (import-diff made the target's), oldest first,
+    with their ids on the source."""
     if target.find() is None:
-        return []
-    on_target = set(sync_snapshots(target))
-    return [s for s in sync_snapshots(source) if s in on_target]
+        return {}
+    on_target = sync_snapshots(target)
+    return {s: i for s, i in sync_snapshots(source).items() if s in on_target}
 
 
 def _number(snapshot: str) -> int:
@@ -78,7 +79,8 @@ def _number(snapshot: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _made_here(source: RbdImage) -> List[str]:
+def recorded_snapshots(source: RbdImage) -> List[str]:
+    """The sync snapshots the pack recorded on ``source`` before it took them."""
     return list((source.recorded(META_SYNC) or {}).get("snapshots") or [])
 
 
@@ -86,7 +88,7 @@ def drop_snapshots(image: RbdImage, source: RbdImage, keep: Sequence[str] = ()) 
     """Remove the sync snapshots the pack made (recorded on ``source``) from ``image`` (the
     source or its copy), but ``keep``. Cinder cannot delete a volume whose image has
     snapshots, so the copy loses them before ``cinder manage`` and the source at the cleanup."""
-    made = set(_made_here(source)) if source.find() is not None else set()
+    made = set(recorded_snapshots(source)) if source.find() is not None else set()
     removed = [name for name in (sync_snapshots(image) if image.find() is not None else [])
                if name in made and name not in keep]
     # each removal waits about a second on the cluster: side by side, they cost one
@@ -94,7 +96,7 @@ def drop_snapshots(image: RbdImage, source: RbdImage, keep: Sequence[str] = ()) 
         list(pool.map(lambda name: image.cli.run_text(
             "snap", "rm", "--no-progress", "%s@%s" % (image.spec, name)), removed))
     if image.spec == source.spec and image.cli.cluster == source.cli.cluster and made:
-        left = [s for s in _made_here(source) if s not in removed]
+        left = [s for s in recorded_snapshots(source) if s not in removed]
         if not left:       # no snapshot of the pack's left: no trace of the sync either
             source.forget(META_SYNC)
         elif removed:
@@ -127,15 +129,15 @@ def sync_round(source: RbdImage, target: RbdImage, features: Sequence[str], time
         if {k: made.get(k) for k in origin} != origin:
             raise RefusedError("%r already exists and is not the pack's copy of %r: choose "
                                "another destination name" % (target, source))
-        common = common_snapshots(source, target)
+        common = list(common_snapshots(source, target))
         if common:
             base = common[-1]
         else:      # the pack's copy, but no snapshot left to continue from: start over
             remove_when_released(target, timeout=120)
             started_over = True
-    made_snaps = _made_here(source)
-    snapshot = SNAP_PREFIX + str(max((_number(s) for s in sync_snapshots(source) + made_snaps),
-                                     default=0) + 1)
+    made_snaps = recorded_snapshots(source)
+    snapshot = SNAP_PREFIX + str(max((_number(s) for s in list(sync_snapshots(source)) +
+                                      made_snaps), default=0) + 1)
     # the intent first: a run killed between the two leaves a record, never an unowned change
     source.record(META_SYNC, {"target": where(target), "snapshots": made_snaps + [snapshot]})
     if target.find() is None:
@@ -216,13 +218,13 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
     the check is done in full). A match is recorded on the source, which releasing it
     (``remove_image``) requires; a mismatch raises and stops the migration before the cleanup.
     """
-    common = common_snapshots(source, target)
+    # names come back after a cleanup; snapshot ids and image ids are never reused
+    ids = common_snapshots(source, target)
+    common = list(ids)
     if not common:
         raise RefusedError("%r and %r have no sync snapshot in common: run sync_image first"
                            % (source, target))
     snapshot = common[-1]
-    # names come back after a cleanup; snapshot ids and image ids are never reused
-    ids = {s["name"]: s["id"] for s in source.snapshots() if s.get("name") in common}
     copy_id = target.info().get("id")
     previous = source.recorded(META_VERIFIED) or {}
 
@@ -283,9 +285,3 @@ def verify_sync(source: RbdImage, target: RbdImage, timeout: float, full: bool =
                    hashed_bytes=mine["read"] + theirs["read"],
                    source_read_again=not reused,
                    seconds=round(seconds, 2))
-
-
-def synced_copies(source: RbdImage) -> Tuple[Optional[str], List[str]]:
-    """Where the source is being copied to (``cluster:pool/image``) and its snapshots."""
-    record = source.recorded(META_SYNC) or {}
-    return record.get("target"), list(record.get("snapshots") or [])

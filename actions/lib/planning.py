@@ -17,7 +17,7 @@ from .cinder import (describe_volume, destination_fields, destination_type, mana
 from .errors import CephMigrateError
 from .glance import find_source_image
 from .keystone import project_for
-from .diff_sync import synced_copies
+from .diff_sync import recorded_snapshots
 from .migration import Migration
 from .mirroring import check_mirror_pools, require_mirrorable_parent
 from .rbd_image import META_ADDED_FEATURES, META_COPY_OF, InfoOnce, RbdImage, facts, mirroring
@@ -140,10 +140,7 @@ def plan_volume_migration(settings: Settings, volume_id: str, mode: Optional[str
     """Procedure 1's dry run: the Ceph plan and checks, plus Cinder's when clouds are set."""
     plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image, method)
     source = InfoOnce(plan.source(settings))
-    parent = (source.find() or {}).get("parent")
-    if parent:
-        plan = replace(plan, clone_of="%s/%s@%s" % (
-            parent.get("pool"), parent.get("image"), parent.get("snapshot")))
+    plan = replace(plan, clone_of=facts(source.find() or {})["parent"])
     report = preflight(settings, plan, source)
     return _with_openstack(settings, report, source, Migration(
         procedure="data", volume_id=plan.volume_id, volume=None, destination_project=None,
@@ -251,7 +248,7 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan,
             check("destination has room", lambda: _room(settings, plan, source, replica,
                                                         target))
     warnings = []
-    if info and info["snapshot_count"] and plan.method == "mirror":
+    if info and info["snapshot_count"] and mirrored:
         warnings.append("the source has %d snapshot(s); they are mirrored too (slower)"
                         % info["snapshot_count"])
     if info and mirrored and plan.mode == "journal" and source.watchers():
@@ -298,8 +295,8 @@ def _room(settings: Settings, plan: VolumeMigrationPlan, source: RbdImage, repli
     if plan.method == "export_diff":     # one copy, flat: a clone takes its parent's data too
         return require_room(settings.ceph(DESTINATION), plan.destination_pool,
                             [plan.destination_pool],
-                            0 if target.exists() else written_by(
-                                source, thick=bool(source.info().get("parent"))),
+                            0 if target.exists() else written_by(source,
+                                                                 thick=bool(plan.clone_of)),
                             settings.capacity_reserve)
     used = written_by(source)
     copies = int(not replica.exists()) + int(not target.exists())
@@ -361,7 +358,7 @@ def cleanup_pending(image: RbdImage) -> bool:
         return False
     return (mirroring(info)["state"] != "disabled"
             or bool(image.recorded(META_ADDED_FEATURES))
-            or bool(synced_copies(image)[1]))
+            or bool(recorded_snapshots(image)))
 
 
 def already_migrated(settings: Settings, volume: Dict[str, Any], existing: Any,

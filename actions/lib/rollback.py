@@ -8,7 +8,7 @@ from . import names
 from .cinder import describe_volume, find_migrated_volume
 from .clouds import api
 from .copying import TMP_SUFFIX
-from .diff_sync import synced_copies
+from .diff_sync import recorded_snapshots
 from .errors import CephMigrateError, RefusedError
 from .glance import find_registered_image, find_source_image
 from .keystone import project_for, resolve_project
@@ -73,7 +73,7 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
             added = source.recorded(META_ADDED_FEATURES)
             if added:
                 undo.append("remove the features the pack added: %s" % ", ".join(added))
-            snapshots = synced_copies(source)[1]
+            snapshots = recorded_snapshots(source)
             if snapshots:
                 undo.append("remove the sync snapshots the pack took of %s: %s"
                             % (source.spec, ", ".join(snapshots)))
