@@ -1,5 +1,6 @@
 """The workflows end to end: the real workflow files through orquesta's conductor (the local
 runner), the real actions, the two real clouds on the real Ceph pair."""
+import contextlib
 import io
 import os
 import re
@@ -17,6 +18,39 @@ from openstack_env import (cloud_fingerprint, create_source_volume, delete_quiet
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
 from runner.local import LocalRunner
+
+
+@contextlib.contextmanager
+def runner_process(*args):
+    """``python -m runner run ARGS --sandbox --yes`` as a user types it, in a session of its
+    own so that a kill takes what it started (rbd included) with it; killed on the way out
+    whatever happened."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run"] + list(args) + ["--sandbox", "--yes"],
+        cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+        proc.stdout.close()
+
+
+def kill(proc):
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def kill_once_it_writes(proc, image, settle=0.0):
+    """Kill the runner once IMAGE (the copy it writes) exists, SETTLE seconds later."""
+    deadline = time.monotonic() + 300
+    while not image.exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "the copy never started"
+        time.sleep(0.2)
+    time.sleep(settle)
+    kill(proc)
 
 
 def approve_all(gate, params):
@@ -168,20 +202,10 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
     volume = create_source_volume(clouds, settings, size_gib=2, fill_mib=1280)
     partial = settings.image(DESTINATION, pools.destination_cinder,
                              "volume-%s.ceph_migrate-partial" % volume.id)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
-         "volume_id=" + volume.id, "method=mirror", "--sandbox", "--yes"], cwd=str(REPO),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while not partial.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the copy never started"
-            time.sleep(0.2)
-        os.killpg(proc.pid, signal.SIGKILL)       # the runner and its rbd cp, mid-copy
-        proc.wait(timeout=30)
+        with runner_process("ceph_migrate.migrate_volume", "volume_id=" + volume.id,
+                            "method=mirror") as proc:
+            kill_once_it_writes(proc, partial)     # the runner and its rbd cp, mid-copy
         assert partial.exists()
         assert migrated(clouds, volume.id) == []
 
@@ -195,10 +219,6 @@ def test_a_run_killed_during_the_copy_finishes_on_a_rerun_without_duplicates(
         assert destination_sha(settings, pools.destination_cinder,
                                "volume-" + new_id) == source_sha(settings, volume.id)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        proc.stdout.close()
         purge_image(settings, DESTINATION, pools.destination_cinder, partial.name)
         forget_migration(settings, full_config, clouds, volume.id)
 
@@ -267,21 +287,10 @@ def test_an_export_diff_killed_mid_round_is_repaired_by_the_rerun(settings, full
     pools = settings.pools
     volume = create_source_volume(clouds, settings, size_gib=2, fill_mib=1280)
     target = settings.image(DESTINATION, pools.destination_cinder, "volume-" + volume.id)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "ceph_migrate.migrate_volume",
-         "volume_id=" + volume.id, "method=export_diff", "--sandbox", "--yes"], cwd=str(REPO),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while not target.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the copy never started"
-            time.sleep(0.2)
-        time.sleep(1)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        with runner_process("ceph_migrate.migrate_volume", "volume_id=" + volume.id,
+                            "method=export_diff") as proc:
+            kill_once_it_writes(proc, target, settle=1)
         assert target.exists() and migrated(clouds, volume.id) == []
         assert settings.rbd(DESTINATION).run("snap", "ls", target.spec) == []   # not finished
 
@@ -295,10 +304,6 @@ def test_an_export_diff_killed_mid_round_is_repaired_by_the_rerun(settings, full
                                "volume-" + new_id) == source_sha(settings, volume.id)
         assert not target.exists()           # renamed by the manage
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        proc.stdout.close()
         forget_migration(settings, full_config, clouds, volume.id)
 
 
@@ -325,21 +330,17 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
     method = {"data": {"method": "mirror"}, "export_diff": {"method": "export_diff"}}.get(
         procedure, {})
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", workflow, "volume_id=" + volume.id] +
-        ["%s=%s" % kv for kv in method.items()] + ["--sandbox", "--yes"], cwd=str(REPO),
-        env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
     seen = []
     try:
-        for line in proc.stdout:
-            seen.append(line)
-            if done.match(line):
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=60)
+        with runner_process(workflow, "volume_id=" + volume.id,
+                            *["%s=%s" % kv for kv in method.items()]) as proc:
+            for line in proc.stdout:
+                seen.append(line)
+                if done.match(line):
+                    kill(proc)
+                    break
+            proc.wait(timeout=60)
         assert proc.returncode == -signal.SIGKILL, "".join(seen)
         source_sum = source_sha(settings, volume.id)
 
@@ -367,10 +368,6 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
                      if marker in n and n.endswith(".ceph_migrate-partial")]
         assert leftovers == [], leftovers
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        proc.stdout.close()
         purge_image(settings, DESTINATION, pools.destination_cinder,
                     "volume-%s.ceph_migrate-partial" % volume.id)
         forget_migration(settings, full_config, clouds, volume.id)

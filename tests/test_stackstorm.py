@@ -206,17 +206,28 @@ def test_migrate_boot_volume_with_only_the_volume_id(st2_pack, settings, full_co
                 delete_quietly(clouds["pa1-admin"], "image", image.id)
 
 
+def rolled_back_to(before, st2, settings, clouds, volume_id, started):
+    """`st2 run ceph_migrate.rollback` of a data volume, approved by the Ceph admin: both sides
+    come back to BEFORE."""
+    rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume_id,
+                                 "procedure=data").stdout)
+    started.append(rollback_id)
+    rolled = answer_gates(st2, rollback_id, approve)
+    assert rolled["status"] == "succeeded", rolled["result"]
+    assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+
+
 def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clouds):
-    """Mirroring approved, the cutover rejected by the tenant admin: the run stops saying
-    mirroring was left on; `rollback` (approved by the Ceph admin) leaves both sides as
-    they were before the migration."""
+    """Mirroring approved (method=mirror, the runbook's), the cutover rejected by the tenant
+    admin: the run stops saying mirroring was left on; `rollback` (approved by the Ceph admin)
+    leaves both sides as they were before the migration."""
     st2 = st2_pack["st2"]
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
     before = (cloud_fingerprint(clouds), fingerprint(settings))
     started = []
     try:
         execution_id = run_id(st2.run("run", "ceph_migrate.migrate_volume",
-                                      "volume_id=%s" % volume.id).stdout)
+                                      "volume_id=%s" % volume.id, "method=mirror").stdout)
         started.append(execution_id)
         stopped = answer_gates(st2, execution_id, lambda i: i["task"] != "approve_cutover")
         assert stopped["status"] == "failed"
@@ -226,12 +237,7 @@ def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clou
         assert "rejected" in outcome and "rollback" in outcome, outcome
         assert not migrated(clouds, volume.id)
 
-        rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume.id,
-                                     "procedure=data").stdout)
-        started.append(rollback_id)
-        rolled = answer_gates(st2, rollback_id, approve)
-        assert rolled["status"] == "succeeded", rolled["result"]
-        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+        rolled_back_to(before, st2, settings, clouds, volume.id, started)
     finally:
         for execution_id in started:
             st2.cancel(execution_id)
@@ -241,9 +247,10 @@ def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clou
 def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
         st2_pack, settings, full_config, clouds):
     """method=export_diff in StackStorm: the cutover rejected after the pre-copy, the rollback
-    leaves both sides as they were; then a full run, the tenant writing until it approves the
-    cutover: every write arrives, only the delta is checked inside the window, and no
-    snapshot of the pack's is left on either side."""
+    leaves both sides as they were; then a full run started from chat, the tenant writing until
+    it approves the cutover: every write arrives, only the delta is checked inside the window,
+    the chat reply names the content digest, and no snapshot of the pack's is left on either
+    side."""
     st2 = st2_pack["st2"]
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=64)
     spec = "%s/volume-%s" % (settings.pools.mirrored_cinder, volume.id)
@@ -260,22 +267,20 @@ def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
         assert output["left_changed"] == [
             "sync snapshots (ceph_migrate-sync-N) of volume-%s are at the source" % volume.id,
             "the copy volume-%s is in the destination Cinder pool, not yet a volume" % volume.id]
-        rollback_id = run_id(st2.run("run", "ceph_migrate.rollback", "volume_id=%s" % volume.id,
-                                     "procedure=data").stdout)
-        started.append(rollback_id)
-        rolled = answer_gates(st2, rollback_id, approve)
-        assert rolled["status"] == "succeeded", rolled["result"]
-        assert eventually(lambda: (cloud_fingerprint(clouds), fingerprint(settings)) == before)
+        rolled_back_to(before, st2, settings, clouds, volume.id, started)
 
         def tenant_writes_then_approves(inquiry):
             if inquiry["task"] == "approve_cutover":
                 write_random(settings, SOURCE, spec, 8, offset_mib=256)
             return True
-        execution_id = run_id(st2.run("run", "ceph_migrate.migrate_volume", "volume_id=%s"
-                                      % volume.id, "method=export_diff").stdout)
+        # typed in chat this time, as an operator would
+        sent = st2.chat("migrate volume %s procedure=data method=export_diff" % volume.id)
+        execution_id = sent["execution"]["id"]
         started.append(execution_id)
         done = answer_gates(st2, execution_id, tenant_writes_then_approves)
         assert done["status"] == "succeeded", done["result"]
+        reply = st2.chat_reply(execution_id, 300)
+        assert "Verified: content digest" in reply and "inside it" in reply, reply
         output = done["result"]["output"]
         assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
         assert output["verified"]["since"] is not None
