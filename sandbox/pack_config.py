@@ -39,7 +39,17 @@ def local_config() -> Dict[str, Any]:
     facts_path = os.path.join(openstack_state_dir(), "openstack.json")
     if os.path.exists(facts_path):
         with open(facts_path) as handle:
-            config.update(openstack_config(json.load(handle)))
+            config = with_openstack(config, json.load(handle))
+    return config
+
+
+def with_openstack(config: Dict[str, Any], facts: Dict[str, Any]) -> Dict[str, Any]:
+    """CONFIG (the Ceph sandbox's) with the clouds of FACTS (openstack.json) added."""
+    config = dict(config, **openstack_config(facts))
+    in_place = facts["clouds"]["ct1"]["cinder"].get("in_place")
+    if in_place:    # placement promote: the volume type of the mirrored pool's backend
+        config["copy"] = dict(config.get("copy") or {},
+                              promote_volume_type=in_place["volume_type"])
     return config
 
 

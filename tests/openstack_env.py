@@ -39,8 +39,8 @@ def openstack_facts(ceph_config) -> Dict[str, Any]:
 @pytest.fixture(scope="session")
 def full_config(ceph_config, openstack_facts) -> Dict[str, Any]:
     """The pack config for both clusters and both clouds."""
-    from sandbox.pack_config import openstack_config
-    return dict(ceph_config, **openstack_config(openstack_facts))
+    from sandbox.pack_config import with_openstack
+    return with_openstack(ceph_config, openstack_facts)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +130,9 @@ def forget_migration(settings, config, clouds, volume_id: str) -> None:
     run_action("rollback_destination", config, source_id=volume_id,
                destination_project="tenant", delete_data=True)
     purge_image(settings, DESTINATION, settings.pools.destination_cinder, image)
+    # placement promote: the replica may be promoted and the source demoted (ignored when not)
+    purge_image(settings, DESTINATION, settings.pools.mirrored_cinder, image)
+    run_action("promote_image", config, image=image, cluster="source", wait_seconds=30)
     run_action("disable_mirroring", config, image=image, discard_replica=True)
     run_action("drop_sync_snapshots", config, image=image, side="source")
     delete_quietly(clouds["pa1-admin"], "volume", volume_id)

@@ -125,22 +125,24 @@ def owned_rbd_images(p: Paths, spec: CloudSpec, fsid: str) -> List[str]:
     """'pool/image' of every RBD image the cloud's databases still hold, volumes first (they
     may be clones of the Glance images)."""
     owned: List[str] = []
-    queries = (("cinder", "select coalesce(_name_id, id) from volumes where deleted = 0"),
-               ("glance", "select value from image_locations where deleted = 0"))
+    queries = (("cinder", "select coalesce(_name_id, id), host from volumes where deleted = 0"),
+               ("glance", "select value, null from image_locations where deleted = 0"))
+    pools = dict(spec.backends)
     for project, query in queries:
         db = p.db(spec.name, project)
         if not os.path.isfile(db):
             continue
         con = sqlite3.connect(db)
         try:
-            rows = [r[0] for r in con.execute(query).fetchall()]
+            rows = con.execute(query).fetchall()
         except sqlite3.Error:
             rows = []
         finally:
             con.close()
-        for row in rows:
-            if project == "cinder":
-                owned.append("%s/volume-%s" % (spec.cinder_pool, row))
+        for row, host in rows:
+            if project == "cinder":     # host@backend#pool: the backend's RBD pool
+                backend = (host or "").partition("@")[2].partition("#")[0]
+                owned.append("%s/volume-%s" % (pools.get(backend, spec.cinder_pool), row))
             elif row.startswith("rbd://%s/" % fsid) and len(row.split("/")) == 6:
                 owned.append("/".join(row.split("/")[3:5]))
     return owned

@@ -9,6 +9,7 @@ from openstack_clouds.broker import transport_url
 
 DEFAULT_TYPE = "ceph"
 ENCRYPTED_TYPE = "encrypted"
+IN_PLACE_TYPE = "ceph-mirrored"     # destination: the backend on the mirrored pool
 ENCRYPTION = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
               "control_location": "front-end"}
 
@@ -34,7 +35,7 @@ def cinder_conf(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> str:
             ("resource_query_filters_file", os.path.join(etc, "resource_filters.json")),
             ("rootwrap_config", os.path.join(etc, "rootwrap.conf")),
             ("glance_api_servers", spec.glance_url),
-            ("enabled_backends", spec.cinder_backend),
+            ("enabled_backends", ",".join(b for b, _ in spec.backends)),
             ("default_volume_type", DEFAULT_TYPE),
             # capabilities lost while scheduler and volume start together are re-sent within
             # 10 s instead of 60 s + up to 60 s fuzz
@@ -52,11 +53,12 @@ def cinder_conf(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> str:
         ("oslo_concurrency", [("lock_path", os.path.join(d, "lock"))]),
         ("oslo_messaging_notifications", [("driver", "messagingv2")]),
         ("coordination", [("backend_url", "file://%s" % os.path.join(d, "lock"))]),
-        (spec.cinder_backend, [
+    ] + [
+        (backend, [
             ("volume_driver", "cinder.volume.drivers.rbd.RBDDriver"),
-            ("volume_backend_name", spec.cinder_backend),
-            ("rbd_pool", spec.cinder_pool), ("rbd_user", "cinder"),
+            ("volume_backend_name", backend),
+            ("rbd_pool", pool), ("rbd_user", "cinder"),
             ("rbd_ceph_conf", p.ceph_conf(spec)), ("rbd_cluster_name", spec.ceph_cluster),
             ("rados_connect_timeout", 10), ("report_discard_supported", "true"),
-        ]),
+        ]) for backend, pool in spec.backends
     ])

@@ -14,7 +14,8 @@ from openstack_clouds.layout import (
 from openstack_clouds.processes import self_in_venv, start_service, venv_step
 from openstack_clouds.keystone import init_keystone, keystone_conf, keystone_token, wait_keystone
 from openstack_clouds.glance import glance_conf
-from openstack_clouds.cinder import cinder_conf, DEFAULT_TYPE, ENCRYPTED_TYPE, ENCRYPTION
+from openstack_clouds.cinder import (cinder_conf, DEFAULT_TYPE, ENCRYPTED_TYPE, ENCRYPTION,
+                                     IN_PLACE_TYPE)
 
 
 def uwsgi_conf(p: Paths, spec: CloudSpec, service: str, port: int, module: str,
@@ -134,12 +135,13 @@ def cloud_health(p: Paths, spec: CloudSpec, pw: Dict[str, str],
     volume_up = [s.get("host") for s in (data or {}).get("services", [])
                  if status == 200 and s.get("state") == "up" and s.get("status") == "enabled"]
     info["cinder_volume_up"] = volume_up
-    if spec.manage_host not in pools:
-        info["reason"] = "cinder: scheduler has no pool %s yet (has %s)" % (spec.manage_host,
-                                                                            pools)
-    elif "%s@%s" % (spec.cinder_host, spec.cinder_backend) not in volume_up:
-        info["reason"] = "cinder: cinder-volume %s@%s not up" % (
-            spec.cinder_host, spec.cinder_backend)
+    missing = [h for h in spec.manage_hosts if h not in pools]
+    down = ["%s@%s" % (spec.cinder_host, b) for b, _ in spec.backends
+            if "%s@%s" % (spec.cinder_host, b) not in volume_up]
+    if missing:
+        info["reason"] = "cinder: scheduler has no pool %s yet (has %s)" % (missing, pools)
+    elif down:
+        info["reason"] = "cinder: cinder-volume %s not up" % down
     else:
         info.update(ok=True, reason="ok")
     return info
@@ -224,18 +226,22 @@ def setup_cloud_main(cloud: str) -> int:
             if time.monotonic() > deadline:
                 raise SystemExit("cinder-api not answering: %s" % exc)
             time.sleep(0.5)
-    extra = {"volume_backend_name": spec.cinder_backend}
-    for name, desc in ((DEFAULT_TYPE, "Ceph RBD (%s)" % spec.cinder_pool),
-                       (ENCRYPTED_TYPE, "Ceph RBD, LUKS encrypted (%s)" % spec.cinder_pool)):
+    wanted = [(DEFAULT_TYPE, spec.cinder_backend, "Ceph RBD (%s)" % spec.cinder_pool),
+              (ENCRYPTED_TYPE, spec.cinder_backend,
+               "Ceph RBD, LUKS encrypted (%s)" % spec.cinder_pool)]
+    if spec.in_place_pool:
+        wanted.append((IN_PLACE_TYPE, spec.in_place_pool,
+                       "Ceph RBD, the mirrored pool (%s)" % spec.in_place_pool))
+    for name, backend, desc in wanted:
         if name not in types:
-            types[name] = bs.create_type(name=name, extra_specs=extra, description=desc,
-                                         is_public=True)
+            types[name] = bs.create_type(name=name, description=desc, is_public=True,
+                                         extra_specs={"volume_backend_name": backend})
     enc = bs.get_type_encryption(types[ENCRYPTED_TYPE])
     if not getattr(enc, "encryption_id", None):
         bs.create_type_encryption(types[ENCRYPTED_TYPE], **ENCRYPTION)
     print(json.dumps({
         "projects": {k: v.id for k, v in projects.items()},
         "users": users,
-        "volume_types": {k: types[k].id for k in (DEFAULT_TYPE, ENCRYPTED_TYPE)},
+        "volume_types": {name: types[name].id for name, _, _ in wanted},
     }))
     return 0

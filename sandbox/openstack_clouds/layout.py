@@ -41,6 +41,15 @@ class CloudSpec:
     cinder_backend: str
     cinder_pool: str
     glance_pool: str
+    # a second backend on the mirrored pool (destination only): `placement: promote` manages
+    # the promoted replica where it is, with a volume type of its own
+    in_place_pool: str = ""
+
+    @property
+    def backends(self) -> Tuple[Tuple[str, str], ...]:
+        """(backend, rbd pool) of every Cinder backend; backend name == pool name."""
+        return ((self.cinder_backend, self.cinder_pool),) + (
+            ((self.in_place_pool, self.in_place_pool),) if self.in_place_pool else ())
 
     @property
     def region(self) -> str:
@@ -54,6 +63,10 @@ class CloudSpec:
     def manage_host(self) -> str:
         """host@backend#pool as `cinder manage` wants it (pool name == backend name for RBD)."""
         return "%s@%s#%s" % (self.cinder_host, self.cinder_backend, self.cinder_backend)
+
+    @property
+    def manage_hosts(self) -> List[str]:
+        return ["%s@%s#%s" % (self.cinder_host, b, b) for b, _ in self.backends]
 
     @property
     def keystone_url(self) -> str:
@@ -79,7 +92,8 @@ CLOUDS = (
     CloudSpec("pa1", "source", "ceph", 5000, 9292, 8776,
               "cinder-pa1-cl1", "oscinder", "oscinder", "osglance"),
     CloudSpec("ct1", "destination", "cephpa1", 5010, 9302, 8786,
-              "cinder-ct1-cl1", "cinder-ceph-pa1-cl1", "cinder-ceph-pa1-cl1", "glance-ct1-cl1"),
+              "cinder-ct1-cl1", "cinder-ceph-pa1-cl1", "cinder-ceph-pa1-cl1", "glance-ct1-cl1",
+              in_place_pool="oscinder"),
 )
 CLOUD_BY_NAME = {c.name: c for c in CLOUDS}
 

@@ -21,7 +21,7 @@ from openstack_clouds.broker import (
 from openstack_clouds.ceph import (
     ceph_facts, CEPH_USERS, link_brick_keyring, prepare_ceph, purge_ceph, unlink_brick_keyrings)
 from openstack_clouds.glance import GLANCE_STORE_ID
-from openstack_clouds.cinder import DEFAULT_TYPE, ENCRYPTION
+from openstack_clouds.cinder import DEFAULT_TYPE, ENCRYPTION, IN_PLACE_TYPE
 from openstack_clouds.cloud import bring_up_cloud, cloud_health
 
 
@@ -59,7 +59,11 @@ def sandbox_facts(p: Paths, ceph: Dict[str, Any], setup: Dict[str, Dict[str, Any
                        "pool": spec.cinder_pool, "manage_host": spec.manage_host,
                        "default_volume_type": DEFAULT_TYPE,
                        "volume_types": s.get("volume_types", {}),
-                       "encryption": dict(ENCRYPTION)},
+                       "encryption": dict(ENCRYPTION),
+                       "in_place": {"pool": spec.in_place_pool,
+                                    "manage_host": spec.manage_hosts[-1],
+                                    "volume_type": IN_PLACE_TYPE} if spec.in_place_pool
+                       else None},
             "glance": {"pool": spec.glance_pool, "store_id": stores[0], "stores": stores,
                        "location_prefix": "rbd://%s/%s/" % (c["fsid"], spec.glance_pool)},
             "projects": s.get("projects", {}),
