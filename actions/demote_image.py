@@ -7,6 +7,7 @@ class DemoteImage(PackAction):
     """Planned failover, step 1: demote the primary (stop I/O on it first)."""
 
     @reported
-    def run(self, image, pool=None, cluster="source"):
+    def run(self, image, pool=None, cluster="source", missing_ok=False):
         settings = self.settings
-        return demote_image(settings.image(cluster, pool or settings.pools.mirrored_cinder, image))
+        return demote_image(settings.image(cluster, pool or settings.pools.mirrored_cinder, image),
+                            missing_ok)

@@ -8,7 +8,7 @@ class PlanVolumeMigration(PackAction):
 
     @reported
     def run(self, volume_id, mode=None, destination_image=None, destination_project=None,
-            allow_in_use=False, method=None):
+            allow_in_use=False, method=None, placement=None):
         report = plan_volume_migration(self.settings, volume_id, mode, destination_image,
-                                       destination_project, allow_in_use, method)
+                                       destination_project, allow_in_use, method, placement)
         return (report["ok"], report)

@@ -12,7 +12,7 @@ class RunBatch(Action):
 
     def run(self, batch_id, volumes, concurrency, round_seconds, procedure, mode=None,
             destination_project=None, allow_in_use=False, dry_run=False, keep_mirroring=False,
-            sync_retries=20, method=None):
+            sync_retries=20, method=None, placement=None):
         try:    # st2's own client, on the pack's path inside StackStorm (as for respond_gate)
             from st2client.client import Client
             from st2client.models import LiveAction
@@ -22,6 +22,7 @@ class RunBatch(Action):
         client = Client(api_url=os.environ.get("ST2_ACTION_API_URL"),
                         token=os.environ.get("ST2_ACTION_AUTH_TOKEN"))
         parameters = {"procedure": procedure, "mode": mode, "method": method,
+                      "placement": placement,
                       "destination_project": destination_project,
                       "allow_in_use": allow_in_use, "dry_run": dry_run,
                       "keep_mirroring": keep_mirroring, "sync_retries": sync_retries}

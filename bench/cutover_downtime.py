@@ -11,7 +11,10 @@ destination (the cleanup gate), split into its phases. The destination volume is
 between runs (rollback), the source kept.
 
   .venv/bin/python bench/cutover_downtime.py [--sizes 1,4] [--written 0,64]
-      [--methods mirror,export_diff]
+      [--methods mirror,export_diff,promote]
+
+promote is the mirror method with placement promote: its full check runs after the window
+(against the read-only source, on a snapshot taken at the promotion), shown as "after".
 
 8 GiB needs larger OSDs: CEPH_MIGRATE_OSD_GIB=40 sandbox/ceph_sandbox.py up. The OSDs are
 sparse files that BlueStore never gives space back to the host from: budget the host disk for
@@ -35,10 +38,18 @@ import bench_volumes  # noqa: E402
 from bench_volumes import random_volume  # noqa: E402
 
 PHASES = {"final sync": ("final_snapshot", "final_sync", "final_round"),
-          "copy": ("copy_replica",), "verify": ("verify_copy", "verify_delta"),
-          "snapshots": ("drop_copy_snapshots",), "manage": ("manage_volume",)}
-HEAD = "  %-4s %-12s %-8s %-9s %-11s %-7s %-7s %-10s %-7s"
-ROW = "  %-4d %-12s %-8s %-9.1f %-11.1f %-7.1f %-7.1f %-10.1f %-7.1f"
+          "copy": ("copy_replica",), "promote": ("promote",),
+          "verify": ("verify_copy", "verify_delta"),
+          "snapshots": ("drop_copy_snapshots",), "manage": ("manage_volume",),
+          "after": ("verify_in_place",)}     # promote: checked once the volume is available
+HEAD = "  %-4s %-12s %-8s %-9s %-11s %-7s %-8s %-7s %-10s %-7s %-7s"
+ROW = "  %-4d %-12s %-8s %-9.1f %-11.1f %-7.1f %-8.1f %-7.1f %-10.1f %-7.1f %-7.1f"
+
+
+def run_inputs(method):
+    """migrate_volume's inputs for a --methods entry (promote: mirror, placement promote)."""
+    return {"method": "mirror", "placement": "promote"} if method == "promote" \
+        else {"method": method}
 
 
 def migrate(config, settings, volume_id, spec, method, written_mib):
@@ -50,7 +61,7 @@ def migrate(config, settings, volume_id, spec, method, written_mib):
         marks[gate] = time.monotonic()
         return {"approved": gate != "approve_cleanup"}    # the source stays as it is
     run = LocalRunner(config, answer=answer).run("ceph_migrate.migrate_volume",
-                                                 volume_id=volume_id, method=method)
+                                                 volume_id=volume_id, **run_inputs(method))
     if run.status != "succeeded":
         sys.exit("failed: %s" % run.output)
     took = {}
@@ -58,7 +69,7 @@ def migrate(config, settings, volume_id, spec, method, written_mib):
         took[task.task] = took.get(task.task, 0.0) + task.seconds
     phases = {name: sum(took.get(t, 0.0) for t in tasks) for name, tasks in PHASES.items()}
     gates = ("approve_mirroring", "approve_cutover", "approve_cleanup")
-    return {"downtime": marks["approve_cleanup"] - marks["approve_cutover"],
+    return {"downtime": marks["approve_cleanup"] - marks["approve_cutover"] - phases["after"],
             "whole": sum(s for t, s in took.items() if t not in gates),
             "copy+verify": sum(took.get(t, 0.0) for t in (
                 "presync", "verify_presync", "copy_replica", "verify_copy", "final_round",
@@ -88,6 +99,8 @@ def sparse(config, settings, tenant, methods) -> int:
                 hashed = sum(((t.result or {}).get("result") or {}).get("hashed_bytes", 0)
                              for t in found["run"].tasks
                              if t.task in ("verify_presync", "verify_delta"))
+            elif method == "promote":    # no copy; the check hashes both whole images
+                moved, hashed = 0, 2 * 3 * 2 ** 30
             else:        # rbd cp reads and rbd export hashes the whole provisioned image
                 moved, hashed = 3 * 2 ** 30, 2 * 3 * 2 ** 30
             print("  %-12s read %7.1f MiB, hashed %7.1f MiB; copy and verify %.1f s, whole "
@@ -103,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4")
     parser.add_argument("--written", default="0,64", help="MiB written at the cutover gate")
-    parser.add_argument("--methods", default="mirror,export_diff")
+    parser.add_argument("--methods", default="mirror,export_diff,promote")
     parser.add_argument("--sparse", action="store_true",
                         help="instead: a 3 GiB volume holding 20 MiB, bytes moved and hashed")
     args = parser.parse_args()
@@ -115,8 +128,8 @@ def main() -> int:
         return sparse(config, settings, tenant, args.methods.split(","))
     rows, wholes = [], []
     print("cutover downtime of migrate_volume (I/O stopped -> destination volume available), s:")
-    print(HEAD % ("GiB", "method", "written", "downtime", "final sync", "copy", "verify",
-                  "snapshots", "manage"), flush=True)
+    print(HEAD % ("GiB", "method", "written", "downtime", "final sync", "copy", "promote",
+                  "verify", "snapshots", "manage", "after"), flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
         print("%d GiB: filling with random data ..." % size, flush=True)
         volume, spec = random_volume(tenant, settings, size)
@@ -132,8 +145,9 @@ def main() -> int:
                     undo(volume.id)
                     rows.append((size, method, written, found))
                     print(ROW % (size, method, "%d MiB" % written, found["downtime"],
-                                 found["final sync"], found["copy"], found["verify"],
-                                 found["snapshots"], found["manage"]), flush=True)
+                                 found["final sync"], found["copy"], found["promote"],
+                                 found["verify"], found["snapshots"], found["manage"],
+                                 found["after"]), flush=True)
                     if written == 0:
                         wholes.append((size, method, found["whole"], raw))
         finally:

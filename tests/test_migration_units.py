@@ -15,7 +15,8 @@ VOLUME = {"id": VID, "name": "db", "description": "", "status": "available", "bo
 DATA = {"procedure": "data", "volume_id": VID, "volume": VOLUME,
         "destination_project": {"id": "p-1", "name": "tenant", "domain": "Default"},
         "mode": "snapshot", "mirrored_pool": "oscinder", "destination_pool": "cinder-ceph-pa1-cl1",
-        "image": "volume-" + VID, "destination_image": "volume-" + VID, "method": "mirror"}
+        "image": "volume-" + VID, "destination_image": "volume-" + VID, "method": "mirror",
+        "placement": "copy"}
 CEPH_ONLY = {"source_ceph": {"cluster": "ceph", "conf": "/etc/ceph/ceph.conf"},
              "destination_ceph": {"cluster": "cephpa1", "conf": "/etc/ceph/cephpa1.conf"}}
 

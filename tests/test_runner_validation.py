@@ -75,7 +75,8 @@ def test_run_gets_every_declared_parameter_cast_and_defaulted_without_runner_one
     meta = metadata("plan_volume_migration")
     values = parameters(meta, {"volume_id": NO_VOLUME, "allow_in_use": "false", "timeout": "9"})
     assert values == {"volume_id": NO_VOLUME, "mode": None, "destination_image": None,
-                      "destination_project": None, "allow_in_use": False, "method": None}
+                      "destination_project": None, "allow_in_use": False, "method": None,
+                      "placement": None}
     call = check_call(meta, {"volume_id": NO_VOLUME, "timeout": "9"})
     assert call.live == {"volume_id": NO_VOLUME, "timeout": 9}
     assert call.runner == {"debug": False, "content_version": None, "env": None, "timeout": 9,

@@ -1,6 +1,6 @@
 import pytest
 
-from lib.errors import ConfigError, InvalidName
+from lib.errors import ConfigError, InvalidName, RefusedError
 from lib.planning import VolumeMigrationPlan
 from lib.settings import Settings
 
@@ -84,6 +84,32 @@ def test_the_default_plan_copies_before_the_cutover_and_only_the_delta_inside_it
     assert not any("mirror" in s for s in stages)
     with pytest.raises(InvalidName):
         VolumeMigrationPlan.build(Settings.from_config(config()), VID, method="rsync")
+
+
+def test_promote_places_the_replica_where_it_is_and_implies_the_mirror_method():
+    settings = Settings.from_config(config())
+    plan = VolumeMigrationPlan.build(settings, VID, placement="promote")
+    assert (plan.method, plan.placement) == ("mirror", "promote")
+    assert (plan.destination_pool, plan.destination_image) == ("oscinder", "volume-" + VID)
+    stages = plan.stages()
+    cutover = stages.index("gate: tenant admin stops I/O on the volume")
+    assert not any(s.startswith("copy ") for s in stages)
+    assert any(s.startswith("demote the source") for s in stages[cutover:])
+    assert stages.index(next(s for s in stages if s.startswith("verify content"))) > \
+        stages.index(next(s for s in stages if s.startswith("manage the replica in place")))
+    # the config's placement applies to the mirror method only; a contradiction is refused
+    configured = Settings.from_config(config(copy={"placement": "promote"}))
+    assert configured.copy_placement == "promote"
+    assert VolumeMigrationPlan.build(configured, VID).placement == "copy"   # export_diff
+    assert VolumeMigrationPlan.build(configured, VID, method="mirror").placement == "promote"
+    with pytest.raises(RefusedError, match="needs method mirror"):
+        VolumeMigrationPlan.build(settings, VID, method="export_diff", placement="promote")
+    with pytest.raises(RefusedError, match="keeps the replica's name"):
+        VolumeMigrationPlan.build(settings, VID, destination_image="other", placement="promote")
+    with pytest.raises(InvalidName, match="placement"):
+        VolumeMigrationPlan.build(settings, VID, placement="move")
+    with pytest.raises(ConfigError, match="volume type"):
+        Settings.from_config(config(copy={"promote_volume_type": "{{ x }}"}))
 
 
 @pytest.mark.parametrize("vid,dest", [("not-a-uuid", None), (VID, "../x"), (VID, "a b")])

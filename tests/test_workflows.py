@@ -336,6 +336,87 @@ def test_a_finished_or_dry_run_leaves_nothing_to_resume_or_undo():
 
 
 # -- a re-run of a migration that got far ---------------------------------------------------
+PROMOTE = ["plan_volume_migration", "gate_approvers", "enable_mirroring", "wait_for_sync",
+           "mirror_snapshot", "wait_for_sync", "promote_in_place", "manage_volume",
+           "verify_in_place", "release_in_place", "restore_features"]
+
+
+def promote_script(demoted=False, **overrides):
+    migration = dict(migration_value(), placement="promote", destination_pool="oscinder")
+    plan = dict(plan_result(), migration=migration, in_place={"source_demoted": demoted})
+    return Script(**dict({
+        "plan_volume_migration": [(True, plan)],
+        "manage_volume": [(True, {"changed": True, "volume_id": "new-id",
+                                  "rbd_image": "oscinder/volume-new-id"})],
+        "verify_in_place": [(True, {"verified": True, "sha256": "ab" * 32})]}, **overrides))
+
+
+def test_promote_places_the_replica_instead_of_copying_it_and_checks_it_after_the_window():
+    script = promote_script()
+    result, asked = run(script, placement="promote")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == PROMOTE
+    assert [t for t, _ in asked] == ["approve_mirroring", "approve_cutover", "approve_cleanup"]
+    assert "demoted (read-only)" in asked[1][1]["schema"]["properties"]["approved"]["description"]
+    calls = dict(script.calls)
+    assert calls["plan_volume_migration"]["placement"] == "promote"
+    migration = calls["promote_in_place"]["migration"]
+    assert migration["placement"] == "promote"
+    # the check and the release address the image under the name cinder manage gave it
+    assert calls["verify_in_place"] == {"migration": migration,
+                                        "destination_image": "volume-new-id"}
+    assert calls["release_in_place"] == calls["verify_in_place"]
+    assert result.output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
+    assert result.output["left_changed"] == [] and result.output["undo"] is None
+
+
+def test_promote_failing_its_check_releases_nothing_and_says_the_source_is_demoted():
+    script = promote_script(verify_in_place=[(False, {
+        "error": "content differs: ...; the source stays demoted and read-only",
+        "error_type": "VerificationFailed"})])
+    result, asked = run(script, placement="promote")
+    assert result.status == "failed"
+    assert script.names()[-1] == "verify_in_place" and "release_in_place" not in script.names()
+    assert [t for t, _ in asked] == ["approve_mirroring", "approve_cutover"]
+    assert result.output["failed_at"] == "verify_in_place"
+    assert result.output["outcome"].startswith(
+        "managed in place at the destination, not verified yet; failed at verify_in_place: "
+        "content differs")
+    assert ("the source image %s is demoted (read-only) and its replica promoted at the "
+            "destination" % IMAGE) in result.output["left_changed"]
+    assert result.output["resume"].endswith(" placement=promote")
+    assert result.output["undo"].startswith("st2 run ceph_migrate.rollback")
+
+
+def test_promote_rerun_after_the_demotion_finishes_without_asking_the_passed_gates_again():
+    script = promote_script(demoted=True)
+    result, asked = run(script, placement="promote")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_volume_migration", "gate_approvers"] + PROMOTE[6:]
+    assert [t for t, _ in asked] == ["approve_cleanup"]
+
+
+def test_promote_rerun_after_the_manage_checks_before_the_cleanup_gate():
+    script = promote_script()
+    plan = script.results["plan_volume_migration"][0][1]
+    plan["already_migrated"] = dict(earlier(), volume={
+        "volume_id": "new-id", "status": "available", "rbd_image": "oscinder/volume-new-id"})
+    result, asked = run(script, placement="promote")
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_volume_migration", "gate_approvers", "verify_in_place",
+                              "release_in_place", "restore_features"]
+    assert [t for t, _ in asked] == ["approve_cleanup"]
+
+
+def test_promote_cleanup_declined_leaves_the_source_demoted_and_says_so():
+    script = promote_script()
+    result, _ = run(script, answers={"approve_cleanup": False}, placement="promote")
+    assert result.status == "succeeded", result.errors
+    assert "release_in_place" not in script.names()
+    assert result.output["outcome"] == ("migrated and verified; cleanup declined, mirroring "
+                                        "left on, the source demoted (read-only)")
+
+
 def earlier(usable=True, cleanup_pending=True, image_id=None):
     return {"volume": {"volume_id": "new-id", "status": "available" if usable else "error"},
             "usable": usable, "cleanup_pending": cleanup_pending, "image_id": image_id}

@@ -11,7 +11,8 @@ from .errors import NotFound, RefusedError
 from .keystone import project_and_domain, project_for, resolve_project
 from .migration import Migration
 from .names import SOURCE_ID_KEY
-from .rbd_image import META_COPY_OF, META_VERIFIED, RbdImage, facts, outcome, where
+from .rbd_image import (META_COPY_OF, META_VERIFIED, RbdImage, facts, mirroring, outcome,
+                        where)
 from .settings import DESTINATION, SOURCE, Settings
 
 BAD_VOLUME_STATES = ("error", "error_deleting", "error_managing", "error_restoring",
@@ -156,12 +157,14 @@ def quota_room(conn: Any, project_id: str, volume: Dict[str, Any]) -> str:
     return "enough quota"
 
 
-def manage_host(settings: Settings, conn: Any) -> str:
-    """The Cinder host@backend#pool that manages the destination Cinder pool."""
-    if settings.destination_manage_host:
+def manage_host(settings: Settings, conn: Any, rbd_pool: Optional[str] = None) -> str:
+    """The Cinder host@backend#pool that manages ``rbd_pool`` (the destination Cinder pool; the
+    mirrored pool for a volume placed in place). ``destination_manage_host`` names the
+    destination Cinder pool's."""
+    wanted = rbd_pool or settings.pools.destination_cinder
+    if settings.destination_manage_host and wanted == settings.pools.destination_cinder:
         return settings.destination_manage_host
     pools = api("backend pools", lambda: list(conn.block_storage.backend_pools()))
-    wanted = settings.pools.destination_cinder
     for pool in pools:
         capabilities = getattr(pool, "capabilities", None) or {}
         if pool.name.endswith("#" + wanted) or capabilities.get("pool_name") == wanted:
@@ -193,15 +196,20 @@ def manage_volume(settings: Settings, volume_id: str, destination_project: Optio
             raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
                                "first" % (volume["id"], existing.id, existing.status))
         return outcome(False, **managed_facts(settings, existing))
-    target = settings.image(DESTINATION, settings.pools.destination_cinder, image)
+    in_place = bool(migration and migration.placement == "promote")
+    target = settings.image(DESTINATION, migration.destination_pool if migration
+                            else settings.pools.destination_cinder, image)
     if not target.exists():
         raise NotFound("the copy %r does not exist: copy the replica first" % target)
-    host = manage_host(settings, admin)
+    if in_place and mirroring(target.info())["primary"] is not True:
+        raise RefusedError("%r is not promoted yet: promote_in_place first" % target)
+    host = manage_host(settings, admin, target.pool)
+    volume_type = (in_place and settings.promote_volume_type) or volume["volume_type"]
     tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
     fields = destination_fields(volume)
     managed = api("cinder manage of %s" % target.spec, lambda: tenant.block_storage.manage_volume(
         host=host, ref={"source-name": image}, name=fields["name"],
-        description=fields["description"], volume_type=volume["volume_type"],
+        description=fields["description"], volume_type=volume_type,
         availability_zone=None, metadata=fields["metadata"], bootable=volume["bootable"]))
     managed = wait_for_volume(admin, managed.id, timeout, failures=["error", "error_managing"])
     _record_rename(settings, volume["id"], target.spec, managed.id)
@@ -224,7 +232,7 @@ def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
     the pack made in the destination Glance pool (the boot procedure's volume). A tagged volume
     without an RBD image holds no data: taken as an earlier run's manage in flight or failed."""
     pools = settings.pools
-    image = settings.image(DESTINATION, pools.destination_cinder, names.cinder_image(volume.id))
+    image = volume_image(settings, volume.id)
     info = image.find()
     if info is None:
         # no data to lose: a manage still renaming the copy, or one that failed
@@ -242,6 +250,18 @@ def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
                 .recorded(META_COPY_OF))
 
 
+def volume_image(settings: Settings, volume_id: str) -> RbdImage:
+    """A destination volume's RBD image: in the destination Cinder pool, or in the mirrored
+    pool when it was placed in place (placement promote); the former when in neither."""
+    pools = settings.pools
+    name = names.cinder_image(volume_id)
+    image = settings.image(DESTINATION, pools.destination_cinder, name)
+    if image.exists():
+        return image
+    in_place = settings.image(DESTINATION, pools.mirrored_cinder, name)
+    return in_place if in_place.exists() else image
+
+
 def wait_for_volume(conn: Any, volume_id: str, timeout: float,
                     failures: Optional[List[str]] = None, status: str = "available") -> Any:
     volume = api("volume %s" % volume_id, lambda: conn.block_storage.get_volume(volume_id))
@@ -255,8 +275,7 @@ def managed_facts(settings: Settings, volume: Any) -> Dict[str, Any]:
             "status": volume.status, "project_id": volume.project_id,
             "volume_type": volume.volume_type, "bootable": bool(volume.is_bootable),
             "metadata": dict(volume.metadata or {}),
-            "rbd_image": "%s/%s" % (settings.pools.destination_cinder,
-                                    names.cinder_image(volume.id))}
+            "rbd_image": volume_image(settings, volume.id).spec}
 
 
 def _record_rename(settings: Settings, source_id: str, old_spec: str, new_id: str) -> None:

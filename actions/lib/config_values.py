@@ -29,6 +29,7 @@ DEFAULTS: Dict[str, Any] = {
     "copy.image_features": _COPY_FEATURES,
     "copy.timeout": 7200,
     "copy.method": "export_diff",
+    "copy.placement": "copy",
     "copy.stall_timeout": 900,
     "rbd_timeout": 120,
     "sync.poll_interval": 2,

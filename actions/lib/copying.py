@@ -2,7 +2,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from . import names
 from .ceph_cli import CephCli
@@ -114,22 +114,10 @@ def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
     if source_info["size"] != target_info["size"]:
         raise VerificationFailed("%r is %d bytes but %r is %d bytes" % (
             source, source_info["size"], target, target_info["size"]))
-    size = int(source_info["size"])
-    progress = Progress("verify %s" % source.spec, size, report)
-    done = [0.0, 0.0]
-
-    def track(side: int) -> Callable[[float], None]:
-        def update(fraction: float) -> None:
-            done[side] = fraction
-            progress.update(min(done))
-        return update
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(image.cli.export_sha256, image.spec, timeout, size, track(side))
-                   for side, image in enumerate((source, target))]
-        (source_sum, source_len), (target_sum, target_len) = [f.result() for f in futures]
-    seconds = time.monotonic() - started
+    hashed = hash_images([(source.cli, source.spec), (target.cli, target.spec)],
+                         int(source_info["size"]), timeout, "verify %s" % source.spec, report)
+    (source_sum, source_len), (target_sum, target_len) = hashed["sums"]
+    seconds = hashed["seconds"]
     if (source_sum, source_len) != (target_sum, target_len):
         raise VerificationFailed("content differs: %r sha256 %s (%d bytes), %r sha256 %s (%d "
                                  "bytes)" % (source, source_sum, source_len, target,
@@ -147,6 +135,29 @@ def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
     return outcome(changed, verified=True, sha256=source_sum, bytes=source_len,
                    seconds=round(seconds, 2),
                    mb_per_second=round(source_len / 1e6 / seconds, 1) if seconds > 0 else None)
+
+
+def hash_images(specs: Sequence[Tuple[CephCli, str]], size: int, timeout: float, label: str,
+                report: Optional[Report] = None) -> Dict[str, Any]:
+    """sha256 and length of ``rbd export`` of each (cli, spec), all at once; progress is the
+    slowest one's."""
+    progress = Progress(label, size, report)
+    done = [0.0] * len(specs)
+
+    def track(side: int) -> Callable[[float], None]:
+        def update(fraction: float) -> None:
+            done[side] = fraction
+            progress.update(min(done))
+        return update
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        futures = [pool.submit(cli.export_sha256, spec, timeout, size, track(side))
+                   for side, (cli, spec) in enumerate(specs)]
+        sums = [f.result() for f in futures]
+    seconds = time.monotonic() - started
+    return {"sums": sums, "seconds": round(seconds, 2),
+            "mb_per_second": round(sums[0][1] / 1e6 / seconds, 1) if seconds > 0 else None}
 
 
 def remove_image(image: RbdImage, verified_copy: Optional[RbdImage] = None) -> Dict[str, Any]:

@@ -41,6 +41,7 @@ SCHEMA: Dict[str, Any] = {
         "image": _NAME_OR_NONE,
         "destination_image": _NAME_OR_NONE,
         "method": {"enum": list(names.COPY_METHODS)},
+        "placement": {"enum": list(names.PLACEMENTS)},
     },
 }
 
@@ -57,6 +58,7 @@ class Migration:
     image: Optional[str]                 # the mirrored image; boot: unknown until the upload
     destination_image: Optional[str]     # the copy's name; boot: unknown until the upload
     method: str = "mirror"               # names.COPY_METHODS (data); boot: always mirror
+    placement: str = "copy"              # names.PLACEMENTS: promote = the replica in place
 
     def as_dict(self) -> Dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,8 @@ from . import names
 from .ceph_cli import CephCli
 from .copying import recorded_copy, require_verified_copy
 from .errors import InvalidName, RbdError, RefusedError
-from .rbd_image import META_ADDED_FEATURES, META_VERIFIED, RbdImage, facts, mirroring, outcome
+from .rbd_image import (META_ADDED_FEATURES, META_PROMOTED, META_VERIFIED, RbdImage, facts,
+                        mirroring, outcome)
 
 JOURNAL_FEATURES = ("exclusive-lock", "journaling")   # in the order they must be enabled
 _NOT_PROPAGATED_YET = (16, 30)    # EBUSY, EROFS: what promote says before the demotion arrived
@@ -120,7 +121,7 @@ def disable_mirroring(source: RbdImage, destination: CephCli,
     info = source.info()
     state = mirroring(info)
     if state["state"] == "disabled":
-        return outcome(False, image=facts(info))
+        return outcome(bool(source.forget(META_PROMOTED)), image=facts(info))
     if not state["primary"]:
         raise RefusedError("%r is not primary: disable mirroring where the image is primary"
                            % source)
@@ -137,6 +138,7 @@ def disable_mirroring(source: RbdImage, destination: CephCli,
         source.cli.run_text("feature", "disable", source.spec, "journaling")
     else:
         source.cli.run_text("mirror", "image", "disable", source.spec)
+    source.forget(META_PROMOTED)     # a promotion the rollback undid: mirroring is over
     return outcome(True, pool_mode=pool_mode, image=facts(source.info()))
 
 
@@ -154,9 +156,14 @@ def mirror_snapshot(source: RbdImage) -> Dict[str, Any]:
     return outcome(True, snapshot_id=int(match.group(1)) if match else None)
 
 
-def demote_image(image: RbdImage) -> Dict[str, Any]:
-    """Planned failover, step 1: make the primary read-only (I/O must be stopped)."""
-    state = mirroring(image.info())
+def demote_image(image: RbdImage, missing_ok: bool = False) -> Dict[str, Any]:
+    """Planned failover, step 1: make the primary read-only (I/O must be stopped).
+    ``missing_ok``: an image that is gone has nothing to demote (a rollback after the
+    destination volume made of a promoted replica was deleted)."""
+    info = image.find()
+    if info is None and missing_ok:
+        return outcome(False, primary=None, missing=True)
+    state = mirroring(info if info is not None else image.info())
     if state["state"] != "enabled":
         raise RefusedError("%r is not mirrored: nothing to demote" % image)
     if not state["primary"]:

@@ -52,6 +52,9 @@ MIRROR_MODES = ("snapshot", "journal")
 # how a data volume's image crosses: rbd-mirror then a copy after the cutover (the runbook),
 # or rounds of export-diff | import-diff before it and only the last delta inside it
 COPY_METHODS = ("mirror", "export_diff")
+# where the destination volume's data lands (mirror method): a copy in the destination Cinder
+# pool, or the replica itself, promoted, in the mirrored pool (no copy at all)
+PLACEMENTS = ("copy", "promote")
 
 
 def _check(kind: str, value: object, pattern: "re.Pattern[str]", max_len: int) -> str:
@@ -132,6 +135,19 @@ def copy_method(value: object) -> str:
     if value not in COPY_METHODS:
         raise InvalidName("copy method must be one of %s, got %r"
                           % (", ".join(COPY_METHODS), value))
+    return str(value)
+
+
+def volume_type(value: object) -> str:
+    if not isinstance(value, str) or not re.match(PROJECT_PATTERN, value):
+        raise InvalidName("volume type %r is not allowed: letters, digits, ' ', '_', '.', '@', "
+                          "'+' and '-', at most 64" % (value,))
+    return value
+
+
+def placement(value: object) -> str:
+    if value not in PLACEMENTS:
+        raise InvalidName("placement must be one of %s, got %r" % (", ".join(PLACEMENTS), value))
     return str(value)
 
 

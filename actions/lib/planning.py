@@ -14,7 +14,8 @@ from .ceph_cli import CephCli
 from .checklist import Checklist
 from .cinder import (describe_volume, destination_fields, destination_type, manage_host,
                      managed_facts, name_free, not_encrypted, quota_room, state_ok, USABLE)
-from .errors import CephMigrateError
+from .errors import CephMigrateError, RefusedError
+from .in_place import VERIFY_SNAPSHOT, demoted_for
 from .glance import find_source_image
 from .keystone import project_for
 from .diff_sync import recorded_snapshots
@@ -49,6 +50,16 @@ EXPORT_DIFF_STAGES = (
     "gate: Ceph admin approves cleanup",
     "cleanup: remove the sync snapshots from the source, keep the source image",
 )
+PROMOTE_STAGES = VOLUME_STAGES[:6] + (
+    "demote the source (read-only from now on), promote the replica {replica} on "
+    "{destination}, snapshot it ({verify_snapshot})",
+    "manage the replica in place into the destination Cinder (the backend of {mirrored_pool}):"
+    " no copy",
+    "verify content (sha256 of the read-only source and the snapshot), drop the snapshot",
+    "gate: Ceph admin approves cleanup",
+    "cleanup: disable mirroring on both sides{restore}, keep the source image (a plain image "
+    "again)",
+)
 BOOT_STAGES = (
     "preflight", "gate: Ceph admin approves mirroring", "gate: tenant admin stops the server",
     "upload the volume to a raw image at the source (Glance)",
@@ -78,21 +89,38 @@ class VolumeMigrationPlan:
     copy_features: Tuple[str, ...]
     method: str = "mirror"
     clone_of: Optional[str] = None     # the source's parent (export_diff: it arrives flat)
+    placement: str = "copy"            # promote: the replica is the destination volume
 
     @classmethod
     def build(cls, settings: Settings, volume_id: str, mode: Optional[str] = None,
               destination_image: Optional[str] = None,
-              method: Optional[str] = None) -> "VolumeMigrationPlan":
+              method: Optional[str] = None,
+              placement: Optional[str] = None) -> "VolumeMigrationPlan":
         vid = names.volume_id(volume_id)
         image = names.cinder_image(vid)
+        if placement is not None:
+            placement = names.placement(placement)
+        if placement == "promote" and method is None:
+            method = "mirror"         # promote places rbd-mirror's replica: the mirror method
+        method = names.copy_method(method or settings.copy_method)
+        placement = placement or (settings.copy_placement if method == "mirror" else "copy")
+        if placement == "promote":
+            if method != "mirror":
+                raise RefusedError("placement promote keeps the replica rbd-mirror made: it "
+                                   "needs method mirror, not %s" % method)
+            if destination_image not in (None, image):
+                raise RefusedError("placement promote keeps the replica's name (%s): no "
+                                   "destination_image" % image)
+            destination_pool = settings.pools.mirrored_cinder
+        else:
+            destination_pool = settings.pools.destination_cinder
         return cls(
             volume_id=vid, mode=names.mirror_mode(mode or settings.mirror_mode),
             source_cluster=settings.source.name, destination_cluster=settings.destination.name,
             mirrored_pool=settings.pools.mirrored_cinder, image=image,
-            destination_pool=settings.pools.destination_cinder,
+            destination_pool=destination_pool,
             destination_image=names.image_name(destination_image or image),
-            copy_features=settings.copy_features,
-            method=names.copy_method(method or settings.copy_method))
+            copy_features=settings.copy_features, method=method, placement=placement)
 
     def source(self, settings: Settings) -> RbdImage:
         return settings.image(SOURCE, self.mirrored_pool, self.image)
@@ -115,10 +143,12 @@ class VolumeMigrationPlan:
             "destination": self.destination_cluster,
             "restore": ", remove the features it added" if self.mode == "journal" else "",
             "source": "%s/%s" % (self.mirrored_pool, self.image),
+            "mirrored_pool": self.mirrored_pool, "verify_snapshot": VERIFY_SNAPSHOT,
             "clone": "; a clone of %s: its parent's data is read through and the copy is "
                      "flat (the source is not changed)" % self.clone_of if self.clone_of else "",
         }
-        stages = EXPORT_DIFF_STAGES if self.method == "export_diff" else VOLUME_STAGES
+        stages = (EXPORT_DIFF_STAGES if self.method == "export_diff" else
+                  PROMOTE_STAGES if self.placement == "promote" else VOLUME_STAGES)
         return [stage.format(**values) for stage in stages]
 
     def as_dict(self) -> Dict[str, Any]:
@@ -136,16 +166,19 @@ def plan_volume_migration(settings: Settings, volume_id: str, mode: Optional[str
                           destination_image: Optional[str] = None,
                           destination_project: Optional[str] = None,
                           allow_in_use: bool = False,
-                          method: Optional[str] = None) -> Dict[str, Any]:
+                          method: Optional[str] = None,
+                          placement: Optional[str] = None) -> Dict[str, Any]:
     """Procedure 1's dry run: the Ceph plan and checks, plus Cinder's when clouds are set."""
-    plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image, method)
+    plan = VolumeMigrationPlan.build(settings, volume_id, mode, destination_image, method,
+                                     placement)
     source = InfoOnce(plan.source(settings))
     plan = replace(plan, clone_of=facts(source.find() or {})["parent"])
     report = preflight(settings, plan, source)
     return _with_openstack(settings, report, source, Migration(
         procedure="data", volume_id=plan.volume_id, volume=None, destination_project=None,
         mode=plan.mode, mirrored_pool=plan.mirrored_pool, destination_pool=plan.destination_pool,
-        image=plan.image, destination_image=plan.destination_image, method=plan.method),
+        image=plan.image, destination_image=plan.destination_image, method=plan.method,
+        placement=plan.placement),
         destination_project, allow_in_use)
 
 
@@ -209,7 +242,7 @@ def _with_openstack(settings: Settings, report: Dict[str, Any], volume_image: Rb
         report["ok"] = False
         return report
     cloud = preflight_volume(settings, volume, migration.procedure, destination_project,
-                             allow_in_use, migration.method)
+                             allow_in_use, migration.method, migration.placement)
     report["checks"].extend(cloud["checks"])
     report["warnings"].extend(cloud["warnings"])
     report["ok"] = report["ok"] and cloud["ok"]
@@ -233,8 +266,14 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan,
     replica, target = plan.replica(settings), plan.target(settings)
     info = check("source image exists", lambda: facts(source.info()))
     mirrored = plan.method == "mirror"
-    if info and mirrored:
+    in_place = plan.placement == "promote"
+    demoted: List[bool] = []
+    if info and in_place:
+        check("source image is primary, not mirrored yet, or demoted for this migration",
+              lambda: _demoted_or_primary(source, replica, info, plan, demoted))
+    if info and mirrored and not in_place:
         check("source image is primary or not mirrored yet", lambda: _primary_or_new(info, plan))
+    if info and mirrored:
         check("source image is not a clone of an unmirrored parent",
               lambda: _parent_ok(source, info))
     elif info:
@@ -243,7 +282,12 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan,
     if mirrored:
         check("pools are mirrored to the destination",
               lambda: check_mirror_pools(source, replica))
-    if check("destination pool exists", lambda: pool_exists(target.cli, target.pool)):
+    if in_place:
+        if check("the replica is this image's or not there yet",
+                 lambda: _replica_ours(replica, info)) and info:
+            check("destination has room", lambda: _room(settings, plan, source, replica,
+                                                        target))
+    elif check("destination pool exists", lambda: pool_exists(target.cli, target.pool)):
         if check("destination name is free", lambda: _target_free(target)) and info:
             check("destination has room", lambda: _room(settings, plan, source, replica,
                                                         target))
@@ -254,7 +298,31 @@ def preflight(settings: Settings, plan: VolumeMigrationPlan,
     if info and mirrored and plan.mode == "journal" and source.watchers():
         warnings.append("the source is in use: enabling journaling on an open image may freeze "
                         "the guest (snapshot mode avoids this)")
-    return checklist.report(warnings=warnings, plan=plan.as_dict())
+    report = checklist.report(warnings=warnings, plan=plan.as_dict())
+    if in_place:    # a re-run after the demotion skips the gates its first run passed
+        report["in_place"] = {"source_demoted": bool(demoted)}
+    return report
+
+
+def _demoted_or_primary(source: RbdImage, replica: RbdImage, info: Dict[str, Any],
+                        plan: VolumeMigrationPlan, demoted: List[bool]) -> str:
+    """An earlier run demoted the source for this promotion (noted in ``demoted``), else the
+    usual primary-or-new check (a demoted image of anyone else is refused)."""
+    if demoted_for(source, replica, source.info()):
+        demoted.append(True)
+        return "demoted by an earlier run for this promotion (a re-run)"
+    return _primary_or_new(info, plan)
+
+
+def _replica_ours(replica: RbdImage, info: Optional[Dict[str, Any]]) -> str:
+    found = replica.find()
+    if found is None:
+        return "%s is not there yet (rbd-mirror makes it)" % replica.spec
+    theirs, ours = mirroring(found)["global_id"], mirroring(info or {})["global_id"]
+    if ours and theirs == ours:
+        return "%s is this image's replica (a re-run)" % replica.spec
+    raise CephMigrateError("%s exists at the destination and is not this image's replica: "
+                           "rename or remove it first" % replica.spec)
 
 
 def _writable(info: Dict[str, Any]) -> str:
@@ -299,7 +367,7 @@ def _room(settings: Settings, plan: VolumeMigrationPlan, source: RbdImage, repli
                                                                  thick=bool(plan.clone_of)),
                             settings.capacity_reserve)
     used = written_by(source)
-    copies = int(not replica.exists()) + int(not target.exists())
+    copies = int(not replica.exists()) + int(plan.placement != "promote" and not target.exists())
     return require_room(settings.ceph(DESTINATION), "%s and %s" % (
         plan.mirrored_pool, plan.destination_pool), [plan.mirrored_pool, plan.destination_pool],
         used * copies, settings.capacity_reserve)
@@ -317,7 +385,8 @@ def _target_free(target: RbdImage) -> str:
 # -- OpenStack checks ------------------------------------------------------------------------
 def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
                      destination_project: Optional[str] = None,
-                     allow_in_use: bool = False, method: str = "mirror") -> Dict[str, Any]:
+                     allow_in_use: bool = False, method: str = "mirror",
+                     placement: str = "copy") -> Dict[str, Any]:
     """Every OpenStack check for one volume, read-only; ``ok`` false when one blocks."""
     checklist = Checklist()
     check = checklist.run
@@ -333,7 +402,9 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
     dest = settings.cloud(DESTINATION).connect()
     project = check("destination project exists",
                     lambda: project_for(dest, volume, destination_project))
-    check("destination volume type exists", lambda: destination_type(dest, volume["volume_type"]))
+    in_place = placement == "promote"
+    volume_type = (in_place and settings.promote_volume_type) or volume["volume_type"]
+    check("destination volume type exists", lambda: destination_type(dest, volume_type))
     check("destination accepts the volume's fields",
           lambda: "; ".join(destination_fields(volume)["notes"]) or "name, description and "
           "metadata as they are")
@@ -343,8 +414,9 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
               lambda: name_free(settings, dest, project["id"], volume, migrated))
         check("destination quota has room", lambda: quota_room(dest, project["id"], volume))
     if procedure == "data":
-        check("destination Cinder pool is managed by a backend",
-              lambda: manage_host(settings, dest))
+        pool = settings.pools.mirrored_cinder if in_place else settings.pools.destination_cinder
+        check("destination Cinder pool %s is managed by a backend" % pool,
+              lambda: manage_host(settings, dest, pool))
     return checklist.report(warnings=warnings, destination_project=project,
                             migrated_volume=migrated[0] if migrated else None)
 

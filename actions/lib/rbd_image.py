@@ -15,6 +15,8 @@ META_COPY_OF = META_PREFIX + "copy_of"
 META_COPYING = META_PREFIX + "copying"
 # on a copy registered in Glance by its location: the Glance image that now owns it
 META_REGISTERED = META_PREFIX + "registered_as"
+# on a source demoted for placement promote: the replica it was demoted for (written first)
+META_PROMOTED = META_PREFIX + "promoted_to"
 
 
 def where(image: "RbdImage") -> str:

@@ -5,12 +5,13 @@ source is the Glance image the boot procedure itself uploaded from the volume.""
 from typing import Any, Callable, Dict, List, Optional
 
 from . import names
-from .cinder import describe_volume, find_migrated_volume
+from .cinder import describe_volume, find_migrated_volume, volume_image
 from .clouds import api
 from .copying import TMP_SUFFIX
 from .diff_sync import recorded_snapshots
 from .errors import CephMigrateError, RefusedError
 from .glance import find_registered_image, find_source_image
+from .in_place import drop_verify_snapshot
 from .keystone import project_for, resolve_project
 from .rbd_image import (META_ADDED_FEATURES, META_COPY_OF, META_COPYING, META_REGISTERED,
                         META_VERIFIED, RbdImage, facts, mirroring, outcome, where)
@@ -67,7 +68,14 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
             report["source"] = facts(info)
             report["source_primary"] = state["primary"] is not False
             if state["primary"] is False:
-                undo.append("demote the destination replica, promote %s again" % source.spec)
+                replica = settings.image(DESTINATION, pool, image)
+                promoted = replica.find()
+                if promoted is not None and mirroring(promoted)["primary"] and \
+                        (replica.recorded(META_COPY_OF) or {}).get("made_as") == where(replica):
+                    # placement promote, not managed yet: the promoted replica is the copy
+                    report.update(copy_pool=pool, copy_image=image)
+                undo.append("demote the destination replica (or remove it where it was "
+                            "promoted in place), promote %s again" % source.spec)
             if state["state"] != "disabled":
                 undo.append("disable mirroring of %s (the replica goes)" % source.spec)
             added = source.recorded(META_ADDED_FEATURES)
@@ -78,8 +86,9 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
                 undo.append("remove the sync snapshots the pack took of %s: %s"
                             % (source.spec, ", ".join(snapshots)))
         for name in (image, image + TMP_SUFFIX):
-            if settings.image(DESTINATION, copy_pool, name).exists():
-                undo.append("remove the copy %s/%s at the destination" % (copy_pool, name))
+            if settings.image(DESTINATION, report["copy_pool"], name).exists():
+                undo.append("remove the copy %s/%s at the destination"
+                            % (report["copy_pool"], name))
         if procedure == "boot":
             undo.append("delete the image %s uploaded at the source" % image)
     report["undo"] = undo or ["nothing: no trace of this migration"]
@@ -107,6 +116,7 @@ def rollback_destination(settings: Settings, source_id: str, destination_project
             raise RefusedError("volume %s is attached at the destination: detach it first"
                                % volume.id)
         if delete_data:
+            drop_verify_snapshot(volume_image(settings, volume.id))
             api("deleting %s" % volume.id, lambda: admin.block_storage.delete_volume(volume.id))
             api("waiting for %s to go" % volume.id, lambda: admin.block_storage.wait_for_delete(
                 volume, interval=1, wait=timeout))
@@ -167,10 +177,14 @@ def remove_copy(image: RbdImage, replica: RbdImage, source: RbdImage,
         if owner and (registered is None or registered(owner)):
             raise RefusedError("%r is the data of Glance image %s at the destination: delete that "
                                "image first (rollback_destination), not removed" % (image, owner))
-        if mirroring(info)["state"] != "disabled":
+        state = mirroring(info)
+        promoted = made.get("placement") == "promote" and state["primary"] is True
+        if state["state"] != "disabled" and not promoted:
             raise RefusedError("%r is mirrored: not a plain copy, not removed" % image)
         if image.watchers():
             raise RefusedError("%r is in use (it has watchers): not removed" % image)
+        if state["state"] != "disabled":     # the replica the pack promoted in place
+            image.cli.run_text("mirror", "image", "disable", image.spec)
         _purge(image)
         removed.append(image.spec)
         # a verification of a copy that is gone proves nothing any more

@@ -64,6 +64,8 @@ class Settings:
     copy_features: Tuple[str, ...]
     copy_timeout: int
     copy_method: str                   # names.COPY_METHODS: how a data volume crosses
+    copy_placement: str                # names.PLACEMENTS: where it lands (mirror method)
+    promote_volume_type: Optional[str]  # the type of a volume managed in place (promote)
     copy_stall: int                    # seconds a copy or checksum may show no progress
     rbd_timeout: int
     poll_interval: float
@@ -105,6 +107,10 @@ class Settings:
                                     copy.get("image_features") or default("copy.image_features")),
                 copy_timeout=bounded(copy.get("timeout"), "copy.timeout", 60, MAX_COPY_TIMEOUT),
                 copy_method=names.copy_method(copy.get("method") or default("copy.method")),
+                copy_placement=names.placement(copy.get("placement")
+                                               or default("copy.placement")),
+                promote_volume_type=names.volume_type(copy["promote_volume_type"])
+                if copy.get("promote_volume_type") else None,
                 copy_stall=bounded(copy.get("stall_timeout"), "copy.stall_timeout", 0,
                                    MAX_COPY_TIMEOUT),
                 rbd_timeout=bounded(config.get("rbd_timeout"), "rbd_timeout", 5, 3600),
