@@ -37,6 +37,20 @@ def runner_process(*args):
         proc.stdout.close()
 
 
+def run_until(step, *args):
+    """``runner_process(ARGS)`` killed right after STEP succeeded (it must get there)."""
+    done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
+    seen = []
+    with runner_process(*args) as proc:
+        for line in proc.stdout:
+            seen.append(line)
+            if done.match(line):
+                kill(proc)
+                break
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+
+
 def kill(proc):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
@@ -330,18 +344,9 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
     method = {"data": {"method": "mirror"}, "export_diff": {"method": "export_diff"}}.get(
         procedure, {})
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
-    done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
-    seen = []
     try:
-        with runner_process(workflow, "volume_id=" + volume.id,
-                            *["%s=%s" % kv for kv in method.items()]) as proc:
-            for line in proc.stdout:
-                seen.append(line)
-                if done.match(line):
-                    kill(proc)
-                    break
-            proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, "".join(seen)
+        run_until(step, workflow, "volume_id=" + volume.id,
+                  *["%s=%s" % kv for kv in method.items()])
         source_sum = source_sha(settings, volume.id)
 
         result = runner(full_config).run(workflow, volume_id=volume.id, **method)

@@ -1,9 +1,6 @@
 """Placement promote end to end: the real workflow (local runner), the real actions, the two
 real clouds on the real Ceph pair with rbd-mirror; the destination Cinder serves the mirrored
 pool with a second backend (the sandbox's `ceph-mirrored` type)."""
-import re
-import signal
-
 import pytest
 
 from ceph_env import fingerprint, write_random
@@ -11,7 +8,7 @@ from lib.rbd_image import META_COPY_OF, META_PROMOTED, META_VERIFIED
 from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, destination_sha,
                            forget_migration, migrated, source_sha)
-from test_e2e_workflows import kill, runner, runner_process
+from test_e2e_workflows import run_until, runner
 
 PROMOTE = {"placement": "promote"}
 
@@ -114,18 +111,8 @@ def test_promote_killed_after_a_step_finishes_on_a_rerun(settings, full_config, 
     """The runner killed right after STEP: the source is demoted from `promote` on; the re-run
     finishes without asking again for the gates that run passed, one volume, byte-identical."""
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=16)
-    done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
-    seen = []
     try:
-        with runner_process("ceph_migrate.migrate_volume", "volume_id=" + volume.id,
-                            "placement=promote") as proc:
-            for line in proc.stdout:
-                seen.append(line)
-                if done.match(line):
-                    kill(proc)
-                    break
-            proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, "".join(seen)
+        _run_until(volume.id, step)
         source_sum = source_sha(settings, volume.id)
         asked = []
         result = runner(full_config, asked=asked).run("ceph_migrate.migrate_volume",
@@ -144,18 +131,9 @@ def test_promote_killed_after_a_step_finishes_on_a_rerun(settings, full_config, 
 
 
 def _run_until(volume_id, step):
-    """The runner as a user starts it, killed right after STEP succeeded."""
-    done = re.compile(r"^\s+%s\s+\S+\s+succeeded" % step)
-    seen = []
-    with runner_process("ceph_migrate.migrate_volume", "volume_id=" + volume_id,
-                        "placement=promote") as proc:
-        for line in proc.stdout:
-            seen.append(line)
-            if done.match(line):
-                kill(proc)
-                break
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
+    """The runner as a user starts it with placement=promote, killed right after STEP."""
+    run_until(step, "ceph_migrate.migrate_volume", "volume_id=" + volume_id,
+              "placement=promote")
 
 
 def test_promoted_but_not_managed_is_rolled_back_without_a_split_brain(

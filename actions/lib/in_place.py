@@ -71,7 +71,9 @@ def promote_in_place(settings: Settings, migration: Migration,
     if not demoted_for(source, replica, info):
         source.record(META_PROMOTED, {"replica": where(replica)})
         changed = demote_image(source)["changed"] or changed
-    changed = promote_image(replica, timeout=wait_seconds)["changed"] or changed
+    # rbd-mirror takes ~3 s to carry the demotion over: poll it closely, it is downtime
+    changed = promote_image(replica, timeout=wait_seconds, poll_interval=0.25)["changed"] \
+        or changed
     if (replica.recorded(META_COPY_OF) or {}).get("source") != where(source):
         replica.record(META_COPY_OF, {"source": where(source), "method": "mirror",
                                       "placement": "promote", "made_as": where(replica),
