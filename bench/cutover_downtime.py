@@ -77,6 +77,18 @@ def migrate(config, settings, volume_id, spec, method, written_mib):
             "run": run, **phases}
 
 
+def reclaimed(settings, size_gib, timeout=300):
+    """Wait until the destination OSD has given back the raw copy's space (BlueStore frees a
+    removed image's objects asynchronously): the plan's capacity check would refuse a large
+    volume until then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        used = settings.ceph(DESTINATION).run("df")["stats"]["total_used_raw_bytes"]
+        if used < size_gib * 2 ** 30 / 4:
+            return
+        time.sleep(2)
+
+
 def undo(volume_id):
     """The destination volume and everything the run left at the source (rollback)."""
     subprocess.run([sys.executable, "-m", "runner", "run", "ceph_migrate.rollback",
@@ -136,6 +148,7 @@ def main() -> int:
         raw_spec = "%s/bench-raw-%s" % (pools.destination_cinder, volume.id[:8])
         raw = raw_pipe(settings.rbd(SOURCE), settings.rbd(DESTINATION), spec, raw_spec)
         remove(settings.rbd(DESTINATION), raw_spec)
+        reclaimed(settings, size)
         try:
             for method in args.methods.split(","):
                 for written in [int(w) for w in args.written.split(",")]:
@@ -143,6 +156,7 @@ def main() -> int:
                           flush=True)
                     found = migrate(config, settings, volume.id, spec, method, written)
                     undo(volume.id)
+                    reclaimed(settings, size)
                     rows.append((size, method, written, found))
                     print(ROW % (size, method, "%d MiB" % written, found["downtime"],
                                  found["final sync"], found["copy"], found["promote"],

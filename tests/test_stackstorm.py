@@ -296,6 +296,48 @@ def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
         forget_migration(settings, full_config, clouds, volume.id)
 
 
+def test_promote_in_place_from_chat_while_written_to(st2_pack, settings, full_config, clouds):
+    """placement=promote typed in chat: the tenant writes until it approves the cutover, the
+    replica becomes the volume in the mirrored pool (no copy), checked after the window; both
+    sides end as plain images, the source writable again."""
+    st2 = st2_pack["st2"]
+    volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32)
+    pool = settings.pools.mirrored_cinder
+    spec = "%s/volume-%s" % (pool, volume.id)
+    started = []
+    try:
+        def tenant_writes_then_approves(inquiry):
+            if inquiry["task"] == "approve_cutover":
+                assert "demoted (read-only)" in json.dumps(inquiry["schema"])
+                write_random(settings, SOURCE, spec, 8, offset_mib=128)
+            return True
+        sent = st2.chat("migrate volume %s procedure=data placement=promote" % volume.id)
+        execution_id = sent["execution"]["id"]
+        started.append(execution_id)
+        done = answer_gates(st2, execution_id, tenant_writes_then_approves)
+        assert done["status"] == "succeeded", done["result"]
+        assert [g["task"] for g in done["_gates"]] == [
+            "approve_mirroring", "approve_cutover", "approve_cleanup"]
+        output = done["result"]["output"]
+        assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
+        assert output["plan"]["migration"]["placement"] == "promote"
+        new_id = output["volume"]["volume_id"]
+        assert output["volume"]["rbd_image"] == "%s/volume-%s" % (pool, new_id)
+        source_sum = source_sha(settings, volume.id)
+        assert destination_sha(settings, pool, "volume-" + new_id) == source_sum
+        assert output["verified"]["sha256"] == source_sum
+        reply = st2.chat_reply(execution_id, 300)
+        assert "Verified: sha256 %s" % source_sum in reply, reply
+        for side, image in ((SOURCE, spec), (DESTINATION, "%s/volume-%s" % (pool, new_id))):
+            info = settings.rbd(side).run("info", image)
+            assert (info.get("mirroring") or {}).get("state", "disabled") == "disabled"
+            assert settings.rbd(side).run("snap", "ls", image) == []
+    finally:
+        for execution_id in started:
+            st2.cancel(execution_id)
+        forget_migration(settings, full_config, clouds, volume.id)
+
+
 def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
     st2 = st2_pack["st2"]
     data = create_source_volume(clouds, settings, size_gib=1, fill_mib=0)

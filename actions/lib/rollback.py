@@ -45,7 +45,10 @@ def plan_rollback(settings: Settings, volume_id: str, procedure: str = "data",
         made = find_migrated_volume(settings, dest, project["id"], vid)
         if made is not None:
             report["destination_volume"] = {"id": made.id, "status": made.status}
-            undo.append("delete destination volume %s (%s)" % (made.id, made.status))
+            in_place = volume_image(settings, made.id).pool == pools.mirrored_cinder
+            undo.append("delete destination volume %s (%s)%s" % (
+                made.id, made.status, ": the promoted replica, with what was written to it "
+                "since the cutover" if in_place else ""))
     if procedure == "boot":
         uploaded = find_source_image(settings, volume) if volume else None
         image = report["image_id"] = uploaded.id if uploaded is not None else None
