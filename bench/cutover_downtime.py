@@ -77,15 +77,17 @@ def migrate(config, settings, volume_id, spec, method, written_mib):
             "run": run, **phases}
 
 
-def reclaimed(settings, size_gib, timeout=300):
-    """Wait until the destination OSD has given back the raw copy's space (BlueStore frees a
-    removed image's objects asynchronously): the plan's capacity check would refuse a large
-    volume until then."""
+def used_raw(settings) -> int:
+    return settings.ceph(DESTINATION).run("df")["stats"]["total_used_raw_bytes"]
+
+
+def reclaimed(settings, baseline, size_gib, timeout=300):
+    """Wait until the destination OSD has given back a removed image's space (BlueStore frees
+    its objects asynchronously) to within a quarter of SIZE_GIB of BASELINE: the plan's
+    capacity check would refuse a large volume until then."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        used = settings.ceph(DESTINATION).run("df")["stats"]["total_used_raw_bytes"]
-        if used < size_gib * 2 ** 30 / 4:
-            return
+    while used_raw(settings) > baseline + size_gib * 2 ** 30 / 4 and \
+            time.monotonic() < deadline:
         time.sleep(2)
 
 
@@ -142,13 +144,14 @@ def main() -> int:
     print("cutover downtime of migrate_volume (I/O stopped -> destination volume available), s:")
     print(HEAD % ("GiB", "method", "written", "downtime", "final sync", "copy", "promote",
                   "verify", "snapshots", "manage", "after"), flush=True)
+    baseline = used_raw(settings)
     for size in [int(s) for s in args.sizes.split(",")]:
         print("%d GiB: filling with random data ..." % size, flush=True)
         volume, spec = random_volume(tenant, settings, size)
         raw_spec = "%s/bench-raw-%s" % (pools.destination_cinder, volume.id[:8])
         raw = raw_pipe(settings.rbd(SOURCE), settings.rbd(DESTINATION), spec, raw_spec)
         remove(settings.rbd(DESTINATION), raw_spec)
-        reclaimed(settings, size)
+        reclaimed(settings, baseline, size)
         try:
             for method in args.methods.split(","):
                 for written in [int(w) for w in args.written.split(",")]:
@@ -156,7 +159,7 @@ def main() -> int:
                           flush=True)
                     found = migrate(config, settings, volume.id, spec, method, written)
                     undo(volume.id)
-                    reclaimed(settings, size)
+                    reclaimed(settings, baseline, size)
                     rows.append((size, method, written, found))
                     print(ROW % (size, method, "%d MiB" % written, found["downtime"],
                                  found["final sync"], found["copy"], found["promote"],
