@@ -206,6 +206,22 @@ def test_migrate_boot_volume_with_only_the_volume_id(st2_pack, settings, full_co
                 delete_quietly(clouds["pa1-admin"], "image", image.id)
 
 
+def migrated_from_chat_while_written_to(st2, settings, spec, words, started, saying=""):
+    """WORDS typed in chat; every gate approved by its account, the tenant writing 8 MiB into
+    SPEC until it approves the cutover (whose question must contain SAYING). Returns the
+    finished execution."""
+    def tenant_writes_then_approves(inquiry):
+        if inquiry["task"] == "approve_cutover":
+            assert saying in json.dumps(inquiry["schema"])
+            write_random(settings, SOURCE, spec, 8, offset_mib=128)
+        return True
+    execution_id = st2.chat(words)["execution"]["id"]
+    started.append(execution_id)
+    done = answer_gates(st2, execution_id, tenant_writes_then_approves)
+    assert done["status"] == "succeeded", done["result"]
+    return done
+
+
 def rolled_back_to(before, st2, settings, clouds, volume_id, started):
     """`st2 run ceph_migrate.rollback` of a data volume, approved by the Ceph admin: both sides
     come back to BEFORE."""
@@ -269,17 +285,11 @@ def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
             "the copy volume-%s is in the destination Cinder pool, not yet a volume" % volume.id]
         rolled_back_to(before, st2, settings, clouds, volume.id, started)
 
-        def tenant_writes_then_approves(inquiry):
-            if inquiry["task"] == "approve_cutover":
-                write_random(settings, SOURCE, spec, 8, offset_mib=256)
-            return True
         # typed in chat this time, as an operator would
-        sent = st2.chat("migrate volume %s procedure=data method=export_diff" % volume.id)
-        execution_id = sent["execution"]["id"]
-        started.append(execution_id)
-        done = answer_gates(st2, execution_id, tenant_writes_then_approves)
-        assert done["status"] == "succeeded", done["result"]
-        reply = st2.chat_reply(execution_id, 300)
+        done = migrated_from_chat_while_written_to(
+            st2, settings, spec, "migrate volume %s procedure=data method=export_diff"
+            % volume.id, started)
+        reply = st2.chat_reply(done["id"], 300)
         assert "Verified: content digest" in reply and "inside it" in reply, reply
         output = done["result"]["output"]
         assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
@@ -306,27 +316,20 @@ def test_promote_in_place_from_chat_while_written_to(st2_pack, settings, full_co
     spec = "%s/volume-%s" % (pool, volume.id)
     started = []
     try:
-        def tenant_writes_then_approves(inquiry):
-            if inquiry["task"] == "approve_cutover":
-                assert "demoted (read-only)" in json.dumps(inquiry["schema"])
-                write_random(settings, SOURCE, spec, 8, offset_mib=128)
-            return True
-        sent = st2.chat("migrate volume %s procedure=data placement=promote" % volume.id)
-        execution_id = sent["execution"]["id"]
-        started.append(execution_id)
-        done = answer_gates(st2, execution_id, tenant_writes_then_approves)
-        assert done["status"] == "succeeded", done["result"]
+        done = migrated_from_chat_while_written_to(
+            st2, settings, spec, "migrate volume %s procedure=data placement=promote"
+            % volume.id, started, saying="demoted (read-only)")
         assert [g["task"] for g in done["_gates"]] == [
             "approve_mirroring", "approve_cutover", "approve_cleanup"]
         output = done["result"]["output"]
         assert output["outcome"] == "migrated, verified and cleaned up; the source image is kept"
-        assert output["plan"]["migration"]["placement"] == "promote"
         new_id = output["volume"]["volume_id"]
+        # placed in place: the volume is the promoted replica, in the mirrored pool
         assert output["volume"]["rbd_image"] == "%s/volume-%s" % (pool, new_id)
         source_sum = source_sha(settings, volume.id)
         assert destination_sha(settings, pool, "volume-" + new_id) == source_sum
         assert output["verified"]["sha256"] == source_sum
-        reply = st2.chat_reply(execution_id, 300)
+        reply = st2.chat_reply(done["id"], 300)
         assert "Verified: sha256 %s" % source_sum in reply, reply
         for side, image in ((SOURCE, spec), (DESTINATION, "%s/volume-%s" % (pool, new_id))):
             info = settings.rbd(side).run("info", image)
