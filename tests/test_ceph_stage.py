@@ -43,7 +43,8 @@ def test_ceph_stage_end_to_end(mode, settings, ceph_config, caplog):
             "procedure": "data", "volume_id": vid, "volume": None, "destination_project": None,
             "mode": mode, "mirrored_pool": pools.mirrored_cinder,
             "destination_pool": pools.destination_cinder, "image": image,
-            "destination_image": image, "method": "mirror"}
+            "destination_image": image, "method": "mirror",
+            "placement": "copy"}
 
         if mode == "journal":
             added = run_action("enable_journal_features", config, image=image)
