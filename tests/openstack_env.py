@@ -130,8 +130,10 @@ def forget_migration(settings, config, clouds, volume_id: str) -> None:
     run_action("rollback_destination", config, source_id=volume_id,
                destination_project="tenant", delete_data=True)
     purge_image(settings, DESTINATION, settings.pools.destination_cinder, image)
-    # placement promote: the replica may be promoted and the source demoted (ignored when not)
-    purge_image(settings, DESTINATION, settings.pools.mirrored_cinder, image)
+    # placement promote: a promoted replica goes (the pack's own check: a replica rbd-mirror
+    # still replays is refused, disabling the source's mirroring removes it) and a demoted
+    # source is promoted again (both refused, and ignored, when there is nothing to do)
+    run_action("remove_copy", config, image=image, pool=settings.pools.mirrored_cinder)
     run_action("promote_image", config, image=image, cluster="source", wait_seconds=30)
     run_action("disable_mirroring", config, image=image, discard_replica=True)
     run_action("drop_sync_snapshots", config, image=image, side="source")
