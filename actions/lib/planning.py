@@ -415,7 +415,7 @@ def preflight_volume(settings: Settings, volume: Dict[str, Any], procedure: str,
         check("destination quota has room", lambda: quota_room(dest, project["id"], volume))
     if procedure == "data":
         pool = settings.pools.mirrored_cinder if in_place else settings.pools.destination_cinder
-        check("destination Cinder pool %s is managed by a backend" % pool,
+        check("destination Cinder pool is managed by a backend",
               lambda: manage_host(settings, dest, pool))
     return checklist.report(warnings=warnings, destination_project=project,
                             migrated_volume=migrated[0] if migrated else None)
