@@ -120,9 +120,10 @@ def verify_in_place(settings: Settings, migration: Migration,
         raise RefusedError("%r has no snapshot %s and no verification record: its content at "
                            "the promotion cannot be checked any more; the source %r stays "
                            "demoted" % (image, VERIFY_SNAPSHOT, source))
-    if not demoted_for(source, replica):
+    info = source.info()        # read once: the demotion check and the size
+    if not demoted_for(source, replica, info):
         raise RefusedError("%r is not demoted: the check compares a read-only source" % source)
-    size = int(source.info()["size"])
+    size = int(info["size"])
     result = hash_images([(source.cli, source.spec),
                           (image.cli, names.image_spec(image.pool, image.name, VERIFY_SNAPSHOT))],
                          size, settings.copy_timeout, "verify %s" % source.spec, report)
