@@ -12,4 +12,4 @@ if [ "${1:-}" = "--fast" ]; then
   exec .venv/bin/python -m pytest tests/ -q -p no:cacheprovider -m "unit or workflows" -n 2 "$@"
 fi
 bash sandbox/setup.sh
-exec .venv/bin/python -m pytest tests/ -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest tests/ -q -p no:cacheprovider --durations=40 "$@"

@@ -98,8 +98,6 @@ def test_migrate_volume_typed_as_in_the_readme(st2_pack, settings, full_config, 
         # the README's gate commands, repeated until the execution ends
         gates = []
         while True:
-            listed = st2.shell(_argv(st2, command_words(_line(lines, "st2 inquiry list"), {})))
-            assert listed.returncode == 0, listed.stderr
             pending = [i for i in st2.inquiries() if i["top"] == execution_id]
             if not pending:
                 ex = st2.execution(execution_id)
@@ -108,7 +106,10 @@ def test_migrate_volume_typed_as_in_the_readme(st2_pack, settings, full_config, 
                 time.sleep(1)
                 continue
             inquiry = pending[0]
-            assert inquiry["id"] in listed.stdout
+            # listed after the API showed it: a gate stays pending until it is answered
+            listed = st2.shell(_argv(st2, command_words(_line(lines, "st2 inquiry list"), {})))
+            assert listed.returncode == 0, listed.stderr
+            assert inquiry["id"] in listed.stdout, listed.stdout
             respond = command_words(_line(lines, "st2 inquiry respond"),
                                     {"<inquiry id>": inquiry["id"]})
             wrong = "tenant-admin" if gate_user(inquiry) == "ceph-admin" else "ceph-admin"
