@@ -1,0 +1,219 @@
+"""The tenant core (actions/lib/tenant.py): the export document, the mapping and the rule every
+importer follows, against a destination held in memory. The same rule runs against the real
+Neutron in tests/test_tenant_networks.py."""
+import itertools
+from types import SimpleNamespace
+
+import pytest
+
+from lib.errors import ConfigError, RefusedError
+from lib.tenant import (document, dump, Entry, fingerprint, import_all, load, reconcile,
+                        resolve_refs, Resource, resources, source_tag, Store, summary,
+                        TenantMap)
+
+_ids = itertools.count(1)
+
+
+class Cloud:
+    """A destination of one kind: objects with an id, params, tags and a status; every write
+    counted."""
+
+    def __init__(self, fixed=("cidr",)):
+        self.objects = {}
+        self.writes = []
+        self.fixed = fixed
+
+    def add(self, params, tags=(), status="ACTIVE"):
+        obj = SimpleNamespace(id="dest-%d" % next(_ids), params=dict(params), tags=set(tags),
+                              status=status)
+        self.objects[obj.id] = obj
+        return obj
+
+    def store(self):
+        def create(wanted, tag):
+            self.writes.append(("create", wanted.get("name")))
+            return self.add(wanted, [tag])
+
+        def update(obj, attrs):
+            self.writes.append(("update", obj.id, sorted(attrs)))
+            obj.params.update(attrs)
+            return obj
+
+        def delete(obj):
+            self.writes.append(("delete", obj.id))
+            del self.objects[obj.id]
+
+        def tag(obj, t):
+            self.writes.append(("tag", obj.id))
+            obj.tags.add(t)
+        return Store(
+            get=lambda i: self.objects.get(i),
+            tagged=lambda t: [o for o in self.objects.values() if t in o.tags],
+            named=lambda n: [o for o in self.objects.values() if o.params.get("name") == n],
+            actual=lambda o: dict(o.params),
+            create=create, update=update,
+            updatable=tuple(k for k in ("name", "description", "cidr", "mtu")
+                            if k not in self.fixed),
+            failed=lambda o: o.status == "ERROR", delete=delete, tag=tag)
+
+
+def run(cloud, tmap, source_id, **params):
+    return reconcile("network", source_id, dict(params), cloud.store(), tmap)
+
+
+def test_created_once_and_a_rerun_writes_nothing():
+    cloud, tmap = Cloud(), TenantMap()
+    first = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert (first.outcome, first.changed) == ("created", True)
+    assert tmap.get("network", "src-1").destination_id == first.destination_id
+    writes = list(cloud.writes)
+    again = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert (again.outcome, again.changed, again.destination_id) == (
+        "unchanged", False, first.destination_id)
+    assert cloud.writes == writes
+
+
+def test_two_resources_of_one_name_are_two_resources():
+    cloud, tmap = Cloud(), TenantMap()
+    a = run(cloud, tmap, "src-a", name="same", mtu=1500)
+    b = run(cloud, tmap, "src-b", name="same", mtu=1500)
+    assert a.outcome == b.outcome == "created" and a.destination_id != b.destination_id
+    assert run(cloud, tmap, "src-a", name="same", mtu=1500).destination_id == a.destination_id
+    assert run(cloud, tmap, "src-b", name="same", mtu=1500).destination_id == b.destination_id
+    assert len(cloud.objects) == 2
+
+
+def test_renamed_at_the_destination_is_found_again_and_kept():
+    cloud, tmap = Cloud(), TenantMap()
+    made = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    cloud.objects[made.destination_id].params["name"] = "renamed-by-someone"
+    writes = list(cloud.writes)
+    again = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert (again.outcome, again.destination_id, again.changed) == (
+        "unchanged", made.destination_id, False)
+    assert "kept: name" in again.detail
+    assert cloud.writes == writes and len(cloud.objects) == 1
+
+
+def test_a_lost_mapping_is_rebuilt_from_the_source_tag():
+    cloud, tmap = Cloud(), TenantMap()
+    made = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    fresh = TenantMap()
+    again = run(cloud, fresh, "src-1", name="net", mtu=1450)
+    assert (again.outcome, again.destination_id) == ("unchanged", made.destination_id)
+    assert "found by tag" in again.detail
+    assert fresh.get("network", "src-1").destination_id == made.destination_id
+
+
+def test_a_source_change_is_applied_and_a_fixed_one_is_a_conflict():
+    cloud, tmap = Cloud(), TenantMap()
+    made = run(cloud, tmap, "src-1", name="net", mtu=1450, cidr="10.0.0.0/24")
+    changed = run(cloud, tmap, "src-1", name="net", mtu=1400, cidr="10.0.0.0/24")
+    assert (changed.outcome, changed.changed) == ("updated", True)
+    assert cloud.objects[made.destination_id].params["mtu"] == 1400
+    fixed = run(cloud, tmap, "src-1", name="net", mtu=1400, cidr="10.9.0.0/24")
+    assert (fixed.outcome, fixed.changed) == ("conflict", False)
+    assert "cidr" in fixed.detail
+    assert cloud.objects[made.destination_id].params["cidr"] == "10.0.0.0/24"
+
+
+def test_an_error_leftover_of_the_packs_is_replaced_and_a_strangers_is_not_touched():
+    cloud, tmap = Cloud(), TenantMap()
+    stranger = cloud.add({"name": "net", "mtu": 1450}, status="ERROR")
+    made = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert made.outcome == "created" and stranger.id in cloud.objects
+    cloud.objects[made.destination_id].status = "ERROR"
+    again = run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert again.outcome == "created" and "ERROR leftover" in again.detail
+    assert made.destination_id not in cloud.objects and stranger.id in cloud.objects
+    assert tmap.get("network", "src-1").destination_id == again.destination_id
+
+
+def test_adoption_by_name_only_when_asked_and_only_if_equal():
+    cloud = Cloud()
+    existing = cloud.add({"name": "net", "mtu": 1450})
+    other = cloud.add({"name": "other", "mtu": 1500})
+    tmap = TenantMap()
+    adopted = reconcile("network", "src-1", {"name": "net", "mtu": 1450}, cloud.store(), tmap,
+                        adopt=True)
+    assert (adopted.outcome, adopted.destination_id) == ("adopted", existing.id)
+    assert source_tag("src-1") in existing.tags
+    unequal = reconcile("network", "src-2", {"name": "other", "mtu": 9000}, cloud.store(), tmap,
+                        adopt=True)
+    assert unequal.outcome == "created" and unequal.destination_id != other.id
+    not_asked = reconcile("network", "src-3", {"name": "other", "mtu": 1500}, cloud.store(),
+                          tmap)
+    assert not_asked.outcome == "created" and not_asked.destination_id != other.id
+
+
+def test_two_tagged_copies_are_a_conflict_nothing_written():
+    cloud, tmap = Cloud(), TenantMap()
+    cloud.add({"name": "net"}, tags=[source_tag("src-1")])
+    cloud.add({"name": "net"}, tags=[source_tag("src-1")])
+    result = run(cloud, tmap, "src-1", name="net")
+    assert result.outcome == "conflict" and cloud.writes == []
+
+
+def test_a_dry_run_writes_nothing_and_records_nothing():
+    cloud, tmap = Cloud(), TenantMap()
+    result = reconcile("network", "src-1", {"name": "net"}, cloud.store(), tmap, dry_run=True)
+    assert (result.outcome, result.destination_id) == ("created", None)
+    assert cloud.writes == [] and tmap.get("network", "src-1") is None
+
+
+def test_the_export_is_stable_bytes_and_reads_back():
+    a = Resource("network", "n1", {"name": "net", "tags": ["b", "a"], "mtu": 1450},
+                 {"status": "ACTIVE"})
+    b = Resource("subnet", "s1", {"network_id": "n1", "cidr": "10.0.0.0/24", "name": "sub"},
+                 refs={"network_id": "network"})
+    text = dump(document({"id": "p1", "name": "tenant"}, [a, b]))
+    assert dump(document({"name": "tenant", "id": "p1"}, [b, a])) == text
+    doc = load(text)
+    assert resources(doc, "subnet") == [b] and resources(doc, "network") == [a]
+    with pytest.raises(ConfigError):
+        load("version: 99\n")
+
+
+def test_refs_resolve_through_the_mapping_and_a_missing_one_is_refused():
+    tmap = TenantMap()
+    tmap.record("subnet", "s1", Entry("dest-s1", "created", "x"))
+    interfaces = [{"subnet_id": "s1", "ip_address": "10.0.0.1"},
+                  {"subnet_id": "s2", "ip_address": "10.1.0.1"}]
+    router = Resource("router", "r1", {"interfaces": interfaces}, refs={"interfaces": "subnet"})
+    with pytest.raises(RefusedError, match="subnet s2 is not at the destination"):
+        resolve_refs(router, tmap)
+    planned = resolve_refs(router, tmap, dry_run=True)
+    assert [i["subnet_id"] for i in planned["interfaces"]] == ["dest-s1", "(new subnet from s2)"]
+
+
+def test_import_all_goes_in_dependency_order_and_reports_what_it_cannot_bring():
+    net = Resource("network", "n1", {"name": "net"})
+    sub = Resource("subnet", "s1", {"name": "sub", "network_id": "n1"},
+                   refs={"network_id": "network"})
+    orphan = Resource("subnet", "s2", {"name": "orphan", "network_id": "n9"},
+                      refs={"network_id": "network"})
+    doc = document({"id": "p1"}, [orphan, sub, net])
+    clouds = {"network": Cloud(), "subnet": Cloud()}
+    tmap = TenantMap()
+    results = import_all(doc, tmap, lambda kind, wanted: clouds[kind].store(),
+                         lambda resource, wanted, m: wanted, kinds=("network", "subnet"))
+    assert [(r.kind, r.outcome) for r in results] == [
+        ("network", "created"), ("subnet", "conflict"), ("subnet", "created")]
+    made_subnet = clouds["subnet"].objects[results[2].destination_id]
+    assert made_subnet.params["network_id"] == results[0].destination_id
+    assert summary(results)["created"] == 2
+    again = import_all(doc, tmap, lambda kind, wanted: clouds[kind].store(),
+                       lambda resource, wanted, m: wanted, kinds=("network", "subnet"))
+    assert [r.outcome for r in again] == ["unchanged", "conflict", "unchanged"]
+
+
+def test_the_mapping_round_trips_and_refuses_an_unknown_translation():
+    tmap = TenantMap(translation={"external_networks": {"ext-src": "ext-dst"}})
+    tmap.record("network", "n1", Entry("d1", "created", fingerprint({"name": "a"})))
+    again = TenantMap.from_dict(tmap.as_dict())
+    assert again.as_dict() == tmap.as_dict()
+    assert again.translate("external_networks", "ext-src") == "ext-dst"
+    assert again.translate("physnets", "physnet1") == "physnet1"
+    with pytest.raises(ConfigError, match="unknown translation"):
+        TenantMap.from_dict({"translation": {"networks": {}}})
+    assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
