@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import jsonschema
 import yaml
@@ -107,16 +107,25 @@ def use_st2_stand_in() -> None:
 
 class LocalActionService:
     """The ``action_service`` an action gets from the local runner: what st2's Action base
-    reads from the runner's wrapper, and an empty datastore (no sensor runs beside the local
-    runner, so no key is ever set and every wait falls back to its own checks)."""
+    reads from the runner's wrapper, and a datastore held by the runner's process (no sensor
+    runs beside the local runner, so the waits' keys are never set and every wait falls back to
+    its own checks; what actions keep, such as a tenant's mapping, lasts as long as the
+    process)."""
+
+    DATASTORE: Dict[str, str] = {}
 
     def __init__(self, pack: str, class_name: str) -> None:
         self._action_wrapper = SimpleNamespace(_pack=pack, _class_name=class_name,
                                                _log_level="debug")
 
     def get_value(self, name: str, local: bool = True, scope: str = "system",
-                  decrypt: bool = False) -> None:
-        return None
+                  decrypt: bool = False) -> Optional[str]:
+        return self.DATASTORE.get(name)
+
+    def set_value(self, name: str, value: str, ttl: Optional[int] = None, local: bool = True,
+                  scope: str = "system", encrypt: bool = False) -> bool:
+        self.DATASTORE[name] = value
+        return True
 
 
 _PARSED: Dict[Tuple[str, int, int], Any] = {}

@@ -43,6 +43,7 @@ PARAMETER_PATTERNS = {
     "pool": POOL_PATTERN, "destination_pool": POOL_PATTERN, "copy_pool": POOL_PATTERN,
     "inquiry_id": EXECUTION_ID_PATTERN, "batch_id": EXECUTION_ID_PATTERN,
     "destination_project": PROJECT_PATTERN, "volume_type": PROJECT_PATTERN,
+    "project": PROJECT_PATTERN,
     "name": DISPLAY_NAME_PATTERN, "image_name": DISPLAY_NAME_PATTERN,
 }
 

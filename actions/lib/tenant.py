@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ConfigError, RefusedError
+from .errors import CephMigrateError, ConfigError, RefusedError
 from .names import SOURCE_ID_KEY
 
 DOCUMENT_VERSION = 1
@@ -317,8 +317,12 @@ def import_all(doc: Mapping[str, Any], tmap: TenantMap, store_for: StoreFor,
                 results.append(Result(kind, resource.source_id, resource.name, "conflict",
                                       None, False, str(exc)))
                 continue
-            results.append(reconcile(kind, resource.source_id, wanted,
-                                     store_for(kind, wanted), tmap, adopt, dry_run))
+            try:
+                results.append(reconcile(kind, resource.source_id, wanted,
+                                         store_for(kind, wanted), tmap, adopt, dry_run))
+            except CephMigrateError as exc:    # an API refused: said, and the rest goes on
+                results.append(Result(kind, resource.source_id, resource.name, "conflict",
+                                      None, False, str(exc)))
     return results
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Callable, Optional
 
 Reader = Callable[[str], Optional[str]]
+Writer = Callable[[str, str], None]
 
 
 def synced_key(pool: str, image: str) -> str:
@@ -60,3 +61,11 @@ def datastore_reader(service: object) -> Optional[Reader]:
     if get is None:
         return None
     return lambda key: get(key, local=False)
+
+
+def datastore_writer(service: object) -> Optional[Writer]:
+    """Write global datastore keys (None where the service keeps none)."""
+    put = getattr(service, "set_value", None)
+    if put is None:
+        return None
+    return lambda key, value: put(key, value, local=False)

@@ -1,0 +1,336 @@
+"""Neutron: a project's networks, subnets, routers, security groups and rules, exported as
+``tenant.Resource``s and brought to the destination through ``tenant.reconcile``.
+
+Parameters use openstacksdk's attribute names. Export reads as an admin filtered by project;
+import acts as an admin on behalf of the destination project (``project_id`` on create).
+"""
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .clouds import api
+from .errors import RefusedError
+from .names import SOURCE_ID_KEY
+from .tenant import Resource, source_tag, Store, TenantMap
+
+NETWORK_PARAMS = ("name", "description", "mtu", "is_port_security_enabled", "is_shared",
+                  "is_admin_state_up", "availability_zone_hints", "dns_domain",
+                  "provider_network_type", "provider_physical_network")
+NETWORK_FACTS = ("status", "provider_segmentation_id", "is_router_external")
+SUBNET_PARAMS = ("name", "description", "network_id", "ip_version", "cidr", "gateway_ip",
+                 "is_dhcp_enabled", "allocation_pools", "host_routes", "dns_nameservers",
+                 "ipv6_ra_mode", "ipv6_address_mode")
+SUBNET_FIXED = ("network_id", "ip_version", "cidr", "ipv6_ra_mode", "ipv6_address_mode")
+ROUTER_PARAMS = ("name", "description", "is_admin_state_up")
+GROUP_PARAMS = ("name", "description", "stateful")
+RULE_PARAMS = ("security_group_id", "direction", "ether_type", "protocol", "port_range_min",
+               "port_range_max", "remote_ip_prefix", "remote_group_id", "description")
+INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",
+                    "network:ha_router_replicated_interface")
+
+
+def _user_tags(obj: Any) -> List[str]:
+    """Tags without the pack's own source tag (it names the resource at one cloud only)."""
+    return sorted(t for t in (obj.tags or []) if not t.startswith(SOURCE_ID_KEY + "="))
+
+
+def _pick(obj: Any, keys: Sequence[str]) -> Dict[str, Any]:
+    return {k: _plain(getattr(obj, k, None)) for k in keys}
+
+
+def _plain(value: Any) -> Any:
+    """openstacksdk values as plain data (lists of dicts sorted, so exports are stable)."""
+    if isinstance(value, list):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=lambda v: repr(sorted(v.items())) if isinstance(v, dict)
+                      else repr(v))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in sorted(value.items())}
+    return value
+
+
+# --------------------------------------------------------------------------- export
+
+def export(conn: Any, project_id: str, external: Dict[str, str]) -> List[Resource]:
+    """Every network resource of PROJECT_ID at the source. EXTERNAL collects the external
+    networks its routers use (source id -> name): the mapping's translation needs them."""
+    net = conn.network
+    found: List[Resource] = []
+    networks = api("networks of %s" % project_id, lambda: list(net.networks(project_id=project_id)))
+    for n in networks:
+        if n.is_router_external:
+            continue            # an operator's network: translated, never copied
+        found.append(Resource("network", n.id, dict(_pick(n, NETWORK_PARAMS),
+                                                    tags=_user_tags(n)),
+                              _pick(n, NETWORK_FACTS)))
+    ours = {n.id for n in networks if not n.is_router_external}
+    for s in api("subnets of %s" % project_id, lambda: list(net.subnets(project_id=project_id))):
+        if s.network_id in ours:
+            found.append(Resource("subnet", s.id, dict(_pick(s, SUBNET_PARAMS),
+                                                       tags=_user_tags(s)),
+                                  {"subnet_pool_id": s.subnet_pool_id},
+                                  refs={"network_id": "network"}))
+    for r in api("routers of %s" % project_id, lambda: list(net.routers(project_id=project_id))):
+        found.append(_export_router(net, r, external))
+    groups = api("security groups of %s" % project_id,
+                 lambda: list(net.security_groups(project_id=project_id)))
+    for g in groups:
+        found.append(Resource("security_group", g.id, dict(_pick(g, GROUP_PARAMS),
+                                                           tags=_user_tags(g))))
+        for rule in api("rules of security group %s" % g.id, _rules_of(net, g.id)):
+            refs = {"security_group_id": "security_group"}
+            if rule.remote_group_id:
+                refs["remote_group_id"] = "security_group"
+            found.append(Resource("security_group_rule", rule.id, _pick(rule, RULE_PARAMS),
+                                  refs=refs))
+    return found
+
+
+def _rules_of(net: Any, group_id: str) -> Callable[[], List[Any]]:
+    return lambda: list(net.security_group_rules(security_group_id=group_id))
+
+
+def _export_router(net: Any, router: Any, external: Dict[str, str]) -> Resource:
+    gateway = router.external_gateway_info or {}
+    params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router), routes=_plain(
+        router.routes or []))
+    facts: Dict[str, Any] = {"status": router.status, "is_ha": router.is_ha,
+                             "is_distributed": router.is_distributed}
+    if gateway.get("network_id"):
+        ext = api("external network %s" % gateway["network_id"],
+                  lambda: net.get_network(gateway["network_id"]))
+        external[ext.id] = ext.name
+        params["external_gateway_info"] = {"network_id": ext.id,
+                                           "enable_snat": gateway.get("enable_snat", True)}
+        facts["external_fixed_ips"] = _plain(gateway.get("external_fixed_ips") or [])
+    interfaces = []
+    for port in api("ports of router %s" % router.id,
+                    lambda: list(net.ports(device_id=router.id))):
+        if port.device_owner in INTERFACE_OWNERS:
+            for ip in port.fixed_ips or []:
+                interfaces.append({"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]})
+    params["interfaces"] = _plain(interfaces)
+    return Resource("router", router.id, params, facts, refs={"interfaces": "subnet"})
+
+
+# --------------------------------------------------------------------------- translation
+
+def translated(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap) -> Dict[str, Any]:
+    """Operator translations on top of resolved refs: physnets, external networks, AZs."""
+    out = dict(wanted)
+    if resource.kind == "network":
+        out["provider_physical_network"] = tmap.translate(
+            "physnets", out.get("provider_physical_network"))
+        out["availability_zone_hints"] = [tmap.translate("availability_zones", z)
+                                          for z in out.get("availability_zone_hints") or []]
+    if resource.kind == "router" and out.get("external_gateway_info"):
+        source_ext = out["external_gateway_info"]["network_id"]
+        dest_ext = (tmap.translation.get("external_networks") or {}).get(source_ext)
+        if not dest_ext:
+            raise RefusedError("router %s uses external network %s: say which destination "
+                               "network replaces it (translation external_networks)"
+                               % (resource.source_id, source_ext))
+        out["external_gateway_info"] = dict(out["external_gateway_info"], network_id=dest_ext)
+    return out
+
+
+# --------------------------------------------------------------------------- stores
+
+def _getter(find: Callable[[str], Any]) -> Callable[[str], Optional[Any]]:
+    def get(ident: str) -> Optional[Any]:
+        return find(ident)
+    return get
+
+
+def _tag_filter(list_: Callable[..., Any], project_id: str) -> Callable[[str], List[Any]]:
+    return lambda tag: list(list_(project_id=project_id, tags=tag))
+
+
+def _name_filter(list_: Callable[..., Any], project_id: str) -> Callable[[str], List[Any]]:
+    return lambda name: list(list_(project_id=project_id, name=name))
+
+
+def _tagged_create(create: Callable[..., Any], net: Any, project_id: str,
+                   extra: Callable[[Any, Dict[str, Any]], None] = lambda obj, wanted: None
+                   ) -> Callable[[Dict[str, Any], str], Any]:
+    def make(wanted: Dict[str, Any], tag: str) -> Any:
+        attrs = {k: v for k, v in wanted.items() if k not in ("tags", "interfaces", "routes")}
+        obj = create(project_id=project_id, **attrs)
+        net.set_tags(obj, sorted(set(wanted.get("tags") or []) | {tag}))
+        extra(obj, wanted)
+        return obj
+    return make
+
+
+def _updater(update: Callable[..., Any], net: Any) -> Callable[[Any, Dict[str, Any]], Any]:
+    def change(obj: Any, attrs: Dict[str, Any]) -> Any:
+        plain = {k: v for k, v in attrs.items() if k != "tags"}
+        if plain:
+            obj = update(obj, **plain)
+        if "tags" in attrs:
+            ours = [t for t in (obj.tags or []) if t.startswith(SOURCE_ID_KEY + "=")]
+            net.set_tags(obj, sorted(set(attrs["tags"]) | set(ours)))
+        return obj
+    return change
+
+
+def _actual(keys: Sequence[str]) -> Callable[[Any], Dict[str, Any]]:
+    return lambda obj: dict(_pick(obj, keys), tags=_user_tags(obj))
+
+
+def _add_tag(net: Any) -> Callable[[Any, str], None]:
+    return lambda obj, tag: net.set_tags(obj, sorted(set(obj.tags or []) | {tag}))
+
+
+def network_store(conn: Any, project_id: str) -> Store:
+    net = conn.network
+    return Store(
+        get=_getter(lambda i: net.find_network(i, ignore_missing=True)),
+        tagged=_tag_filter(net.networks, project_id),
+        named=_name_filter(net.networks, project_id),
+        actual=_actual(NETWORK_PARAMS),
+        create=_tagged_create(net.create_network, net, project_id),
+        update=_updater(net.update_network, net),
+        updatable=("name", "description", "mtu", "is_port_security_enabled", "is_shared",
+                   "is_admin_state_up", "dns_domain", "tags"),
+        failed=lambda n: n.status == "ERROR",
+        delete=lambda n: net.delete_network(n),
+        tag=_add_tag(net))
+
+
+def subnet_store(conn: Any, project_id: str) -> Store:
+    net = conn.network
+    return Store(
+        get=_getter(lambda i: net.find_subnet(i, ignore_missing=True)),
+        tagged=_tag_filter(net.subnets, project_id),
+        named=_name_filter(net.subnets, project_id),
+        actual=_actual(SUBNET_PARAMS),
+        create=_tagged_create(net.create_subnet, net, project_id),
+        update=_updater(net.update_subnet, net),
+        updatable=tuple(k for k in SUBNET_PARAMS if k not in SUBNET_FIXED) + ("tags",),
+        tag=_add_tag(net))
+
+
+def _router_actual(net: Any) -> Callable[[Any], Dict[str, Any]]:
+    def actual(router: Any) -> Dict[str, Any]:
+        params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router),
+                      routes=_plain(router.routes or []))
+        gateway = router.external_gateway_info or {}
+        if gateway.get("network_id"):
+            params["external_gateway_info"] = {"network_id": gateway["network_id"],
+                                               "enable_snat": gateway.get("enable_snat", True)}
+        params["interfaces"] = _plain([
+            {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
+            for port in net.ports(device_id=router.id) if port.device_owner in INTERFACE_OWNERS
+            for ip in port.fixed_ips or []])
+        return params
+    return actual
+
+
+def _router_wiring(net: Any, project_id: str) -> Callable[[Any, Dict[str, Any]], None]:
+    """Interfaces with their source addresses (a port of that address on the subnet), then
+    the static routes (Neutron refuses a route whose next hop no interface reaches)."""
+    def wire(router: Any, wanted: Dict[str, Any]) -> None:
+        have = {(ip["subnet_id"], ip["ip_address"])
+                for port in net.ports(device_id=router.id)
+                if port.device_owner in INTERFACE_OWNERS for ip in port.fixed_ips or []}
+        for iface in wanted.get("interfaces") or []:
+            if (iface["subnet_id"], iface["ip_address"]) in have:
+                continue
+            subnet = net.get_subnet(iface["subnet_id"])
+            if subnet.gateway_ip == iface["ip_address"]:
+                net.add_interface_to_router(router, subnet_id=subnet.id)
+            else:
+                port = net.create_port(network_id=subnet.network_id, project_id=project_id,
+                                       fixed_ips=[{"subnet_id": subnet.id,
+                                                   "ip_address": iface["ip_address"]}])
+                net.add_interface_to_router(router, port_id=port.id)
+        if wanted.get("routes") is not None:
+            net.update_router(router, routes=wanted["routes"])
+    return wire
+
+
+def router_store(conn: Any, project_id: str) -> Store:
+    net = conn.network
+    wire = _router_wiring(net, project_id)
+    update = _updater(net.update_router, net)
+
+    def change(router: Any, attrs: Dict[str, Any]) -> Any:
+        wiring = {k: attrs.pop(k) for k in ("interfaces", "routes") if k in attrs}
+        router = update(router, attrs) if attrs else router
+        if wiring:
+            wire(router, dict(wiring, routes=wiring.get("routes", router.routes)))
+        return router
+    return Store(
+        get=_getter(lambda i: net.find_router(i, ignore_missing=True)),
+        tagged=_tag_filter(net.routers, project_id),
+        named=_name_filter(net.routers, project_id),
+        actual=_router_actual(net),
+        create=_tagged_create(net.create_router, net, project_id, wire),
+        update=change,
+        updatable=("name", "description", "is_admin_state_up", "tags", "routes", "interfaces",
+                   "external_gateway_info"),
+        failed=lambda r: r.status == "ERROR",
+        delete=lambda r: net.delete_router(r),
+        tag=_add_tag(net))
+
+
+def security_group_store(conn: Any, project_id: str) -> Store:
+    net = conn.network
+
+    def create(wanted: Dict[str, Any], tag: str) -> Any:
+        if wanted.get("name") == "default":     # every project has one: it is reconciled
+            existing = list(net.security_groups(project_id=project_id, name="default"))
+            if existing:
+                net.set_tags(existing[0], sorted(set(existing[0].tags or []) | {tag}))
+                return existing[0]
+        return _tagged_create(net.create_security_group, net, project_id)(wanted, tag)
+    return Store(
+        get=_getter(lambda i: net.find_security_group(i, ignore_missing=True)),
+        tagged=_tag_filter(net.security_groups, project_id),
+        named=_name_filter(net.security_groups, project_id),
+        actual=_actual(GROUP_PARAMS),
+        create=create,
+        update=_updater(net.update_security_group, net),
+        updatable=("name", "description", "tags"),
+        tag=_add_tag(net))
+
+
+def rule_key(params: Dict[str, Any]) -> Tuple[Any, ...]:
+    """What makes two rules of a group the same rule (the description does not)."""
+    return tuple(params.get(k) for k in RULE_PARAMS if k != "description")
+
+
+def rule_store(conn: Any, project_id: str, wanted: Dict[str, Any]) -> Store:
+    """Rules have no tags and no update: a rule is the rule of equal content in its group
+    (found as if by its tag, so an equal rule already there is never made twice)."""
+    net = conn.network
+
+    def same(tag: str) -> List[Any]:
+        return [r for r in net.security_group_rules(security_group_id=wanted["security_group_id"])
+                if rule_key(_pick(r, RULE_PARAMS)) == rule_key(wanted)]
+    return Store(
+        get=_getter(lambda i: net.find_security_group_rule(i, ignore_missing=True)),
+        tagged=same,
+        named=lambda name: [],
+        # the description is not what a rule is (the destination's own default rules may
+        # word it differently): compared as wanted
+        actual=lambda r: dict(_pick(r, RULE_PARAMS), description=wanted.get("description")),
+        create=lambda params, tag: net.create_security_group_rule(
+            project_id=project_id, **{k: v for k, v in params.items() if v is not None}),
+        update=lambda r, attrs: r,
+        updatable=())
+
+
+STORES = {"network": network_store, "subnet": subnet_store, "router": router_store,
+          "security_group": security_group_store}
+
+
+def store_for(conn: Any, project_id: str, kind: str, wanted: Dict[str, Any]) -> Store:
+    if kind == "security_group_rule":
+        return rule_store(conn, project_id, wanted)
+    return STORES[kind](conn, project_id)
+
+
+def source_tag_of(obj: Any) -> Optional[str]:
+    """The source id a resource the pack made carries, if any."""
+    prefix = source_tag("")
+    return next((t[len(prefix):] for t in (obj.tags or []) if t.startswith(prefix)), None)

@@ -1,0 +1,130 @@
+"""A tenant's infrastructure between the clouds: export at the source, import at the
+destination, compare the two through the mapping. The network resources for now (Neutron);
+the rest of the tenant joins through the same three functions."""
+import dataclasses
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from .clouds import api
+from .errors import RefusedError
+from .keystone import resolve_project
+from .neutron import export as export_network, store_for, translated
+from .settings import DESTINATION, SOURCE, Settings
+from .waiting import Reader, Writer
+from .tenant import (differences, document, dump, import_all, KINDS, Resource, resolve_refs,
+                     resources, source_tag, Store, summary, TenantMap)
+
+# where the mapping lives in the StackStorm datastore (system scope: tenants cannot write it)
+MAP_KEY = "ceph_migrate.tenant_map.%s"
+
+
+def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
+    """The source project's resources as a document (and its stable YAML text), with the
+    external networks its routers use: the translation the import needs."""
+    conn = settings.cloud(SOURCE).connect()
+    found = resolve_project(conn, project)
+    external: Dict[str, str] = {}
+    doc = document({"id": found["id"], "name": found["name"], "domain": found["domain"]},
+                   export_network(conn, found["id"], external))
+    counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
+    return {"project": doc["project"], "document": doc, "yaml": dump(doc),
+            "counts": counts, "external_networks": dict(sorted(external.items()))}
+
+
+def load_map(read: Optional[Reader], source_project_id: str,
+             given: Optional[Mapping[str, Any]] = None) -> TenantMap:
+    """The mapping kept for the source project (the datastore), with the translations GIVEN
+    on top; without a datastore it starts empty and is rebuilt from the source tags."""
+    import json
+
+    stored = read(MAP_KEY % source_project_id) if read else None
+    tmap = TenantMap.from_dict(json.loads(stored) if stored else None)
+    for section, pairs in ((given or {}).get("translation") or {}).items():
+        merged = dict(tmap.translation.get(section) or {})
+        merged.update({str(a): str(b) for a, b in (pairs or {}).items()})
+        tmap.translation[section] = merged
+    TenantMap.from_dict(tmap.as_dict())      # unknown sections refused here
+    return tmap
+
+
+def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap) -> None:
+    import json
+
+    if write is not None:
+        write(MAP_KEY % source_project_id, json.dumps(tmap.as_dict(), sort_keys=True))
+
+
+def import_tenant(settings: Settings, doc: Mapping[str, Any], destination_project: str,
+                  tmap: TenantMap, kinds: Sequence[str] = KINDS, adopt: bool = False,
+                  dry_run: bool = False) -> Dict[str, Any]:
+    """Every resource of KINDS into DESTINATION_PROJECT; each says created, updated, adopted,
+    unchanged or conflict, and whether it changed anything."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise RefusedError("unknown kind(s) %s (known: %s)"
+                           % (", ".join(unknown), ", ".join(KINDS)))
+    conn = settings.cloud(DESTINATION).connect()
+    project = resolve_project(conn, destination_project)
+
+    def store(kind: str, wanted: Dict[str, Any]) -> Store:
+        return guarded(store_for(conn, project["id"], kind, wanted), kind)
+    results = import_all(doc, tmap, store, translated, kinds=[k for k in KINDS if k in kinds],
+                         adopt=adopt, dry_run=dry_run)
+    counts = summary(results)
+    return {"project": project, "dry_run": dry_run,
+            "changed": any(r.changed for r in results), "summary": counts,
+            "results": [r.as_dict() for r in results], "mapping": tmap.as_dict(),
+            "text": _text(results, counts, dry_run)}
+
+
+def compare_tenant(settings: Settings, doc: Mapping[str, Any], destination_project: str,
+                   tmap: TenantMap) -> Dict[str, Any]:
+    """What differs between the export and the destination, read through the mapping (and
+    the source tags): the check after an import, and the tests' oracle."""
+    conn = settings.cloud(DESTINATION).connect()
+    project = resolve_project(conn, destination_project)
+    differ: List[Dict[str, Any]] = []
+    for kind in KINDS:
+        for resource in resources(doc, kind):
+            differ.extend(_compared(conn, project["id"], resource, tmap))
+    return {"project": project, "clean": not differ, "differences": differ}
+
+
+def _compared(conn: Any, project_id: str, resource: Resource,
+              tmap: TenantMap) -> List[Dict[str, Any]]:
+    where = {"kind": resource.kind, "source_id": resource.source_id, "name": resource.name}
+    try:
+        wanted = translated(resource, resolve_refs(resource, tmap), tmap)
+    except RefusedError as exc:
+        return [dict(where, missing=True, detail=str(exc))]
+    store = guarded(store_for(conn, project_id, resource.kind, wanted), resource.kind)
+    entry = tmap.get(resource.kind, resource.source_id)
+    found = store.get(entry.destination_id) if entry else None
+    if found is None:
+        tagged = store.tagged(source_tag(resource.source_id))
+        found = tagged[0] if len(tagged) == 1 else None
+    if found is None:
+        return [dict(where, missing=True, detail="not at the destination")]
+    actual = store.actual(found)
+    return [dict(where, missing=False, param=k, source=wanted[k], destination=actual.get(k))
+            for k in differences(wanted, actual)]
+
+
+def guarded(store: Store, kind: str) -> Store:
+    """STORE with every call's openstacksdk errors turned into the pack's (api())."""
+    def wrap(name: str, call: Any) -> Any:
+        if call is None:
+            return None
+        return lambda *args: api("%s %s" % (name, kind), lambda: call(*args))
+    calls = ("get", "tagged", "named", "actual", "create", "update", "delete", "tag")
+    return dataclasses.replace(store, **{f: wrap(f, getattr(store, f)) for f in calls})
+
+
+def _text(results: Sequence[Any], counts: Mapping[str, int], dry_run: bool) -> str:
+    lines = ["%s: %s" % ("would" if dry_run else "done",
+                         ", ".join("%d %s" % (n, o) for o, n in counts.items() if n))]
+    for r in results:
+        if r.outcome != "unchanged":
+            detail = ": " + r.detail if r.detail else ""
+            lines.append("%s %s %s (%s)%s"
+                         % (r.outcome, r.kind, r.name or "", r.source_id, detail))
+    return "\n".join(lines)
