@@ -5,9 +5,9 @@
     cephpa1  (destination) mon v2 3301+OFF v1 6790+OFF, daemons on 6850+OFF..6899+OFF
 
 Each cluster: mon "a", mgr "x", one BlueStore OSD on a 10 GiB sparse file, size-1 pools, all on
-127.0.0.1. Pools oscinder (image-mode mirroring) and osglance (pool-mode mirroring) exist on both,
-cinder-ceph-pa1-cl1 and glance-ct1-cl1 on cephpa1 only. rbd-mirror (client.rbd-mirror.a) runs
-against cephpa1 and pulls from ceph (peer bootstrap, direction rx-only). The pack talks to both
+127.0.0.1. Pools oscinder and vms (image-mode mirroring) and osglance (pool-mode mirroring) exist
+on both, cinder-ceph-pa1-cl1 and glance-ct1-cl1 on cephpa1 only. rbd-mirror (client.rbd-mirror.a)
+runs against cephpa1 and pulls from ceph (peer bootstrap, direction rx-only). The pack talks to both
 clusters as the least-privilege user client.ceph-migrate (see PACK_CAPS).
 
     ceph_sandbox.py up                  install packages if needed, start (idempotent)
@@ -65,7 +65,8 @@ PACK_ID = "ceph-migrate"
 PACK_CAPS = (("mon", "profile rbd"), ("osd", "profile rbd"), ("mgr", "profile rbd"))
 MIRROR_CAPS = (("mon", "profile rbd-mirror"), ("osd", "profile rbd"))
 
-MIRRORED_POOLS = {"oscinder": "image", "osglance": "pool"}   # pool -> rbd mirror pool mode
+# pool -> rbd mirror pool mode; vms holds Nova's server disks (<server uuid>_disk...)
+MIRRORED_POOLS = {"oscinder": "image", "osglance": "pool", "vms": "image"}
 DESTINATION_ONLY_POOLS = ("cinder-ceph-pa1-cl1", "glance-ct1-cl1")
 
 REQUIRED_BINARIES = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "rbd", "rbd-mirror",

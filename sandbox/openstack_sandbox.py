@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """OpenStack sandbox for ceph_migrate: two small clouds on the Ceph sandbox's two clusters.
 
-    pa1 (source)       keystone 5000, glance 9292, cinder 8776  -> Ceph cluster `ceph`
-    ct1 (destination)  keystone 5010, glance 9302, cinder 8786  -> Ceph cluster `cephpa1`
+    pa1 (source)       keystone 5000, glance 9292, cinder 8776, nova 8774, placement 8778,
+                       neutron 9696                             -> Ceph cluster `ceph`
+    ct1 (destination)  keystone 5010, glance 9302, cinder 8786, nova 8784, placement 8788,
+                       neutron 9706                             -> Ceph cluster `cephpa1`
 
-Each cloud: Keystone, Glance (api) and Cinder (api, scheduler, volume) from a virtualenv, the
-APIs under uWSGI, all on 127.0.0.1 with SQLite databases in the state dir. Cinder uses the real
-RBD driver, Glance the real rbd store, as the Ceph users client.cinder and client.glance
-(created on both clusters with the admin keyring). Notifications (messagingv2) go to RabbitMQ,
+Each cloud: Keystone, Glance (api), Cinder (api, scheduler, volume), Placement, Nova (api,
+conductor, scheduler, compute) and Neutron (api) from a virtualenv, the APIs under uWSGI, all on
+127.0.0.1 with SQLite databases in the state dir. Cinder uses the real RBD driver, Glance the
+real rbd store, nova-compute a fake virt driver whose servers' disks are real RBD images in the
+pool `vms` (sandbox/nova_rbd_driver.py), Neutron ML2 with an agentless mechanism driver
+(sandbox/ml2_noagent.py: ports bind, no packet moves), the router service plugin and an external
+flat network `public`; as the Ceph users client.cinder, client.glance and client.nova (created
+on both clusters with the admin keyring). Notifications (messagingv2) go to RabbitMQ,
 one vhost per cloud (ceph_migrate_pa1, ceph_migrate_ct1) on a loopback-only broker of the
 sandbox's own on 127.0.0.1:5682 (not the machine's 5672: the tests restart it).
 
@@ -44,6 +50,7 @@ from openstack_clouds.broker import restart_broker  # noqa: E402
 from openstack_clouds.cloud import setup_cloud_main  # noqa: E402
 from openstack_clouds.keystone import keystone_init_main  # noqa: E402
 from openstack_clouds.layout import CLOUD_BY_NAME, paths  # noqa: E402
+from openstack_clouds.neutron import neutron_init_main  # noqa: E402
 from openstack_clouds.lifecycle import config_path, down, format_status, status, up  # noqa: E402
 from openstack_clouds.venv import install  # noqa: E402
 
@@ -57,7 +64,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         down="stop the recorded processes by PID",
         config="print the path of the generated clouds.yaml",
         down_flags={"--wipe": "also delete the state dir and vhosts"})
-    for hidden in ("_keystone-init", "_setup-cloud"):   # run by `up` with the venv's python
+    # run by `up` with the venv's python
+    for hidden in ("_keystone-init", "_neutron-init", "_setup-cloud"):
         h = sub.add_parser(hidden)
         h.add_argument("cloud", choices=sorted(CLOUD_BY_NAME))
     sub.add_parser("restart-broker", help="stop the sandbox's own RabbitMQ and start it again")
@@ -65,6 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = paths()
     return run_command(args.cmd, p.root, {
         "_keystone-init": lambda: keystone_init_main(args.cloud),
+        "_neutron-init": lambda: neutron_init_main(args.cloud),
         "_setup-cloud": lambda: setup_cloud_main(args.cloud),
         "install": lambda: install(p),
         "up": lambda: up(p),

@@ -109,3 +109,25 @@ def delete_vhosts(p: Paths) -> List[str]:
 def transport_url(spec: CloudSpec) -> str:
     return "rabbit://%s:%s@%s:%d/%s" % (RABBIT_USER, RABBIT_PASSWORD, BROKER_HOST, BROKER_PORT,
                                         spec.vhost)
+
+
+def queue_exists(spec: CloudSpec, queue: str) -> bool:
+    """QUEUE is declared in SPEC's vhost (a passive declare; False when the broker is away)."""
+    import pika  # the project's venv and the OpenStack venv both have it
+
+    params = pika.ConnectionParameters(
+        host=BROKER_HOST, port=BROKER_PORT, virtual_host=spec.vhost,
+        credentials=pika.PlainCredentials(RABBIT_USER, RABBIT_PASSWORD),
+        socket_timeout=5, blocked_connection_timeout=5)
+    try:
+        conn = pika.BlockingConnection(params)
+    except pika.exceptions.AMQPError:
+        return False
+    try:
+        conn.channel().queue_declare(queue=queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        if conn.is_open:
+            conn.close()

@@ -10,9 +10,9 @@ from typing import Any, Callable, Dict, List, Optional
 import ceph_sandbox
 from sandbox_common import (
     Clock, in_parallel, json_or_none, read_json, run, SandboxError, state_lock, write_file)
-from openstack_clouds.layout import CLOUDS, CloudSpec, ini, Paths
+from openstack_clouds.layout import CLOUDS, CloudSpec, ini, Paths, VMS_POOL
 
-CEPH_USERS = ("cinder", "glance")
+CEPH_USERS = ("cinder", "glance", "nova")
 CEPH_CAPS = (("mon", "profile rbd"), ("osd", "profile rbd"), ("mgr", "profile rbd"))
 ETC_CEPH = "/etc/ceph"
 
@@ -105,8 +105,8 @@ def unlink_brick_keyrings(p: Paths) -> List[str]:
 
 
 def prepare_ceph(p: Paths, ceph: Dict[str, Any], clock: Clock) -> None:
-    """Keyrings of client.cinder/client.glance on both clusters, in parallel (cheap, redone on
-    every start so that a rebuilt Ceph sandbox is picked up)."""
+    """Keyrings of client.cinder, client.glance and client.nova on both clusters, in parallel
+    (cheap, redone on every start so that a rebuilt Ceph sandbox is picked up)."""
     jobs: List[Callable[[], Any]] = []
     for spec in CLOUDS:
         os.makedirs(p.cloud(spec.name, "ceph"), exist_ok=True)
@@ -117,15 +117,17 @@ def prepare_ceph(p: Paths, ceph: Dict[str, Any], clock: Clock) -> None:
     for spec in CLOUDS:
         write_ceph_conf(p, spec, ceph)
         link_brick_keyring(p, spec)
-    clock.log("Ceph users client.cinder, client.glance ready on %s"
+    clock.log("Ceph users client.cinder, client.glance, client.nova ready on %s"
               % " and ".join(sorted({s.ceph_cluster for s in CLOUDS})))
 
 
 def owned_rbd_images(p: Paths, spec: CloudSpec, fsid: str) -> List[str]:
-    """'pool/image' of every RBD image the cloud's databases still hold, volumes first (they
-    may be clones of the Glance images)."""
+    """'pool/image' of every RBD image the cloud's databases still hold, servers' disks first
+    and volumes next (they may be clones of the Glance images); a server's disk is named by its
+    uuid only (vms/<uuid>_disk...: purge_rbd_image() takes each image with that prefix)."""
     owned: List[str] = []
-    queries = (("cinder", "select coalesce(_name_id, id), host from volumes where deleted = 0"),
+    queries = (("nova_cell1", "select uuid, null from instances where deleted = 0"),
+               ("cinder", "select coalesce(_name_id, id), host from volumes where deleted = 0"),
                ("glance", "select value, null from image_locations where deleted = 0"))
     pools = dict(spec.backends)
     for project, query in queries:
@@ -140,7 +142,9 @@ def owned_rbd_images(p: Paths, spec: CloudSpec, fsid: str) -> List[str]:
         finally:
             con.close()
         for row, host in rows:
-            if project == "cinder":     # host@backend#pool: the backend's RBD pool
+            if project == "nova_cell1":
+                owned.append("%s/%s_disk*" % (VMS_POOL, row))
+            elif project == "cinder":     # host@backend#pool: the backend's RBD pool
                 backend = (host or "").partition("@")[2].partition("#")[0]
                 owned.append("%s/volume-%s" % (pools.get(backend, spec.cinder_pool), row))
             elif row.startswith("rbd://%s/" % fsid) and len(row.split("/")) == 6:
@@ -149,8 +153,16 @@ def owned_rbd_images(p: Paths, spec: CloudSpec, fsid: str) -> List[str]:
 
 
 def purge_rbd_image(cp: ceph_sandbox.Paths, cluster: str, image: str) -> Optional[str]:
-    """Remove one RBD image with its snapshots; None when done or already gone, else why not."""
+    """Remove one RBD image with its snapshots (every image of a prefix when IMAGE ends in
+    '*'); None when done or already gone, else why not."""
     base = ceph_sandbox.rbd_argv(cp, cluster)
+    if image.endswith("*"):
+        pool, _, prefix = image[:-1].partition("/")
+        res = run(base + ["ls", pool], check=False, timeout=60)
+        names = [n for n in res.stdout.split() if n.startswith(prefix)]
+        failed = [why for n in names for why in [purge_rbd_image(cp, cluster, pool + "/" + n)]
+                  if why]
+        return "; ".join(failed) or None
     res = run(base + ["snap", "ls", "--all", "--format", "json", image], check=False, timeout=60)
     if res.returncode != 0:
         return None if "No such file" in res.stderr else res.stderr.strip()[-200:]

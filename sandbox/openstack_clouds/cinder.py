@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Dict
 
-from openstack_clouds.layout import authtoken, CloudSpec, ini, Paths, sqlite_url
+from openstack_clouds.layout import authtoken, CloudSpec, ini, Paths, service_auth, sqlite_url
 from openstack_clouds.broker import transport_url
 
 DEFAULT_TYPE = "ceph"
@@ -17,11 +17,8 @@ ENCRYPTION = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
 def cinder_conf(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> str:
     d = p.cloud(spec.name, "cinder")
     etc = os.path.join(p.venv, "etc", "cinder")
-    service_user = [("send_service_user_token", "true"), ("auth_type", "password"),
-                    ("auth_url", spec.keystone_url), ("username", "cinder"),
-                    ("password", pw["cinder"]), ("user_domain_id", "default"),
-                    ("project_name", "service"), ("project_domain_id", "default"),
-                    ("region_name", spec.region)]
+    service_user = ([("send_service_user_token", "true")]
+                    + service_auth(spec, "cinder", pw["cinder"]))
     return ini([
         ("DEFAULT", [
             ("host", spec.cinder_host), ("my_ip", "127.0.0.1"),
@@ -47,6 +44,8 @@ def cinder_conf(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> str:
         ("database", [("connection", sqlite_url(p.db(spec.name, "cinder")))]),
         ("keystone_authtoken", authtoken(spec, "cinder", pw["cinder"])),
         ("service_user", service_user),
+        # volume extend and attach events go to Nova as its service user
+        ("nova", service_auth(spec, "nova", pw["nova"])),
         # encrypted volume types without Barbican: one fixed key per cloud (test only)
         ("key_manager", [("backend", "cinder.keymgr.conf_key_mgr.ConfKeyManager"),
                          ("fixed_key", pw["_fixed_key"])]),

@@ -22,15 +22,23 @@ USERS = {  # user -> (project, roles)
     "admin": ("admin", ("admin", "service")),
     "glance": ("service", ("admin", "service")),
     "cinder": ("service", ("admin", "service")),
+    "nova": ("service", ("admin", "service")),
+    "neutron": ("service", ("admin", "service")),
+    "placement": ("service", ("admin", "service")),
     "tenant-user": ("tenant", ("member",)),
     "tenant-admin": ("tenant", ("member",)),
 }
 CLOUDS_YAML_USERS = {"admin": "admin", "tenant": "tenant-user", "tenant-admin": "tenant-admin"}
 
 
+VMS_POOL = "vms"             # Nova's server disks, as libvirt's RBD image backend names them
+PUBLIC_NETWORK = "public"    # each cloud's external network: flat, physnet "public"
+
+
 @dataclass(frozen=True)
 class CloudSpec:
-    """One cloud: ports, Ceph cluster, Cinder backend and pools, RabbitMQ vhost."""
+    """One cloud: ports, Ceph cluster, Cinder backend and pools, compute host, external network,
+    RabbitMQ vhost."""
     name: str
     role: str
     ceph_cluster: str
@@ -41,6 +49,11 @@ class CloudSpec:
     cinder_backend: str
     cinder_pool: str
     glance_pool: str
+    nova_port: int
+    placement_port: int
+    neutron_port: int
+    compute_host: str
+    public_cidr: str
     # a second backend on the mirrored pool (destination only): `placement: promote` manages
     # the promoted replica where it is, with a volume type of its own
     in_place_pool: str = ""
@@ -84,16 +97,30 @@ class CloudSpec:
     def cinder_url(self) -> str:
         return "http://127.0.0.1:%d" % self.cinder_port
 
-    def ports(self) -> Tuple[int, int, int]:
-        return (self.keystone_port, self.glance_port, self.cinder_port)
+    @property
+    def nova_url(self) -> str:
+        return "http://127.0.0.1:%d/v2.1" % self.nova_port
+
+    @property
+    def placement_url(self) -> str:
+        return "http://127.0.0.1:%d" % self.placement_port
+
+    @property
+    def neutron_url(self) -> str:
+        return "http://127.0.0.1:%d" % self.neutron_port
+
+    def ports(self) -> Tuple[int, ...]:
+        return (self.keystone_port, self.glance_port, self.cinder_port, self.nova_port,
+                self.placement_port, self.neutron_port)
 
 
 CLOUDS = (
     CloudSpec("pa1", "source", "ceph", 5000, 9292, 8776,
-              "cinder-pa1-cl1", "oscinder", "oscinder", "osglance"),
+              "cinder-pa1-cl1", "oscinder", "oscinder", "osglance",
+              8774, 8778, 9696, "compute-pa1", "198.51.100.0/24"),
     CloudSpec("ct1", "destination", "cephpa1", 5010, 9302, 8786,
               "cinder-ct1-cl1", "cinder-ceph-pa1-cl1", "cinder-ceph-pa1-cl1", "glance-ct1-cl1",
-              in_place_pool="oscinder"),
+              8784, 8788, 9706, "compute-ct1", "203.0.113.0/24", in_place_pool="oscinder"),
 )
 CLOUD_BY_NAME = {c.name: c for c in CLOUDS}
 
@@ -158,8 +185,25 @@ class Paths(StateDir):
     def cinder_conf(self, cloud: str) -> str:
         return self.cloud(cloud, "cinder", "cinder.conf")
 
+    def nova_dir(self, cloud: str) -> str:
+        return self.cloud(cloud, "nova")
+
+    def nova_conf(self, cloud: str) -> str:
+        return self.cloud(cloud, "nova", "nova.conf")
+
+    def placement_dir(self, cloud: str) -> str:
+        return self.cloud(cloud, "placement")
+
+    def neutron_dir(self, cloud: str) -> str:
+        return self.cloud(cloud, "neutron")
+
+    def neutron_confs(self, cloud: str) -> List[str]:
+        return [self.cloud(cloud, "neutron", name) for name in ("neutron.conf", "ml2_conf.ini")]
+
     def db(self, cloud: str, project: str) -> str:
-        return self.cloud(cloud, project, "%s.db" % project)
+        """PROJECT's SQLite file (Nova's: nova_api, nova_cell0 and nova_cell1 in nova/)."""
+        folder = "nova" if project.startswith("nova_") else project
+        return self.cloud(cloud, folder, "%s.db" % project)
 
 
 def paths() -> Paths:
@@ -219,6 +263,13 @@ def load_passwords(p: Paths, create: bool = False) -> Dict[str, Dict[str, str]]:
     if changed:
         write_file(p.passwords, json.dumps(data, indent=2) + "\n", mode=0o600)
     return data
+
+
+def service_auth(spec: CloudSpec, user: str, password: str) -> List[Tuple[str, Any]]:
+    """keystoneauth password options of a service user (service-to-service calls)."""
+    return [("auth_type", "password"), ("auth_url", spec.keystone_url), ("username", user),
+            ("password", password), ("user_domain_id", "default"), ("project_name", "service"),
+            ("project_domain_id", "default"), ("region_name", spec.region)]
 
 
 def authtoken(spec: CloudSpec, user: str, password: str) -> List[Tuple[str, Any]]:

@@ -12,7 +12,8 @@ from sandbox_common import (
     all_alive, claim_state_dir, Clock, conclude, in_parallel, port_open, read_json, rss_mib,
     SandboxError, stop_listed, stopped_on_failure, verdict, write_file)
 from openstack_clouds.layout import (
-    CLOUD_BY_NAME, CLOUDS, CLOUDS_YAML_USERS, load_passwords, Paths, paths, USERS, yaml_block)
+    CLOUD_BY_NAME, CLOUDS, CLOUDS_YAML_USERS, load_passwords, Paths, paths, PUBLIC_NETWORK,
+    USERS, VMS_POOL, yaml_block)
 from openstack_clouds.venv import install
 from openstack_clouds.processes import matcher, Proc, proc_alive, read_pids, stop_procs, wipe_state
 from openstack_clouds.broker import (
@@ -22,6 +23,8 @@ from openstack_clouds.ceph import (
     ceph_facts, CEPH_USERS, link_brick_keyring, prepare_ceph, purge_ceph, unlink_brick_keyrings)
 from openstack_clouds.glance import GLANCE_STORE_ID
 from openstack_clouds.cinder import DEFAULT_TYPE, ENCRYPTION, IN_PLACE_TYPE
+from openstack_clouds.nova import NOVA_DRIVER
+from openstack_clouds.neutron import ML2_DRIVER, PHYSNET
 from openstack_clouds.cloud import bring_up_cloud, cloud_health
 
 
@@ -51,7 +54,8 @@ def sandbox_facts(p: Paths, ceph: Dict[str, Any], setup: Dict[str, Dict[str, Any
             "role": spec.role, "region": spec.region,
             "clouds_yaml_entries": {k: "%s-%s" % (spec.name, k) for k in CLOUDS_YAML_USERS},
             "urls": {"identity": spec.auth_url, "image": spec.glance_url,
-                     "volume": spec.cinder_url + "/v3"},
+                     "volume": spec.cinder_url + "/v3", "compute": spec.nova_url,
+                     "placement": spec.placement_url, "network": spec.neutron_url},
             "ceph": {"cluster": spec.ceph_cluster, "fsid": c["fsid"], "conf": p.ceph_conf(spec),
                      "keyrings": {u: p.ceph_keyring(spec, u) for u in CEPH_USERS},
                      "admin_conf": c["conf"]},
@@ -66,6 +70,10 @@ def sandbox_facts(p: Paths, ceph: Dict[str, Any], setup: Dict[str, Dict[str, Any
                        else None},
             "glance": {"pool": spec.glance_pool, "store_id": stores[0], "stores": stores,
                        "location_prefix": "rbd://%s/%s/" % (c["fsid"], spec.glance_pool)},
+            "compute": {"host": spec.compute_host, "vms_pool": VMS_POOL,
+                        "driver": NOVA_DRIVER},
+            "network": {"public": s.get("public_network", {}), "physnet": PHYSNET,
+                        "external_physnet": PUBLIC_NETWORK, "mechanism_driver": ML2_DRIVER},
             "projects": s.get("projects", {}),
             "tenant_project_id": s.get("projects", {}).get("tenant"),
             "admin_project_id": s.get("projects", {}).get("admin"),
@@ -73,7 +81,8 @@ def sandbox_facts(p: Paths, ceph: Dict[str, Any], setup: Dict[str, Dict[str, Any
             "rabbit": {"transport_url": transport_url(spec), "vhost": spec.vhost,
                        "host": BROKER_HOST, "port": BROKER_PORT, "user": RABBIT_USER,
                        "password": RABBIT_PASSWORD,
-                       "exchanges": {"glance": "glance", "cinder": "openstack"},
+                       "exchanges": {"glance": "glance", "cinder": "openstack",
+                                     "nova": "nova", "neutron": "neutron"},
                        "routing_keys": ["notifications.info", "notifications.error"]},
             "logs": p.log_dir(spec.name),
         }
@@ -162,11 +171,14 @@ def format_status(report: Dict[str, Any]) -> str:
                         "answers" if b["answers"] else "DOWN", " ".join(b.get("vhosts", []))))
     for name, h in report["clouds"].items():
         spec = CLOUD_BY_NAME[name]
-        lines.append("%s  keystone %d glance %d cinder %d  %s  pools %s  stores %s"
+        lines.append("%s  keystone %d glance %d cinder %d nova %d placement %d neutron %d  %s  "
+                     "pools %s  stores %s  compute %s"
                      % (name, spec.keystone_port, spec.glance_port, spec.cinder_port,
+                        spec.nova_port, spec.placement_port, spec.neutron_port,
                         "OK" if h["ok"] else "NOT OK (%s)" % h["reason"],
                         " ".join(h.get("cinder_pools", [])) or "-",
-                        " ".join(h.get("glance_stores", [])) or "-"))
+                        " ".join(h.get("glance_stores", [])) or "-",
+                        " ".join(h.get("nova_compute_up", [])) or "-"))
     alive = [x for x in report["processes"] if x["alive"]]
     lines.append("processes: %d/%d alive, %.0f MiB RSS"
                  % (len(alive), len(report["processes"]), sum(x["rss_mib"] for x in alive)))

@@ -15,11 +15,18 @@ from rabbit_node import RabbitNode
 from openstack_clouds.layout import CLI, CloudSpec, Paths
 
 BROKER_CLOUD = "shared"   # CLOUD column of the own broker's lines in the pids file
-# Stop order: volume first, broker last (services hang in reconnect loops without it).
-STOP_TIERS = (("cinder-volume",), ("cinder-scheduler", "cinder-api", "glance-api"),
+UWSGI_SERVICES = ("keystone", "glance-api", "cinder-api", "placement-api", "nova-api",
+                  "neutron-api")
+NOVA_SERVICES = ("nova-conductor", "nova-scheduler", "nova-compute")
+# Stop order: compute and volume first, broker last (services hang in reconnect loops without it).
+STOP_TIERS = (("nova-compute", "cinder-volume"),
+              ("nova-conductor", "nova-scheduler", "cinder-scheduler"),
+              ("cinder-api", "glance-api", "nova-api", "neutron-api", "placement-api"),
               ("keystone",), ("rabbitmq",), ("epmd",))
-STOP_GRACE = {"cinder-volume": 5.0, "cinder-scheduler": 5.0, "cinder-api": 5.0,
-              "glance-api": 5.0, "keystone": 5.0, "rabbitmq": 20.0, "epmd": 3.0}
+STOP_GRACE = dict({name: 5.0 for tier in STOP_TIERS[:4] for name in tier},
+                  rabbitmq=20.0, epmd=3.0)
+# Nova, Neutron and Placement take the SQLite fix's oslo.db way (sandbox/sqlite_immediate.py)
+SQLITE_WRITERS = frozenset(("placement-api", "nova-api", "neutron-api") + NOVA_SERVICES)
 
 
 @dataclass(frozen=True)
@@ -40,18 +47,24 @@ def expected_cmdline(p: Paths, proc: Proc) -> Tuple[Tuple[str, ...], str]:
     """(programs, argument) that a PID's command line must show to count as PROC (or as one
     of its process group); guards against PID reuse. Scripts run as 'python SCRIPT ...', so
     the program may be argv[0] or argv[1]."""
-    if proc.name in ("keystone", "glance-api", "cinder-api"):
+    if proc.name in UWSGI_SERVICES:
         return ("uwsgi",), p.uwsgi_ini(proc.cloud, proc.name)
     if proc.name in ("cinder-scheduler", "cinder-volume"):
         return (proc.name,), p.cinder_conf(proc.cloud)
+    if proc.name in NOVA_SERVICES:
+        return (proc.name,), p.nova_conf(proc.cloud)
     if proc.name == "rabbitmq":   # the sh script, and the Erlang VM it runs
         return RabbitNode.PROGRAMS, ""
     return (proc.name,), ""
 
 
 def _runs_as(p: Paths, proc: Proc, argv: List[str]) -> bool:
-    """ARGV is that of PROC (or of a fork of it), by expected_cmdline()."""
+    """ARGV is that of PROC (or of a fork of it), by expected_cmdline(). Nova's services retitle
+    themselves ('nova-conductor: master process [<argv>]', one string): read as such."""
     programs, argument = expected_cmdline(p, proc)
+    titled = " ".join(argv)
+    if any(titled.startswith(program + ": ") for program in programs):
+        return not argument or argument in titled
     if not any(os.path.basename(a) in programs for a in argv[:2]):
         return False
     return not argument or argument in argv
@@ -107,8 +120,12 @@ def self_in_venv(p: Paths, command: str, spec: CloudSpec) -> List[str]:
 
 def start_service(p: Paths, spec: CloudSpec, service: str) -> Proc:
     c = spec.name
-    if service in ("keystone", "glance-api", "cinder-api"):
+    if service in UWSGI_SERVICES:
         argv = [p.bin("uwsgi"), "--ini", p.uwsgi_ini(c, service)]
+    elif service in NOVA_SERVICES:
+        argv = [p.bin(service), "--config-file", p.nova_conf(c),
+                "--log-file", os.path.join(p.log_dir(c), "%s.log" % service)]
     else:
         argv = [p.bin(service), "--config-file", p.cinder_conf(c)]
-    return start_proc(p, c, service, argv, cwd=p.cloud(c))
+    env = {"CEPH_MIGRATE_SQLITE_BEGIN": "writers"} if service in SQLITE_WRITERS else None
+    return start_proc(p, c, service, argv, extra_env=env, cwd=p.cloud(c))
