@@ -217,3 +217,16 @@ def test_the_mapping_round_trips_and_refuses_an_unknown_translation():
     with pytest.raises(ConfigError, match="unknown translation"):
         TenantMap.from_dict({"translation": {"networks": {}}})
     assert fingerprint({"a": 1, "b": 2}) == fingerprint({"b": 2, "a": 1})
+
+
+def test_what_the_pack_made_stays_made_through_reruns_and_an_adopted_one_never_is():
+    cloud, tmap = Cloud(), TenantMap()
+    run(cloud, tmap, "src-1", name="net", mtu=1450)
+    run(cloud, tmap, "src-1", name="net", mtu=1450)
+    assert tmap.get("network", "src-1").outcome == "unchanged"
+    assert tmap.get("network", "src-1").made is True
+    cloud.add({"name": "theirs", "mtu": 1500})
+    reconcile("network", "src-2", {"name": "theirs", "mtu": 1500}, cloud.store(), tmap,
+              adopt=True)
+    assert tmap.get("network", "src-2").made is False
+    assert TenantMap.from_dict(tmap.as_dict()).get("network", "src-1").made is True

@@ -29,6 +29,7 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 RBD_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
 POOL_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 EXECUTION_ID_PATTERN = r"^[0-9a-f]{24}$"
+KEYSTONE_ID_PATTERN = r"^[0-9a-f]{32}$"
 # Keystone project names and ids, volume types: letters, digits and a few separators
 PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.@+-]{0,63}$"
 # Cinder volume and Glance image names: any text without expression delimiters or controls
@@ -43,7 +44,7 @@ PARAMETER_PATTERNS = {
     "pool": POOL_PATTERN, "destination_pool": POOL_PATTERN, "copy_pool": POOL_PATTERN,
     "inquiry_id": EXECUTION_ID_PATTERN, "batch_id": EXECUTION_ID_PATTERN,
     "destination_project": PROJECT_PATTERN, "volume_type": PROJECT_PATTERN,
-    "project": PROJECT_PATTERN,
+    "project": PROJECT_PATTERN, "source_project_id": KEYSTONE_ID_PATTERN,
     "name": DISPLAY_NAME_PATTERN, "image_name": DISPLAY_NAME_PATTERN,
 }
 

@@ -80,7 +80,7 @@ def export(conn: Any, project_id: str, external: Dict[str, str]) -> List[Resourc
             if rule.remote_group_id:
                 refs["remote_group_id"] = "security_group"
             found.append(Resource("security_group_rule", rule.id, _pick(rule, RULE_PARAMS),
-                                  refs=refs))
+                                  {"label": rule_label(rule, g.name)}, refs=refs))
     return found
 
 
@@ -148,11 +148,17 @@ def _name_filter(list_: Callable[..., Any], project_id: str) -> Callable[[str], 
     return lambda name: list(list_(project_id=project_id, name=name))
 
 
+# sent even when None: a subnet's null gateway means "no gateway", its absence "the first IP"
+NULL_MEANS_SOMETHING = ("gateway_ip",)
+
+
 def _tagged_create(create: Callable[..., Any], net: Any, project_id: str,
                    extra: Callable[[Any, Dict[str, Any]], None] = lambda obj, wanted: None
                    ) -> Callable[[Dict[str, Any], str], Any]:
     def make(wanted: Dict[str, Any], tag: str) -> Any:
-        attrs = {k: v for k, v in wanted.items() if k not in ("tags", "interfaces", "routes")}
+        # None is left out (an extension's attribute the destination lacks is refused)
+        attrs = {k: v for k, v in wanted.items() if k not in ("tags", "interfaces", "routes")
+                 and (v is not None or k in NULL_MEANS_SOMETHING)}
         obj = create(project_id=project_id, **attrs)
         net.set_tags(obj, sorted(set(wanted.get("tags") or []) | {tag}))
         extra(obj, wanted)
@@ -237,12 +243,12 @@ def _router_wiring(net: Any, project_id: str) -> Callable[[Any, Dict[str, Any]],
                 continue
             subnet = net.get_subnet(iface["subnet_id"])
             if subnet.gateway_ip == iface["ip_address"]:
-                net.add_interface_to_router(router, subnet_id=subnet.id)
+                net.add_interface_to_router(router, subnet.id)
             else:
                 port = net.create_port(network_id=subnet.network_id, project_id=project_id,
                                        fixed_ips=[{"subnet_id": subnet.id,
                                                    "ip_address": iface["ip_address"]}])
-                net.add_interface_to_router(router, port_id=port.id)
+                net.add_interface_to_router(router, None, port.id)
         if wanted.get("routes") is not None:
             net.update_router(router, routes=wanted["routes"])
     return wire
@@ -276,22 +282,32 @@ def router_store(conn: Any, project_id: str) -> Store:
 def security_group_store(conn: Any, project_id: str) -> Store:
     net = conn.network
 
-    def create(wanted: Dict[str, Any], tag: str) -> Any:
-        if wanted.get("name") == "default":     # every project has one: it is reconciled
-            existing = list(net.security_groups(project_id=project_id, name="default"))
-            if existing:
-                net.set_tags(existing[0], sorted(set(existing[0].tags or []) | {tag}))
-                return existing[0]
-        return _tagged_create(net.create_security_group, net, project_id)(wanted, tag)
+    def default_group(wanted: Dict[str, Any]) -> Optional[Any]:
+        """Every project has its `default` group: the source's is reconciled into it."""
+        if wanted.get("name") != "default":
+            return None
+        return next(iter(net.security_groups(project_id=project_id, name="default")), None)
     return Store(
         get=_getter(lambda i: net.find_security_group(i, ignore_missing=True)),
         tagged=_tag_filter(net.security_groups, project_id),
         named=_name_filter(net.security_groups, project_id),
         actual=_actual(GROUP_PARAMS),
-        create=create,
+        create=_tagged_create(net.create_security_group, net, project_id),
         update=_updater(net.update_security_group, net),
         updatable=("name", "description", "tags"),
-        tag=_add_tag(net))
+        tag=_add_tag(net),
+        builtin=default_group)
+
+
+def rule_label(rule: Any, group: str) -> str:
+    """'web: ingress IPv4 tcp 443-443 from 0.0.0.0/0': a rule as an operator reads it."""
+    ports = ("%s-%s" % (rule.port_range_min, rule.port_range_max)
+             if rule.port_range_min is not None else "")
+    remote = rule.remote_ip_prefix or ("group %s" % rule.remote_group_id
+                                       if rule.remote_group_id else "")
+    words = [rule.direction, rule.ether_type, rule.protocol or "any", ports,
+             ("from " if rule.direction == "ingress" else "to ") + remote if remote else ""]
+    return "%s: %s" % (group, " ".join(w for w in words if w))
 
 
 def rule_key(params: Dict[str, Any]) -> Tuple[Any, ...]:
@@ -334,3 +350,52 @@ def source_tag_of(obj: Any) -> Optional[str]:
     """The source id a resource the pack made carries, if any."""
     prefix = source_tag("")
     return next((t[len(prefix):] for t in (obj.tags or []) if t.startswith(prefix)), None)
+
+
+# --------------------------------------------------------------------------- removal
+
+FINDERS = {"network": "find_network", "subnet": "find_subnet", "router": "find_router",
+           "security_group": "find_security_group",
+           "security_group_rule": "find_security_group_rule"}
+
+
+def untag(conn: Any, kind: str, destination_id: str, source_id: str,
+          dry_run: bool = False) -> str:
+    """An adopted resource stays; only the pack's tag goes ('untagged', 'gone' or 'kept')."""
+    net = conn.network
+    obj = getattr(net, FINDERS[kind])(destination_id, ignore_missing=True)
+    if obj is None:
+        return "gone"
+    if kind == "security_group_rule" or source_tag(source_id) not in (obj.tags or []):
+        return "kept: adopted, not made by the pack"
+    if not dry_run:
+        net.set_tags(obj, sorted(set(obj.tags) - {source_tag(source_id)}))
+    return "kept: adopted, not made by the pack; its tag %s" % (
+        "would go" if dry_run else "removed")
+
+
+def remove(conn: Any, kind: str, destination_id: str, source_id: str,
+           dry_run: bool = False) -> str:
+    """Delete one resource the pack made: 'removed', 'gone' (already), or 'kept: why' when it
+    does not carry the pack's tag for SOURCE_ID (then it is not provably the pack's)."""
+    net = conn.network
+    obj = getattr(net, FINDERS[kind])(destination_id, ignore_missing=True)
+    if obj is None:
+        return "gone"
+    if kind != "security_group_rule" and source_tag_of(obj) != source_id:
+        return "kept: it does not carry the tag %s" % source_tag(source_id)
+    if dry_run:
+        return "would be removed"
+    if kind == "router":
+        if obj.routes:
+            net.update_router(obj, routes=[])
+        for port in net.ports(device_id=obj.id):
+            if port.device_owner in INTERFACE_OWNERS:
+                net.remove_interface_from_router(obj, None, port.id)
+        if obj.external_gateway_info:
+            net.update_router(obj, external_gateway_info={})
+    deleters = {"network": net.delete_network, "subnet": net.delete_subnet,
+                "router": net.delete_router, "security_group": net.delete_security_group,
+                "security_group_rule": net.delete_security_group_rule}
+    deleters[kind](obj, ignore_missing=True)
+    return "removed"

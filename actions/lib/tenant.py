@@ -50,7 +50,8 @@ class Resource:
 
     @property
     def name(self) -> Optional[str]:
-        return self.params.get("name")
+        """Its name, or the label export gave a resource that has none (a rule)."""
+        return self.params.get("name") or self.facts.get("label")
 
     def as_dict(self) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"params": self.params, "facts": self.facts}
@@ -107,6 +108,7 @@ class Entry:
     destination_id: str
     outcome: str
     fingerprint: str        # of the params last applied (translated)
+    made: bool = False      # the pack created it (what a rollback may delete)
 
 
 @dataclass
@@ -120,6 +122,10 @@ class TenantMap:
         return self.entries.get(kind, {}).get(source_id)
 
     def record(self, kind: str, source_id: str, entry: Entry) -> None:
+        """Keep ENTRY; a resource the pack made stays made through later re-runs."""
+        before = self.get(kind, source_id)
+        if before is not None and before.made and before.destination_id == entry.destination_id:
+            entry.made = True
         self.entries.setdefault(kind, {})[source_id] = entry
 
     def forget(self, kind: str, source_id: str) -> None:
@@ -143,7 +149,8 @@ class TenantMap:
         return {"translation": {k: dict(sorted((self.translation.get(k) or {}).items()))
                                 for k in TRANSLATIONS},
                 "entries": {kind: {sid: {"destination_id": e.destination_id,
-                                         "outcome": e.outcome, "fingerprint": e.fingerprint}
+                                         "outcome": e.outcome, "fingerprint": e.fingerprint,
+                                         "made": e.made}
                                    for sid, e in sorted(by_id.items())}
                             for kind, by_id in sorted(self.entries.items())}}
 
@@ -156,7 +163,7 @@ class TenantMap:
             raise ConfigError("unknown translation section(s) %s (known: %s)"
                               % (", ".join(unknown), ", ".join(TRANSLATIONS)))
         entries = {kind: {sid: Entry(str(e["destination_id"]), str(e["outcome"]),
-                                     str(e.get("fingerprint", "")))
+                                     str(e.get("fingerprint", "")), bool(e.get("made")))
                           for sid, e in (by_id or {}).items()}
                    for kind, by_id in (doc.get("entries") or {}).items()}
         return cls(entries, {k: {str(a): str(b) for a, b in (v or {}).items()}
@@ -200,6 +207,9 @@ class Store:
     failed: Callable[[Any], bool] = lambda obj: False
     delete: Optional[Callable[[Any], None]] = None
     tag: Optional[Callable[[Any, str], None]] = None
+    # a destination resource that exists by construction (a project's default security
+    # group): adopted whatever it holds, then brought to what the source says
+    builtin: Optional[Callable[[Dict[str, Any]], Optional[Any]]] = None
 
 
 def differences(wanted: Mapping[str, Any], actual: Mapping[str, Any]) -> List[str]:
@@ -213,10 +223,11 @@ def differences(wanted: Mapping[str, Any], actual: Mapping[str, Any]) -> List[st
 
 
 def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, tmap: TenantMap,
-              adopt: bool = False, dry_run: bool = False) -> Result:
+              adopt: bool = False, dry_run: bool = False, label: Optional[str] = None) -> Result:
     """Bring one resource to the destination; records the outcome in TMAP (not in a dry run).
-    WANTED are the translated params (refs already destination ids)."""
-    name = wanted.get("name")
+    WANTED are the translated params (refs already destination ids); LABEL names it in the
+    result when it has no name."""
+    name = wanted.get("name") or label
     print_ = fingerprint(wanted)
     entry = tmap.get(kind, source_id)
     found = store.get(entry.destination_id) if entry else None
@@ -236,8 +247,15 @@ def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, t
             store.delete(found)
         found = None
         how = "replaced"
-    if found is None and adopt and name:
-        candidates = [c for c in store.named(name) if not differences(wanted, store.actual(c))]
+    if found is None and store.builtin is not None:
+        found = store.builtin(wanted)
+        if found is not None:
+            how = "builtin"
+            if not dry_run and store.tag is not None:
+                store.tag(found, source_tag(source_id))
+    if found is None and adopt and wanted.get("name"):
+        candidates = [c for c in store.named(wanted["name"])
+                      if not differences(wanted, store.actual(c))]
         if len(candidates) == 1:
             if not dry_run and store.tag is not None:
                 store.tag(candidates[0], source_tag(source_id))
@@ -251,6 +269,10 @@ def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, t
             True, "replacing an ERROR leftover" if how == "replaced" else ""), print_)
     ident = store.ident(found)
     differ = differences(wanted, store.actual(found))
+    if how == "builtin" and not differ:
+        return _recorded(tmap, dry_run, Result(kind, source_id, name, "adopted", ident,
+                                               store.tag is not None, "the destination's own"),
+                         print_)
     if not differ:
         return _recorded(tmap, dry_run, Result(kind, source_id, name, "unchanged", ident, False,
                                                "found by %s" % how), print_)
@@ -272,8 +294,8 @@ def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, t
 
 def _recorded(tmap: TenantMap, dry_run: bool, result: Result, print_: str) -> Result:
     if not dry_run and result.destination_id:
-        tmap.record(result.kind, result.source_id,
-                    Entry(result.destination_id, result.outcome, print_))
+        tmap.record(result.kind, result.source_id, Entry(
+            result.destination_id, result.outcome, print_, made=result.outcome == "created"))
     return result
 
 
@@ -319,7 +341,8 @@ def import_all(doc: Mapping[str, Any], tmap: TenantMap, store_for: StoreFor,
                 continue
             try:
                 results.append(reconcile(kind, resource.source_id, wanted,
-                                         store_for(kind, wanted), tmap, adopt, dry_run))
+                                         store_for(kind, wanted), tmap, adopt, dry_run,
+                                         label=resource.name))
             except CephMigrateError as exc:    # an API refused: said, and the rest goes on
                 results.append(Result(kind, resource.source_id, resource.name, "conflict",
                                       None, False, str(exc)))

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from .neutron import export as export_network, store_for, translated
+from .neutron import export as export_network, remove, store_for, translated, untag
 from .settings import DESTINATION, SOURCE, Settings
 from .waiting import Reader, Writer
 from .tenant import (differences, document, dump, import_all, KINDS, Resource, resolve_refs,
@@ -70,8 +70,9 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any], destination_projec
     results = import_all(doc, tmap, store, translated, kinds=[k for k in KINDS if k in kinds],
                          adopt=adopt, dry_run=dry_run)
     counts = summary(results)
+    # in a dry run each result's `changed` says what the run would change
     return {"project": project, "dry_run": dry_run,
-            "changed": any(r.changed for r in results), "summary": counts,
+            "changed": not dry_run and any(r.changed for r in results), "summary": counts,
             "results": [r.as_dict() for r in results], "mapping": tmap.as_dict(),
             "text": _text(results, counts, dry_run)}
 
@@ -107,6 +108,25 @@ def _compared(conn: Any, project_id: str, resource: Resource,
     actual = store.actual(found)
     return [dict(where, missing=False, param=k, source=wanted[k], destination=actual.get(k))
             for k in differences(wanted, actual)]
+
+
+def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
+                    ) -> Dict[str, Any]:
+    """Delete what the pack made at the destination, dependents first; adopted resources and
+    anything without the pack's tag stay. The mapping forgets what is gone."""
+    conn = settings.cloud(DESTINATION).connect()
+    done: List[Dict[str, Any]] = []
+    for kind in reversed(KINDS):
+        for source_id, entry in sorted((tmap.entries.get(kind) or {}).items()):
+            act = remove if entry.made else untag
+            outcome = api("rolling back %s %s" % (kind, entry.destination_id),
+                          lambda: act(conn, kind, entry.destination_id, source_id, dry_run))
+            done.append({"kind": kind, "source_id": source_id,
+                         "destination_id": entry.destination_id, "outcome": outcome})
+            if not dry_run and (outcome in ("removed", "gone") or not entry.made):
+                tmap.forget(kind, source_id)
+    return {"dry_run": dry_run, "changed": any(d["outcome"] == "removed" for d in done),
+            "results": done, "mapping": tmap.as_dict()}
 
 
 def guarded(store: Store, kind: str) -> Store:

@@ -1,0 +1,193 @@
+"""A tenant's networks from pa1 to ct1 through export_tenant, import_tenant, compare_tenant and
+rollback_tenant, against the real Neutron of both sandbox clouds: two networks of one name, IPv4
+and IPv6 subnets, a router with its gateway, interfaces at given addresses and a static route,
+security groups whose rules refer to each other (a cycle), and the default group."""
+import uuid
+
+import pytest
+
+from runner.actions import LocalActionService, run_python_action
+
+
+def act(name, config, **params):
+    """One action through the local runner, whose datastore (the mapping) lasts the process."""
+    succeeded, result = run_python_action(name, config, params)
+    assert succeeded, result
+    return result
+
+
+def neutron_state(conn, project_id):
+    """Every network resource of the project with its revision: a write shows."""
+    net = conn.network
+    state = {}
+    for kind, listing in (("network", net.networks), ("subnet", net.subnets),
+                          ("router", net.routers), ("security_group", net.security_groups),
+                          ("port", net.ports)):
+        for obj in listing(project_id=project_id):
+            state["%s:%s" % (kind, obj.id)] = (obj.name, getattr(obj, "revision_number", None))
+    for group in net.security_groups(project_id=project_id):
+        for rule in net.security_group_rules(security_group_id=group.id):
+            state["rule:%s" % rule.id] = rule.security_group_id
+    return state
+
+
+@pytest.fixture
+def source_tenant(clouds, openstack_facts):
+    """The source tenant's network, built as a user builds it; removed afterwards."""
+    conn = clouds["pa1-tenant"]
+    net = conn.network
+    tag = uuid.uuid4().hex[:6]
+    made = []
+    try:
+        a = net.create_network(name="app", mtu=1400)
+        b = net.create_network(name="app")        # the same name: another network
+        made += [("network", a.id), ("network", b.id)]
+        v4 = net.create_subnet(network_id=a.id, name="v4", ip_version=4, cidr="10.31.0.0/24",
+                               gateway_ip="10.31.0.1",
+                               allocation_pools=[{"start": "10.31.0.10", "end": "10.31.0.99"}],
+                               host_routes=[{"destination": "10.99.0.0/16",
+                                             "nexthop": "10.31.0.5"}],
+                               dns_nameservers=["192.0.2.53"])
+        v6 = net.create_subnet(network_id=a.id, name="v6", ip_version=6, cidr="fd00:31::/64",
+                               ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        isolated = net.create_subnet(network_id=b.id, name="isolated", ip_version=4,
+                                     cidr="10.32.0.0/24", gateway_ip=None, is_dhcp_enabled=False)
+        made += [("subnet", s.id) for s in (v4, v6, isolated)]
+        public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
+        router = net.create_router(name="edge", external_gateway_info={"network_id": public})
+        made.append(("router", router.id))
+        net.add_interface_to_router(router, v4.id)
+        port = net.create_port(network_id=b.id, fixed_ips=[{"subnet_id": isolated.id,
+                                                            "ip_address": "10.32.0.7"}])
+        net.add_interface_to_router(router, None, port.id)
+        net.update_router(router, routes=[{"destination": "10.77.0.0/16",
+                                           "nexthop": "10.32.0.9"}])
+        web = net.create_security_group(name="web-%s" % tag, description="front")
+        db = net.create_security_group(name="db-%s" % tag)
+        made += [("security_group", web.id), ("security_group", db.id)]
+        net.create_security_group_rule(security_group_id=web.id, direction="ingress",
+                                       protocol="tcp", port_range_min=443, port_range_max=443,
+                                       remote_ip_prefix="0.0.0.0/0")
+        net.create_security_group_rule(security_group_id=web.id, direction="ingress",
+                                       protocol="tcp", port_range_min=8080, port_range_max=8080,
+                                       remote_group_id=db.id)
+        net.create_security_group_rule(security_group_id=db.id, direction="ingress",
+                                       protocol="tcp", port_range_min=5432, port_range_max=5432,
+                                       remote_group_id=web.id)
+        default = next(iter(net.security_groups(project_id=a.project_id, name="default")))
+        extra = net.create_security_group_rule(security_group_id=default.id,
+                                               direction="ingress", protocol="icmp",
+                                               remote_ip_prefix="10.0.0.0/8")
+        yield {"project_id": a.project_id, "networks": (a, b), "router": router,
+               "public": public, "groups": (web, db), "default_rule": extra}
+    finally:
+        router_ids = [i for k, i in made if k == "router"]
+        for rid in router_ids:
+            try:
+                r = net.get_router(rid)
+                net.update_router(r, routes=[])
+                for p in net.ports(device_id=rid):
+                    net.remove_interface_from_router(r, None, p.id)
+                net.delete_router(rid)
+            except Exception:
+                pass
+        for kind, ident in reversed(made):
+            try:
+                getattr(net, "delete_" + kind)(ident, ignore_missing=True)
+            except Exception:
+                pass
+        try:
+            net.delete_security_group_rule(extra.id, ignore_missing=True)
+        except Exception:
+            pass
+
+
+def test_a_tenants_networks_cross_once_rerun_write_nothing_and_roll_back(
+        full_config, clouds, openstack_facts, source_tenant):
+    LocalActionService.DATASTORE.clear()
+    try:
+        crossing(full_config, clouds, openstack_facts, source_tenant)
+    finally:    # whatever a failed run left at ct1 (the pack's own rollback: it is tested too)
+        run_python_action("rollback_tenant", full_config,
+                          {"source_project_id": source_tenant["project_id"]})
+
+
+def crossing(full_config, clouds, openstack_facts, source_tenant):
+    ct1 = clouds["ct1-admin"]
+    dest_project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+    dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
+
+    first = act("export_tenant", full_config, project="tenant")
+    assert act("export_tenant", full_config, project="tenant")["yaml"] == first["yaml"]
+    doc = first["document"]
+    assert first["external_networks"] == {source_tenant["public"]: "public"}
+    nets = doc["resources"]["network"]
+    assert sorted(n["params"]["name"] for n in nets.values()) == ["app", "app"]
+
+    list(clouds["ct1-tenant"].network.security_groups())   # its default group, made by Neutron
+    before = neutron_state(ct1, dest_project)
+    # without the external network's counterpart the router cannot come: said, not guessed
+    refused = act("import_tenant", full_config, export=doc,
+                  destination_project=dest_project, dry_run=True)
+    assert [r["outcome"] for r in refused["results"] if r["kind"] == "router"] == ["conflict"]
+    translation = {"external_networks": {source_tenant["public"]: dest_public}}
+    dry = act("import_tenant", full_config, export=doc, translation=translation,
+              destination_project=dest_project, dry_run=True)
+    assert dry["changed"] is False and dry["summary"]["conflict"] == 0, dry["text"]
+    assert {r["outcome"] for r in dry["results"]} == {"created", "adopted"}, dry["text"]
+    assert neutron_state(ct1, dest_project) == before
+
+    done = act("import_tenant", full_config, export=doc, translation=translation,
+               destination_project=dest_project)
+    assert done["summary"]["conflict"] == 0, done["text"]
+    assert done["changed"] is True
+    outcomes = {(r["kind"], r["name"]): r["outcome"] for r in done["results"]}
+    assert outcomes[("network", "app")] == "created"
+    default_group = [r for r in done["results"]
+                     if r["kind"] == "security_group" and r["name"] == "default"]
+    assert default_group and default_group[0]["destination_id"] in {
+        g.id for g in ct1.network.security_groups(project_id=dest_project, name="default")}
+    compared = act("compare_tenant", full_config, export=doc,
+                   destination_project=dest_project)
+    assert compared["clean"] is True, [
+        (d["name"], d.get("detail"), d.get("param")) for d in compared["differences"]]
+
+    router = ct1.network.get_router(next(r["destination_id"] for r in done["results"]
+                                         if r["kind"] == "router"))
+    assert router.external_gateway_info["network_id"] == dest_public
+    assert router.routes == [{"destination": "10.77.0.0/16", "nexthop": "10.32.0.9"}]
+    addresses = sorted(ip["ip_address"] for p in ct1.network.ports(device_id=router.id)
+                       if p.device_owner == "network:router_interface" for ip in p.fixed_ips)
+    assert addresses == ["10.31.0.1", "10.32.0.7"]
+
+    # a re-run writes nothing; a network renamed at the destination is found again and kept
+    settled = neutron_state(ct1, dest_project)
+    again = act("import_tenant", full_config, export=doc,
+                destination_project=dest_project)
+    assert again["changed"] is False and set(again["summary"]) >= {"unchanged"}
+    assert again["summary"]["unchanged"] == len(again["results"]), again["text"]
+    assert neutron_state(ct1, dest_project) == settled
+    renamed = next(r["destination_id"] for r in done["results"] if r["kind"] == "network")
+    ct1.network.update_network(renamed, name="renamed-at-ct1")
+    third = act("import_tenant", full_config, export=doc,
+                destination_project=dest_project)
+    assert third["changed"] is False
+    mine = [r for r in third["results"] if r["destination_id"] == renamed]
+    assert mine and "kept: name" in mine[0]["detail"]
+    assert len([n for n in ct1.network.networks(project_id=dest_project)
+                if n.name in ("app", "renamed-at-ct1")]) == 2
+
+    # the rollback removes what was made, keeps the default group, and leaves ct1 as it was
+    source_id = doc["project"]["id"]
+    planned = act("rollback_tenant", full_config, source_project_id=source_id,
+                  dry_run=True)
+    assert neutron_state(ct1, dest_project)["network:%s" % renamed]
+    assert {r["outcome"].split(";")[0] for r in planned["results"]} <= {
+        "would be removed", "kept: adopted, not made by the pack"}
+    undone = act("rollback_tenant", full_config, source_project_id=source_id)
+    assert undone["changed"] is True
+    after = neutron_state(ct1, dest_project)      # the same resources (revisions moved on)
+    assert {k: v[0] if isinstance(v, tuple) else v for k, v in after.items()} == {
+        k: v[0] if isinstance(v, tuple) else v for k, v in before.items()}
+    assert not [g for g in ct1.network.security_groups(project_id=dest_project)
+                if any(t.startswith("ceph_migrate_source_id=") for t in g.tags or [])]
