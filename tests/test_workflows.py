@@ -762,3 +762,115 @@ def test_batch_refuses_duplicates_and_a_failed_describe_is_one_failed_item():
     result, _ = run(script, workflow="migrate_batch", volumes=VOLUMES[:2])
     assert result.status == "failed" and result.output["failed"] == VOLUMES[:2]
     assert "not found" in result.output["results"][0]["outcome"]
+
+
+# --------------------------------------------------------------------------- tenant infra
+
+SOURCE_PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def tenant_results(outcomes, dry_run):
+    """import_tenant's result for these (kind, name, outcome)s (dry run: `changed` says
+    what would change)."""
+    results = [{"kind": k, "source_id": "s-%d" % i, "name": n, "outcome": o,
+                "destination_id": None if dry_run else "d-%d" % i,
+                "changed": o in ("created", "updated"), "detail": ""}
+               for i, (k, n, o) in enumerate(outcomes)]
+    summary = {o: sum(1 for r in results if r["outcome"] == o)
+               for o in ("created", "updated", "adopted", "unchanged", "conflict")}
+    return {"dry_run": dry_run, "changed": not dry_run and any(r["changed"] for r in results),
+            "summary": summary, "results": results, "mapping": {},
+            "text": "%s: %s" % ("would" if dry_run else "done", summary)}
+
+
+def tenant_script(planned, imported=None, clean=True):
+    def import_tenant(params):
+        if params.get("dry_run"):
+            return True, tenant_results(planned, True)
+        return True, tenant_results(imported or planned, False)
+    return Script(**{
+        "export_tenant": [(True, {"project": {"id": SOURCE_PROJECT, "name": "tenant"},
+                                  "document": {"version": 1, "resources": {}}})],
+        "import_tenant": import_tenant,
+        "compare_tenant": [(True, {"clean": clean, "differences": [] if clean else [
+            {"kind": "network", "name": "app", "param": "mtu"}]})]})
+
+
+NEW_NETWORK = [("network", "app", "created"), ("security_group", "default", "adopted")]
+
+
+def run_tenant(script, answers=None, **inputs):
+    inputs = dict({"project": "tenant", "destination_project": "tenant"}, **inputs)
+    answers = dict({"approve_import": True}, **(answers or {}))
+    asked = []
+
+    def answer(task, params):
+        asked.append((task, params))
+        return None if answers[task] is None else {"approved": answers[task]}
+    runner = LocalRunner({}, answer=answer, execute=script, delay_scale=0)
+    return runner.run("ceph_migrate.migrate_tenant_infra", **inputs), asked
+
+
+def test_tenant_infra_plans_asks_the_tenant_admin_imports_and_compares():
+    script = tenant_script(NEW_NETWORK)
+    result, asked = run_tenant(script, translation={"external_networks": {"a": "b"}})
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["export_tenant", "import_tenant", "gate_approvers",
+                              "import_tenant", "compare_tenant"]
+    assert [(t, p["route"], p["users"]) for t, p in asked] == [
+        ("approve_import", "tenant_admin", ["tenant"])]
+    plan, done = [p for n, p in script.calls if n == "import_tenant"]
+    assert plan["dry_run"] is True and "dry_run" not in done
+    assert plan["translation"] == done["translation"] == {"external_networks": {"a": "b"}}
+    assert plan["export"] == {"version": 1, "resources": {}}
+    assert result.output["outcome"].startswith("migrated and compared clean: done")
+    assert result.output["summary"]["created"] == 1
+
+
+def test_tenant_infra_dry_run_stops_after_the_plan():
+    script = tenant_script(NEW_NETWORK)
+    result, asked = run_tenant(script, dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["export_tenant", "import_tenant"]
+    assert result.output["outcome"] == "dry run, nothing was changed"
+    assert result.output["planned"].startswith("would:")
+
+
+def test_tenant_infra_with_nothing_to_do_asks_nothing_and_still_compares():
+    script = tenant_script([("network", "app", "unchanged")])
+    result, asked = run_tenant(script)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["export_tenant", "import_tenant", "compare_tenant"]
+    assert result.output["outcome"] == "already there, compared clean; nothing was changed"
+
+
+def test_tenant_infra_conflicts_in_the_plan_stop_before_the_gate():
+    script = tenant_script(NEW_NETWORK + [("router", "edge", "conflict")])
+    result, asked = run_tenant(script)
+    assert result.status == "failed" and asked == []
+    assert script.names() == ["export_tenant", "import_tenant"]
+    assert result.output["outcome"].startswith("the plan has 1 conflict(s); nothing was changed")
+
+
+def test_tenant_infra_rejected_or_unclean_says_so_and_how_to_undo():
+    script = tenant_script(NEW_NETWORK)
+    result, _ = run_tenant(script, answers={"approve_import": False})
+    assert result.status == "failed"
+    assert script.names() == ["export_tenant", "import_tenant", "gate_approvers"]
+    assert result.output["outcome"] == "import rejected by the tenant admin; nothing was changed"
+
+    unclean = tenant_script(NEW_NETWORK, clean=False)
+    result, _ = run_tenant(unclean)
+    assert result.status == "failed"
+    assert result.output["outcome"] == ("the destination differs from the export in 1 place(s) "
+                                        "(see differences)")
+    assert result.output["differences"] == [{"kind": "network", "name": "app", "param": "mtu"}]
+
+    broken = tenant_script(NEW_NETWORK)
+    broken.results["compare_tenant"] = [(False, {"error": "neutron down",
+                                                 "error_type": "OpenStackError"})]
+    result, _ = run_tenant(broken)
+    assert result.status == "failed" and result.output["failed_at"] == "compare"
+    assert result.output["outcome"] == (
+        "failed at compare: neutron down. Re-run to finish (what is there is found again), or "
+        "undo: st2 run ceph_migrate.rollback_tenant source_project_id=" + SOURCE_PROJECT)
