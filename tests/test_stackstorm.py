@@ -353,6 +353,7 @@ def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
             "migrate_boot_volume": ["volume_id=%s" % boot.id],
             "migrate_batch": ["volumes=%s,%s" % (data.id, boot.id)],
             "rollback": ["volume_id=%s" % data.id, "procedure=data"],
+            "migrate_tenant_infra": ["project=tenant", "destination_project=tenant"],
         }
         for workflow, params in runs.items():
             shown = st2.run("run", "ceph_migrate.%s" % workflow, *(params + ["dry_run=true"]))
@@ -363,6 +364,50 @@ def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
     finally:
         for volume in (data, boot):
             delete_quietly(clouds["pa1-admin"], "volume", volume.id)
+
+
+def test_a_tenants_networks_through_stackstorm_mapping_in_its_datastore(st2_pack, clouds,
+                                                                        openstack_facts):
+    """migrate_tenant_infra in the real StackStorm: the tenant admin's gate, the mapping kept
+    in StackStorm's datastore between executions (a re-run asks nothing), rollback_tenant."""
+    st2 = st2_pack["st2"]
+    net = clouds["pa1-tenant"].network
+    network = net.create_network(name="st2-net")
+    subnet = net.create_subnet(network_id=network.id, ip_version=4, cidr="10.41.0.0/24",
+                               name="st2-sub")
+    group = net.create_security_group(name="st2-sg")
+    net.create_security_group_rule(security_group_id=group.id, direction="ingress",
+                                   protocol="tcp", port_range_min=22, port_range_max=22)
+    source_project = network.project_id
+    ct1 = clouds["ct1-admin"].network
+    dest_project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+    try:
+        started = st2.run("run", "ceph_migrate.migrate_tenant_infra", "project=tenant",
+                          "destination_project=tenant")
+        assert "status: paused" in started.stdout, started.stdout[-2000:]
+        done = answer_gates(st2, run_id(started.stdout), lambda inquiry: True)
+        assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
+            ("approve_import", "tenant-admin")], done["_gates"]
+        output = done["result"]["output"]
+        assert done["status"] == "succeeded", output
+        assert output["outcome"].startswith("migrated and compared clean"), output
+        assert [n.name for n in ct1.networks(project_id=dest_project)] == ["st2-net"]
+        key = st2.api("GET", "/keys/ceph_migrate.tenant_map.%s" % source_project)
+        assert network.id in json.loads(key["value"])["entries"]["network"]
+
+        again = st2.run("run", "ceph_migrate.migrate_tenant_infra", "project=tenant",
+                        "destination_project=tenant")
+        assert "status: succeeded" in again.stdout, again.stdout[-2000:]
+        assert st2.execution(run_id(again.stdout))["result"]["output"]["outcome"] == (
+            "already there, compared clean; nothing was changed")
+    finally:
+        undone = st2.run("run", "ceph_migrate.rollback_tenant",
+                         "source_project_id=%s" % source_project, check=False)
+        for kind, ident in (("security_group", group.id), ("subnet", subnet.id),
+                            ("network", network.id)):
+            getattr(net, "delete_" + kind)(ident, ignore_missing=True)
+    assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
+    assert [n.name for n in ct1.networks(project_id=dest_project)] == []
 
 
 # --------------------------------------------------------------------------- chat
