@@ -186,33 +186,33 @@ def _add_tag(net: Any) -> Callable[[Any, str], None]:
     return lambda obj, tag: net.set_tags(obj, sorted(set(obj.tags or []) | {tag}))
 
 
+def _store(net: Any, project_id: str, kind: str, keys: Sequence[str],
+           updatable: Sequence[str], **more: Any) -> Store:
+    """The Store of a taggable, project-owned Neutron resource: found by id, tag or name in
+    the project, made with the pack's tag, updated in place."""
+    plural = {"security_group": "security_groups"}.get(kind, kind + "s")
+    return Store(
+        get=_getter(lambda i: getattr(net, "find_" + kind)(i, ignore_missing=True)),
+        tagged=_tag_filter(getattr(net, plural), project_id),
+        named=_name_filter(getattr(net, plural), project_id),
+        actual=more.pop("actual", _actual(keys)),
+        create=more.pop("create", _tagged_create(getattr(net, "create_" + kind), net,
+                                                 project_id)),
+        update=more.pop("update", _updater(getattr(net, "update_" + kind), net)),
+        updatable=tuple(updatable), tag=_add_tag(net), **more)
+
+
 def network_store(conn: Any, project_id: str) -> Store:
     net = conn.network
-    return Store(
-        get=_getter(lambda i: net.find_network(i, ignore_missing=True)),
-        tagged=_tag_filter(net.networks, project_id),
-        named=_name_filter(net.networks, project_id),
-        actual=_actual(NETWORK_PARAMS),
-        create=_tagged_create(net.create_network, net, project_id),
-        update=_updater(net.update_network, net),
-        updatable=("name", "description", "mtu", "is_port_security_enabled", "is_shared",
+    return _store(net, project_id, "network", NETWORK_PARAMS,
+                  ("name", "description", "mtu", "is_port_security_enabled", "is_shared",
                    "is_admin_state_up", "dns_domain", "tags"),
-        failed=lambda n: n.status == "ERROR",
-        delete=lambda n: net.delete_network(n),
-        tag=_add_tag(net))
+                  failed=lambda n: n.status == "ERROR", delete=lambda n: net.delete_network(n))
 
 
 def subnet_store(conn: Any, project_id: str) -> Store:
-    net = conn.network
-    return Store(
-        get=_getter(lambda i: net.find_subnet(i, ignore_missing=True)),
-        tagged=_tag_filter(net.subnets, project_id),
-        named=_name_filter(net.subnets, project_id),
-        actual=_actual(SUBNET_PARAMS),
-        create=_tagged_create(net.create_subnet, net, project_id),
-        update=_updater(net.update_subnet, net),
-        updatable=tuple(k for k in SUBNET_PARAMS if k not in SUBNET_FIXED) + ("tags",),
-        tag=_add_tag(net))
+    return _store(conn.network, project_id, "subnet", SUBNET_PARAMS,
+                  tuple(k for k in SUBNET_PARAMS if k not in SUBNET_FIXED) + ("tags",))
 
 
 def _router_actual(net: Any) -> Callable[[Any], Dict[str, Any]]:
@@ -265,18 +265,13 @@ def router_store(conn: Any, project_id: str) -> Store:
         if wiring:
             wire(router, dict(wiring, routes=wiring.get("routes", router.routes)))
         return router
-    return Store(
-        get=_getter(lambda i: net.find_router(i, ignore_missing=True)),
-        tagged=_tag_filter(net.routers, project_id),
-        named=_name_filter(net.routers, project_id),
-        actual=_router_actual(net),
-        create=_tagged_create(net.create_router, net, project_id, wire),
-        update=change,
-        updatable=("name", "description", "is_admin_state_up", "tags", "routes", "interfaces",
+    return _store(net, project_id, "router", ROUTER_PARAMS,
+                  ("name", "description", "is_admin_state_up", "tags", "routes", "interfaces",
                    "external_gateway_info"),
-        failed=lambda r: r.status == "ERROR",
-        delete=lambda r: net.delete_router(r),
-        tag=_add_tag(net))
+                  actual=_router_actual(net),
+                  create=_tagged_create(net.create_router, net, project_id, wire),
+                  update=change, failed=lambda r: r.status == "ERROR",
+                  delete=lambda r: net.delete_router(r))
 
 
 def security_group_store(conn: Any, project_id: str) -> Store:
@@ -287,16 +282,8 @@ def security_group_store(conn: Any, project_id: str) -> Store:
         if wanted.get("name") != "default":
             return None
         return next(iter(net.security_groups(project_id=project_id, name="default")), None)
-    return Store(
-        get=_getter(lambda i: net.find_security_group(i, ignore_missing=True)),
-        tagged=_tag_filter(net.security_groups, project_id),
-        named=_name_filter(net.security_groups, project_id),
-        actual=_actual(GROUP_PARAMS),
-        create=_tagged_create(net.create_security_group, net, project_id),
-        update=_updater(net.update_security_group, net),
-        updatable=("name", "description", "tags"),
-        tag=_add_tag(net),
-        builtin=default_group)
+    return _store(net, project_id, "security_group", GROUP_PARAMS,
+                  ("name", "description", "tags"), builtin=default_group)
 
 
 def rule_label(rule: Any, group: str) -> str:
