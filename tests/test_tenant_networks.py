@@ -191,3 +191,20 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
         k: v[0] if isinstance(v, tuple) else v for k, v in before.items()}
     assert not [g for g in ct1.network.security_groups(project_id=dest_project)
                 if any(t.startswith("ceph_migrate_source_id=") for t in g.tags or [])]
+
+    # adopt=true takes a destination network of the same name only if it is equal, and a
+    # rollback then leaves it where it is (only the pack's tag goes)
+    theirs = ct1.network.create_network(name="app", mtu=1400, project_id=dest_project)
+    try:
+        adopted = act("import_tenant", full_config, export=doc, translation=translation,
+                      destination_project=dest_project, adopt=True, kinds=["network"])
+        by_id = {r["destination_id"]: r["outcome"] for r in adopted["results"]}
+        assert by_id[theirs.id] == "adopted"                   # app, mtu 1400: equal
+        assert sorted(by_id.values()) == ["adopted", "created"]  # the other app (mtu 1500)
+        act("rollback_tenant", full_config, source_project_id=source_id)
+        kept = ct1.network.get_network(theirs.id)
+        assert kept.name == "app" and not [t for t in kept.tags or []
+                                           if t.startswith("ceph_migrate_source_id=")]
+        assert [n.id for n in ct1.network.networks(project_id=dest_project)] == [theirs.id]
+    finally:
+        ct1.network.delete_network(theirs.id, ignore_missing=True)
