@@ -1,17 +1,19 @@
 """A tenant's infrastructure between the clouds: export at the source, import at the
-destination, compare the two through the mapping. The network resources for now (Neutron);
-the rest of the tenant joins through the same three functions."""
+destination, compare the two through the mapping, roll back what the import made. Flavors and
+server groups (Nova), networks, subnets, routers, security groups and rules (Neutron); the rest
+of the tenant joins through the same functions, a service module per kind."""
 import dataclasses
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from .neutron import export as export_network, remove, store_for, translated, untag
+from . import neutron, nova
+from .clouds import CloudSettings
 from .settings import DESTINATION, SOURCE, Settings
 from .waiting import Reader, Writer
 from .tenant import (differences, document, dump, import_all, KINDS, Resource, resolve_refs,
-                     resources, source_tag, Store, summary, TenantMap)
+                     resources, source_tag, Store, summary, TenantMap, Translate)
 
 # where the mapping lives in the StackStorm datastore (system scope: tenants cannot write it)
 MAP_KEY = "ceph_migrate.tenant_map.%s"
@@ -24,7 +26,7 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
     found = resolve_project(conn, project)
     external: Dict[str, str] = {}
     doc = document({"id": found["id"], "name": found["name"], "domain": found["domain"]},
-                   export_network(conn, found["id"], external))
+                   nova.export(conn, found["id"]) + neutron.export(conn, found["id"], external))
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
     return {"project": doc["project"], "document": doc, "yaml": dump(doc),
             "counts": counts, "external_networks": dict(sorted(external.items()))}
@@ -62,13 +64,14 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any], destination_projec
     if unknown:
         raise RefusedError("unknown kind(s) %s (known: %s)"
                            % (", ".join(unknown), ", ".join(KINDS)))
-    conn = settings.cloud(DESTINATION).connect()
+    cloud = settings.cloud(DESTINATION)
+    conn = cloud.connect()
     project = resolve_project(conn, destination_project)
 
     def store(kind: str, wanted: Dict[str, Any]) -> Store:
-        return guarded(store_for(conn, project["id"], kind, wanted), kind)
-    results = import_all(doc, tmap, store, translated, kinds=[k for k in KINDS if k in kinds],
-                         adopt=adopt, dry_run=dry_run)
+        return guarded(store_for(cloud, conn, project["id"], kind, wanted), kind)
+    results = import_all(doc, tmap, store, translator(doc, project["id"]),
+                         kinds=[k for k in KINDS if k in kinds], adopt=adopt, dry_run=dry_run)
     counts = summary(results)
     # in a dry run each result's `changed` says what the run would change
     return {"project": project, "dry_run": dry_run,
@@ -81,23 +84,25 @@ def compare_tenant(settings: Settings, doc: Mapping[str, Any], destination_proje
                    tmap: TenantMap) -> Dict[str, Any]:
     """What differs between the export and the destination, read through the mapping (and
     the source tags): the check after an import, and the tests' oracle."""
-    conn = settings.cloud(DESTINATION).connect()
+    cloud = settings.cloud(DESTINATION)
+    conn = cloud.connect()
     project = resolve_project(conn, destination_project)
+    translate = translator(doc, project["id"])
     differ: List[Dict[str, Any]] = []
     for kind in KINDS:
         for resource in resources(doc, kind):
-            differ.extend(_compared(conn, project["id"], resource, tmap))
+            differ.extend(_compared(cloud, conn, project["id"], resource, tmap, translate))
     return {"project": project, "clean": not differ, "differences": differ}
 
 
-def _compared(conn: Any, project_id: str, resource: Resource,
-              tmap: TenantMap) -> List[Dict[str, Any]]:
+def _compared(cloud: CloudSettings, conn: Any, project_id: str, resource: Resource,
+              tmap: TenantMap, translate: Translate) -> List[Dict[str, Any]]:
     where = {"kind": resource.kind, "source_id": resource.source_id, "name": resource.name}
     try:
-        wanted = translated(resource, resolve_refs(resource, tmap), tmap)
+        wanted = translate(resource, resolve_refs(resource, tmap), tmap)
     except RefusedError as exc:
         return [dict(where, missing=True, detail=str(exc))]
-    store = guarded(store_for(conn, project_id, resource.kind, wanted), resource.kind)
+    store = guarded(store_for(cloud, conn, project_id, resource.kind, wanted), resource.kind)
     entry = tmap.get(resource.kind, resource.source_id)
     found = store.get(entry.destination_id) if entry else None
     if found is None:
@@ -117,8 +122,9 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
     conn = settings.cloud(DESTINATION).connect()
     done: List[Dict[str, Any]] = []
     for kind in reversed(KINDS):
+        service = nova if kind in NOVA_KINDS else neutron
         for source_id, entry in sorted((tmap.entries.get(kind) or {}).items()):
-            act = remove if entry.made else untag
+            act = service.remove if entry.made else service.untag
             outcome = api("rolling back %s %s" % (kind, entry.destination_id),
                           lambda: act(conn, kind, entry.destination_id, source_id, dry_run))
             done.append({"kind": kind, "source_id": source_id,
@@ -127,6 +133,31 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
                 tmap.forget(kind, source_id)
     return {"dry_run": dry_run, "changed": any(d["outcome"] == "removed" for d in done),
             "results": done, "mapping": tmap.as_dict()}
+
+
+NOVA_KINDS = ("flavor", "server_group")
+
+
+def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
+              wanted: Dict[str, Any]) -> Store:
+    """KIND's Store at the destination (its service's)."""
+    if kind == "flavor":
+        return nova.flavor_store(conn)
+    if kind == "server_group":
+        return nova.server_group_store(conn, lambda: cloud.connect(project_id=project_id))
+    return neutron.store_for(conn, project_id, kind, wanted)
+
+
+def translator(doc: Mapping[str, Any], destination_project: str) -> Translate:
+    """Each service's translations of a resource's params (after its refs are resolved)."""
+    source_project = str((doc.get("project") or {}).get("id"))
+
+    def translate(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap
+                  ) -> Dict[str, Any]:
+        if resource.kind in NOVA_KINDS:
+            return nova.translated(resource, wanted, tmap, source_project, destination_project)
+        return neutron.translated(resource, wanted, tmap)
+    return translate
 
 
 def guarded(store: Store, kind: str) -> Store:

@@ -1,7 +1,8 @@
-"""A tenant's networks from pa1 to ct1 through export_tenant, import_tenant, compare_tenant and
-rollback_tenant, against the real Neutron of both sandbox clouds: two networks of one name, IPv4
-and IPv6 subnets, a router with its gateway, interfaces at given addresses and a static route,
-security groups whose rules refer to each other (a cycle), and the default group."""
+"""A tenant's infrastructure from pa1 to ct1 through export_tenant, import_tenant, compare_tenant
+and rollback_tenant, against the real Nova and Neutron of both sandbox clouds: a private flavor
+with extra specs, a server group, two networks of one name, IPv4 and IPv6 subnets, a router with
+its gateway, interfaces at given addresses and a static route, security groups whose rules refer
+to each other (a cycle), and the default group."""
 import uuid
 
 import pytest
@@ -33,12 +34,20 @@ def neutron_state(conn, project_id):
 
 @pytest.fixture
 def source_tenant(clouds, openstack_facts):
-    """The source tenant's network, built as a user builds it; removed afterwards."""
+    """The source tenant's infrastructure, built as its users and the operator build it;
+    removed afterwards."""
     conn = clouds["pa1-tenant"]
     net = conn.network
     tag = uuid.uuid4().hex[:6]
     made = []
+    admin = clouds["pa1-admin"].compute
+    flavor = admin.create_flavor(name="private-%s" % tag, vcpus=2, ram=256, disk=1,
+                                 is_public=False, description="the tenant's own")
+    group = conn.compute.create_server_group(name="spread", policy="anti-affinity")
     try:
+        admin.create_flavor_extra_specs(flavor, {"hw:cpu_policy": "shared"})
+        admin.flavor_add_tenant_access(flavor, openstack_facts["clouds"]["pa1"]
+                                       ["tenant_project_id"])
         a = net.create_network(name="app", mtu=1400)
         b = net.create_network(name="app")        # the same name: another network
         made += [("network", a.id), ("network", b.id)]
@@ -79,8 +88,11 @@ def source_tenant(clouds, openstack_facts):
                                                direction="ingress", protocol="icmp",
                                                remote_ip_prefix="10.0.0.0/8")
         yield {"project_id": a.project_id, "networks": (a, b), "router": router,
-               "public": public, "groups": (web, db), "default_rule": extra}
+               "public": public, "groups": (web, db), "default_rule": extra,
+               "flavor": flavor, "server_group": group}
     finally:
+        admin.delete_flavor(flavor.id, ignore_missing=True)
+        conn.compute.delete_server_group(group.id, ignore_missing=True)
         router_ids = [i for k, i in made if k == "router"]
         for rid in router_ids:
             try:
@@ -152,6 +164,18 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
     assert compared["clean"] is True, [
         (d["name"], d.get("detail"), d.get("param")) for d in compared["differences"]]
 
+    # the flavor keeps its id (free at ct1), its specs and its access (the tenant's project
+    # there); the server group is made in the destination project
+    flavor = ct1.compute.get_flavor(source_tenant["flavor"].id)
+    assert (flavor.name, flavor.vcpus, flavor.ram, flavor.is_public) == (
+        source_tenant["flavor"].name, 2, 256, False)
+    specs = ct1.compute.fetch_flavor_extra_specs(flavor).extra_specs
+    assert specs == {"hw:cpu_policy": "shared", "ceph_migrate:source_id": flavor.id}
+    assert [a["tenant_id"] for a in ct1.compute.get_flavor_access(flavor)] == [dest_project]
+    groups = [g for g in ct1.compute.server_groups(all_projects=True)
+              if g.project_id == dest_project]
+    assert [(g.name, g.policy) for g in groups] == [("spread", "anti-affinity")]
+
     router = ct1.network.get_router(next(r["destination_id"] for r in done["results"]
                                          if r["kind"] == "router"))
     assert router.external_gateway_info["network_id"] == dest_public
@@ -191,6 +215,9 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
         k: v[0] if isinstance(v, tuple) else v for k, v in before.items()}
     assert not [g for g in ct1.network.security_groups(project_id=dest_project)
                 if any(t.startswith("ceph_migrate_source_id=") for t in g.tags or [])]
+    assert ct1.compute.find_flavor(source_tenant["flavor"].id, ignore_missing=True) is None
+    assert not [g for g in ct1.compute.server_groups(all_projects=True)
+                if g.project_id == dest_project]
 
     # adopt=true takes a destination network of the same name only if it is equal, and a
     # rollback then leaves it where it is (only the pack's tag goes)

@@ -1,0 +1,196 @@
+"""Nova: the flavors a project uses or may use, and its server groups, exported as
+``tenant.Resource``s and brought to the destination through ``tenant.reconcile``.
+
+Flavors are global: the pack marks one it made with an extra spec naming the source flavor
+(flavors take no tags), keeps the source's id when the destination has no flavor of that id,
+and never removes anyone from an access list. Server groups take no mark at all: they are found
+through the mapping only (or adopted by name when asked), so a lost mapping makes them again.
+"""
+from typing import Any, Callable, Dict, List, Optional
+
+from .clouds import api
+from .tenant import Resource, Store, TenantMap
+
+# the pack's mark on a flavor it made (an extra spec: the source flavor's id)
+FLAVOR_MARK = "ceph_migrate:source_id"
+FLAVOR_PARAMS = ("name", "vcpus", "ram", "disk", "ephemeral", "swap", "rxtx_factor",
+                 "is_public", "description")
+GROUP_PARAMS = ("name", "policy", "rules")
+
+
+def _specs(flavor: Any) -> Dict[str, str]:
+    return {k: v for k, v in sorted((flavor.extra_specs or {}).items()) if k != FLAVOR_MARK}
+
+
+def _flavor_params(compute: Any, flavor: Any) -> Dict[str, Any]:
+    params = {k: getattr(flavor, k, None) for k in FLAVOR_PARAMS}
+    params["extra_specs"] = _specs(flavor)
+    params["access"] = [] if flavor.is_public else sorted(
+        a["tenant_id"] for a in compute.get_flavor_access(flavor))
+    return params
+
+
+def _reader(compute: Any, flavor: Any) -> Callable[[], Dict[str, Any]]:
+    return lambda: _flavor_params(compute, flavor)
+
+
+def _all_flavors(compute: Any) -> List[Any]:
+    return list(compute.flavors(is_public=None, get_extra_specs=True))
+
+
+# --------------------------------------------------------------------------- export
+
+def export(conn: Any, project_id: str) -> List[Resource]:
+    """The private flavors PROJECT_ID may use, the public ones its servers run on, and its
+    server groups."""
+    compute = conn.compute
+    flavors = api("flavors", lambda: _all_flavors(compute))
+    used = {(s.flavor or {}).get("original_name") or (s.flavor or {}).get("id")
+            for s in api("servers of %s" % project_id, lambda: list(
+                compute.servers(all_projects=True, project_id=project_id)))}
+    found: List[Resource] = []
+    for flavor in flavors:
+        params = api("flavor %s" % flavor.id, _reader(compute, flavor))
+        if project_id in params["access"] or flavor.name in used or flavor.id in used:
+            found.append(Resource("flavor", flavor.id, params,
+                                  {"is_disabled": flavor.is_disabled},
+                                  refs={}))
+    groups = api("server groups", lambda: list(compute.server_groups(all_projects=True)))
+    for group in groups:
+        if group.project_id == project_id:
+            found.append(Resource("server_group", group.id,
+                                  {k: _plain(getattr(group, k, None)) for k in GROUP_PARAMS},
+                                  {"members": sorted(group.member_ids or [])}))
+    return found
+
+
+def _plain(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else value
+
+
+# --------------------------------------------------------------------------- translation
+
+def translated(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap,
+               source_project: str, destination_project: str) -> Dict[str, Any]:
+    """A flavor's access list through the projects translation (the tenant's own project to
+    the destination project unless said otherwise)."""
+    if resource.kind != "flavor":
+        return wanted
+    projects = dict({source_project: destination_project},
+                    **(tmap.translation.get("projects") or {}))
+    return dict(wanted, access=sorted(projects.get(p, p) for p in wanted.get("access") or []))
+
+
+# --------------------------------------------------------------------------- stores
+
+def _source_of(tag: str) -> str:
+    return tag.split("=", 1)[1]
+
+
+def flavor_store(conn: Any) -> Store:
+    compute = conn.compute
+
+    def find(ident: str) -> Optional[Any]:
+        flavor = compute.find_flavor(ident, ignore_missing=True)
+        return flavor if flavor is not None and flavor.id == ident else None
+
+    def tagged(tag: str) -> List[Any]:
+        return [f for f in _all_flavors(compute)
+                if (f.extra_specs or {}).get(FLAVOR_MARK) == _source_of(tag)]
+
+    def create(wanted: Dict[str, Any], tag: str) -> Any:
+        source_id = _source_of(tag)
+        attrs = {k: v for k, v in wanted.items() if k in FLAVOR_PARAMS and v is not None}
+        if find(source_id) is None:
+            attrs["id"] = source_id          # the same id when it is free
+        flavor = compute.create_flavor(**attrs)
+        compute.create_flavor_extra_specs(flavor, dict(wanted.get("extra_specs") or {},
+                                                       **{FLAVOR_MARK: source_id}))
+        for project in wanted.get("access") or []:
+            compute.flavor_add_tenant_access(flavor, project)
+        return flavor
+
+    def update(flavor: Any, attrs: Dict[str, Any]) -> Any:
+        if "description" in attrs:
+            compute.update_flavor(flavor, description=attrs["description"])
+        for key, value in (attrs.get("extra_specs") or {}).items():
+            if (flavor.extra_specs or {}).get(key) != value:
+                compute.update_flavor_extra_specs_property(flavor, key, value)
+        if "access" in attrs:
+            have = {a["tenant_id"] for a in compute.get_flavor_access(flavor)}
+            for project in attrs["access"]:
+                if project not in have:         # added, never taken away
+                    compute.flavor_add_tenant_access(flavor, project)
+        return flavor
+
+    def tag(flavor: Any, mark: str) -> None:
+        compute.update_flavor_extra_specs_property(flavor, FLAVOR_MARK, _source_of(mark))
+    return Store(
+        get=find, tagged=tagged,
+        named=lambda name: [f for f in _all_flavors(compute) if f.name == name],
+        actual=lambda f: _flavor_params(compute, f),
+        create=create, update=update,
+        updatable=("description", "extra_specs", "access"),
+        delete=lambda f: compute.delete_flavor(f), tag=tag)
+
+
+def server_group_store(conn: Any, project_conn: Callable[[], Any]) -> Store:
+    """Server groups are made in the caller's project: PROJECT_CONN is the admin scoped to the
+    destination project (made on first use)."""
+    compute = conn.compute
+    scoped: Dict[str, Any] = {}
+
+    def in_project() -> Any:
+        if "conn" not in scoped:
+            scoped["conn"] = project_conn()
+        return scoped["conn"].compute
+
+    def actual(group: Any) -> Dict[str, Any]:
+        return {k: _plain(getattr(group, k, None)) for k in GROUP_PARAMS}
+    return Store(
+        get=lambda ident: compute.find_server_group(ident, ignore_missing=True),
+        tagged=lambda tag: [],
+        named=lambda name: [g for g in in_project().server_groups() if g.name == name],
+        actual=actual,
+        create=lambda wanted, tag: in_project().create_server_group(
+            **{k: v for k, v in wanted.items() if v is not None}),
+        update=lambda group, attrs: group,
+        updatable=())
+
+
+def remove(conn: Any, kind: str, destination_id: str, source_id: str,
+           dry_run: bool = False) -> str:
+    """Delete a flavor (only with the pack's mark for SOURCE_ID) or a server group the mapping
+    says the pack made."""
+    compute = conn.compute
+    if kind == "flavor":
+        flavor = compute.find_flavor(destination_id, ignore_missing=True)
+        if flavor is None or flavor.id != destination_id:
+            return "gone"
+        specs = compute.fetch_flavor_extra_specs(flavor).extra_specs or {}
+        if specs.get(FLAVOR_MARK) != source_id:
+            return "kept: it does not carry the mark %s=%s" % (FLAVOR_MARK, source_id)
+        if not dry_run:
+            compute.delete_flavor(flavor, ignore_missing=True)
+        return "would be removed" if dry_run else "removed"
+    group = compute.find_server_group(destination_id, ignore_missing=True)
+    if group is None:
+        return "gone"
+    if group.member_ids:
+        return "kept: servers are in it (%s)" % ", ".join(sorted(group.member_ids))
+    if not dry_run:
+        compute.delete_server_group(group, ignore_missing=True)
+    return "would be removed" if dry_run else "removed"
+
+
+def untag(conn: Any, kind: str, destination_id: str, source_id: str,
+          dry_run: bool = False) -> str:
+    """An adopted flavor loses the pack's mark; an adopted server group carries none."""
+    if kind == "flavor":
+        compute = conn.compute
+        flavor = compute.find_flavor(destination_id, ignore_missing=True)
+        if flavor is not None and flavor.id == destination_id and not dry_run and \
+                (compute.fetch_flavor_extra_specs(flavor).extra_specs or {}).get(
+                    FLAVOR_MARK) == source_id:
+            compute.delete_flavor_extra_specs_property(flavor, FLAVOR_MARK)
+    return "kept: adopted, not made by the pack"
