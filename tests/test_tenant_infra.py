@@ -32,6 +32,29 @@ def neutron_state(conn, project_id):
     return state
 
 
+QUOTAS = {"compute": {"cores": 17}, "network": {"routers": 7}, "volume": {"gigabytes": 123}}
+
+
+def set_quotas(conn, project_id, wanted):
+    """Set these quotas of the project; returns what they were (to set them back)."""
+    readers = {"compute": conn.compute.get_quota_set, "network": conn.network.get_quota,
+               "volume": conn.block_storage.get_quota_set}
+    writers = {"compute": conn.compute.update_quota_set, "network": conn.network.update_quota,
+               "volume": conn.block_storage.update_quota_set}
+    before = {}
+    for service, limits in wanted.items():
+        current = readers[service](project_id)
+        before[service] = {k: getattr(current, k) for k in limits}
+        writers[service](project_id, **limits)
+    return before
+
+
+def quota_values(conn, project_id):
+    return {"compute": {"cores": conn.compute.get_quota_set(project_id).cores},
+            "network": {"routers": conn.network.get_quota(project_id).routers},
+            "volume": {"gigabytes": conn.block_storage.get_quota_set(project_id).gigabytes}}
+
+
 @pytest.fixture
 def source_tenant(clouds, openstack_facts):
     """The source tenant's infrastructure, built as its users and the operator build it;
@@ -41,6 +64,8 @@ def source_tenant(clouds, openstack_facts):
     tag = uuid.uuid4().hex[:6]
     made = []
     admin = clouds["pa1-admin"].compute
+    quotas = set_quotas(clouds["pa1-admin"], openstack_facts["clouds"]["pa1"]
+                        ["tenant_project_id"], QUOTAS)
     flavor = admin.create_flavor(name="private-%s" % tag, vcpus=2, ram=256, disk=1,
                                  is_public=False, description="the tenant's own")
     group = conn.compute.create_server_group(name="spread", policy="anti-affinity")
@@ -91,6 +116,8 @@ def source_tenant(clouds, openstack_facts):
                "public": public, "groups": (web, db), "default_rule": extra,
                "flavor": flavor, "server_group": group}
     finally:
+        set_quotas(clouds["pa1-admin"], openstack_facts["clouds"]["pa1"]["tenant_project_id"],
+                   quotas)
         admin.delete_flavor(flavor.id, ignore_missing=True)
         conn.compute.delete_server_group(group.id, ignore_missing=True)
         router_ids = [i for k, i in made if k == "router"]
@@ -117,9 +144,14 @@ def source_tenant(clouds, openstack_facts):
 def test_a_tenants_networks_cross_once_rerun_write_nothing_and_roll_back(
         full_config, clouds, openstack_facts, source_tenant):
     LocalActionService.DATASTORE.clear()
+    dest_project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+    ct1_quotas = quota_values(clouds["ct1-admin"], dest_project)
     try:
         crossing(full_config, clouds, openstack_facts, source_tenant)
-    finally:    # whatever a failed run left at ct1 (the pack's own rollback: it is tested too)
+    finally:
+        # whatever a failed run left at ct1 (the pack's own rollback: it is tested too); a
+        # rollback keeps quotas as set
+        set_quotas(clouds["ct1-admin"], dest_project, ct1_quotas)
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": source_tenant["project_id"]})
 
@@ -163,6 +195,10 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
                    destination_project=dest_project)
     assert compared["clean"] is True, [
         (d["name"], d.get("detail"), d.get("param")) for d in compared["differences"]]
+
+    assert quota_values(ct1, dest_project) == QUOTAS
+    assert {r["source_id"]: r["outcome"] for r in done["results"] if r["kind"] == "quota"} == {
+        "compute": "updated", "network": "updated", "volume": "updated"}
 
     # the flavor keeps its id (free at ct1), its specs and its access (the tenant's project
     # there); the server group is made in the destination project

@@ -19,7 +19,7 @@ from .names import SOURCE_ID_KEY
 
 DOCUMENT_VERSION = 1
 # import order: what a resource refers to comes before it
-KINDS = ("flavor", "network", "subnet", "router", "security_group", "security_group_rule",
+KINDS = ("quota", "flavor", "network", "subnet", "router", "security_group", "security_group_rule",
          "server_group")
 OUTCOMES = ("created", "updated", "adopted", "unchanged", "conflict")
 # the editable translation section of a mapping: source value -> destination value

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from . import neutron, nova
+from . import neutron, nova, quotas
 from .clouds import CloudSettings
 from .settings import DESTINATION, SOURCE, Settings
 from .waiting import Reader, Writer
@@ -26,7 +26,8 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
     found = resolve_project(conn, project)
     external: Dict[str, str] = {}
     doc = document({"id": found["id"], "name": found["name"], "domain": found["domain"]},
-                   nova.export(conn, found["id"]) + neutron.export(conn, found["id"], external))
+                   quotas.export(conn, found["id"]) + nova.export(conn, found["id"])
+                   + neutron.export(conn, found["id"], external))
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
     return {"project": doc["project"], "document": doc, "yaml": dump(doc),
             "counts": counts, "external_networks": dict(sorted(external.items()))}
@@ -122,7 +123,7 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
     conn = settings.cloud(DESTINATION).connect()
     done: List[Dict[str, Any]] = []
     for kind in reversed(KINDS):
-        service = nova if kind in NOVA_KINDS else neutron
+        service = {"quota": quotas}.get(kind) or (nova if kind in NOVA_KINDS else neutron)
         for source_id, entry in sorted((tmap.entries.get(kind) or {}).items()):
             act = service.remove if entry.made else service.untag
             outcome = api("rolling back %s %s" % (kind, entry.destination_id),
@@ -141,6 +142,8 @@ NOVA_KINDS = ("flavor", "server_group")
 def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
               wanted: Dict[str, Any]) -> Store:
     """KIND's Store at the destination (its service's)."""
+    if kind == "quota":
+        return quotas.quota_store(conn, project_id, wanted["service"])
     if kind == "flavor":
         return nova.flavor_store(conn)
     if kind == "server_group":
@@ -154,6 +157,8 @@ def translator(doc: Mapping[str, Any], destination_project: str) -> Translate:
 
     def translate(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap
                   ) -> Dict[str, Any]:
+        if resource.kind == "quota":
+            return wanted
         if resource.kind in NOVA_KINDS:
             return nova.translated(resource, wanted, tmap, source_project, destination_project)
         return neutron.translated(resource, wanted, tmap)
