@@ -209,6 +209,11 @@ COMMANDS = [
     ("approve gate '%s'" % INQUIRY, "approve_gate.yaml", {"inquiry_id": INQUIRY}),
     ("reject gate %s" % INQUIRY, "reject_gate.yaml", {"inquiry_id": INQUIRY}),
     ("reject gate \"%s\"" % INQUIRY, "reject_gate.yaml", {"inquiry_id": INQUIRY}),
+    ("migrate tenant tenant to tenant", "migrate_tenant.yaml",
+     {"project": "tenant", "destination_project": "tenant"}),
+    ("migrate tenant acme to acme-prod dry_run=true adopt=true", "migrate_tenant.yaml",
+     {"project": "acme", "destination_project": "acme-prod", "dry_run": "true",
+      "adopt": "true"}),
 ]
 NOT_COMMANDS = ["migrate volume", "migrate volumes", "plan migration of volume", "approve gate",
                 "approve gates", "reject the gate %s" % INQUIRY, "migration status of image",
@@ -386,7 +391,19 @@ MIRROR_STATUS = {"in_sync": False, "mode": "snapshot",
                             "entries_behind": None, "last_update": "2024-06-01T02:10:00Z"}}
 
 # alias file -> [(execution status, action result, facts the chat message must show)]
+TENANT_SUMMARY = {"created": 3, "updated": 1, "adopted": 1, "unchanged": 0, "conflict": 0}
 RESULT_CASES = {
+    "migrate_tenant.yaml": [
+        ("succeeded", {"output": {"outcome": "migrated and compared clean: done: ...",
+                                  "summary": TENANT_SUMMARY, "differences": []}},
+         ["Tenant tenant -> tenant: succeeded", "migrated and compared clean", "3 created",
+          "1 adopted"]),
+        ("failed", {"output": {"outcome": "the destination differs from the export in 1 "
+                                          "place(s) (see differences)",
+                               "summary": TENANT_SUMMARY,
+                               "differences": [{"kind": "network", "name": "app",
+                                                "param": "mtu", "missing": False}]}},
+         ["failed", "differs from the export in 1 place", "differs: network app mtu"])],
     "migrate_one_volume.yaml": [
         ("succeeded", {"output": _item(VOL)},
          [VOL, "succeeded", "data procedure", "migrated, verified", NEW_VOL, "10 GiB", SHA]),

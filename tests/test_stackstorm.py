@@ -368,8 +368,9 @@ def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
 
 def test_a_tenants_networks_through_stackstorm_mapping_in_its_datastore(st2_pack, clouds,
                                                                         openstack_facts):
-    """migrate_tenant_infra in the real StackStorm: the tenant admin's gate, the mapping kept
-    in StackStorm's datastore between executions (a re-run asks nothing), rollback_tenant."""
+    """`migrate tenant tenant to tenant` typed in chat: the tenant admin's gate, the reply;
+    the mapping kept in StackStorm's datastore between executions (a re-run with `st2 run`
+    asks nothing), rollback_tenant."""
     st2 = st2_pack["st2"]
     net = clouds["pa1-tenant"].network
     network = net.create_network(name="st2-net")
@@ -382,15 +383,15 @@ def test_a_tenants_networks_through_stackstorm_mapping_in_its_datastore(st2_pack
     ct1 = clouds["ct1-admin"].network
     dest_project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
     try:
-        started = st2.run("run", "ceph_migrate.migrate_tenant_infra", "project=tenant",
-                          "destination_project=tenant")
-        assert "status: paused" in started.stdout, started.stdout[-2000:]
-        done = answer_gates(st2, run_id(started.stdout), lambda inquiry: True)
+        execution_id = st2.chat("migrate tenant tenant to tenant")["execution"]["id"]
+        done = answer_gates(st2, execution_id, lambda inquiry: True)
         assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
             ("approve_import", "tenant-admin")], done["_gates"]
         output = done["result"]["output"]
         assert done["status"] == "succeeded", output
         assert output["outcome"].startswith("migrated and compared clean"), output
+        reply = st2.chat_reply(execution_id, 300)
+        assert "Tenant tenant -> tenant: succeeded; migrated and compared clean" in reply, reply
         assert [n.name for n in ct1.networks(project_id=dest_project)] == ["st2-net"]
         key = st2.api("GET", "/keys/ceph_migrate.tenant_map.%s" % source_project)
         assert network.id in json.loads(key["value"])["entries"]["network"]
