@@ -321,23 +321,25 @@ def test_an_export_diff_killed_mid_round_is_repaired_by_the_rerun(settings, full
         forget_migration(settings, full_config, clouds, volume.id)
 
 
-# every step that changes something, but the last (a gate only answers)
-KILL_POINTS = [("data", step) for step in (
-    "enable_mirroring", "wait_for_sync", "final_snapshot", "final_sync", "copy_replica",
-    "verify_copy", "manage_volume", "disable_mirroring")] + [("boot", step) for step in (
-        "upload", "enable_mirroring", "copy_replica", "snapshot", "verify_copy",
-        "register_image", "create_volume", "disable_mirroring")] + [
-            ("export_diff", step) for step in (
-                "presync", "verify_presync", "final_round", "verify_delta",
-                "drop_copy_snapshots", "manage_volume")]
+# every step that changes something, but the last (a gate only answers), in workflow order
+KILL_POINTS = {
+    "data": ("enable_mirroring", "wait_for_sync", "final_snapshot", "final_sync",
+             "copy_replica", "verify_copy", "manage_volume", "disable_mirroring"),
+    "boot": ("upload", "enable_mirroring", "copy_replica", "snapshot", "verify_copy",
+             "register_image", "create_volume", "disable_mirroring"),
+    "export_diff": ("presync", "verify_presync", "final_round", "verify_delta",
+                    "drop_copy_snapshots", "manage_volume"),
+}
 
 
-@pytest.mark.parametrize("procedure,step", KILL_POINTS, ids=["-".join(p) for p in KILL_POINTS])
-def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_duplicated(
-        settings, full_config, clouds, procedure, step):
-    """The whole runner (and whatever rbd or API call it had started) killed right after STEP
-    succeeded; a re-run ends with one destination volume, byte-identical, the source kept and
-    its mirroring off, no half copy, no second upload or registration."""
+@pytest.mark.parametrize("procedure", sorted(KILL_POINTS))
+def test_a_run_killed_after_each_step_in_turn_finishes_with_nothing_lost_or_duplicated(
+        settings, full_config, clouds, procedure):
+    """The whole runner (and whatever rbd or API call it had started) killed right after the
+    first step succeeded; re-run, killed right after the second; and so on through every step:
+    each re-run resumes from where the one before was killed. The last run ends with one
+    destination volume, byte-identical, the source kept and its mirroring off, no half copy,
+    no second upload or registration."""
     pools = settings.pools
     boot = procedure == "boot"
     workflow = "ceph_migrate.migrate_boot_volume" if boot else "ceph_migrate.migrate_volume"
@@ -345,8 +347,10 @@ def test_a_run_killed_after_any_step_finishes_on_a_rerun_with_nothing_lost_or_du
         procedure, {})
     volume = create_source_volume(clouds, settings, size_gib=1, fill_mib=32, bootable=boot)
     try:
-        run_until(step, workflow, "volume_id=" + volume.id,
-                  *["%s=%s" % kv for kv in method.items()])
+        for step in KILL_POINTS[procedure]:
+            run_until(step, workflow, "volume_id=" + volume.id,
+                      *["%s=%s" % kv for kv in method.items()])
+            assert len(migrated(clouds, volume.id)) <= 1, step
         source_sum = source_sha(settings, volume.id)
 
         result = runner(full_config).run(workflow, volume_id=volume.id, **method)
