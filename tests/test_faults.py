@@ -10,6 +10,7 @@ import pytest
 
 from ceph_env import create_volume, purge_image, run_action
 from lib.ceph_cli import CephCli, CephCluster
+from lib.errors import CephMigrateError
 from lib.settings import DESTINATION, SOURCE
 
 
@@ -48,6 +49,17 @@ def resume_osd(settings, osd: int) -> None:
             ceph.run_text("osd", "down", "0")
             deadline = time.monotonic() + 120
         time.sleep(1)
+    # PGs reported active can still hold an op blocked from the freeze (seen in CI: the
+    # re-run's `rbd info` got no answer for 120 s): a pool listing must answer, else re-peer
+    rbd = CephCli(CephCluster(settings.destination.name, conf=settings.destination.conf),
+                  timeout=15)
+    for _ in range(4):
+        try:
+            rbd.run("ls", settings.pools.destination_cinder)
+            return
+        except CephMigrateError:
+            ceph.run_text("osd", "down", "0")
+            time.sleep(5)
 
 
 def test_a_copy_whose_destination_osd_stops_answering_is_stopped_and_a_rerun_finishes(
