@@ -134,12 +134,6 @@ def translated(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap) -> D
 
 # --------------------------------------------------------------------------- stores
 
-def _getter(find: Callable[[str], Any]) -> Callable[[str], Optional[Any]]:
-    def get(ident: str) -> Optional[Any]:
-        return find(ident)
-    return get
-
-
 def _tag_filter(list_: Callable[..., Any], project_id: str) -> Callable[[str], List[Any]]:
     return lambda tag: list(list_(project_id=project_id, tags=tag))
 
@@ -192,7 +186,7 @@ def _store(net: Any, project_id: str, kind: str, keys: Sequence[str],
     the project, made with the pack's tag, updated in place."""
     plural = {"security_group": "security_groups"}.get(kind, kind + "s")
     return Store(
-        get=_getter(lambda i: getattr(net, "find_" + kind)(i, ignore_missing=True)),
+        get=lambda i: getattr(net, "find_" + kind)(i, ignore_missing=True),
         tagged=_tag_filter(getattr(net, plural), project_id),
         named=_name_filter(getattr(net, plural), project_id),
         actual=more.pop("actual", _actual(keys)),
@@ -311,7 +305,7 @@ def rule_store(conn: Any, project_id: str, wanted: Dict[str, Any]) -> Store:
         return [r for r in net.security_group_rules(security_group_id=wanted["security_group_id"])
                 if rule_key(_pick(r, RULE_PARAMS)) == rule_key(wanted)]
     return Store(
-        get=_getter(lambda i: net.find_security_group_rule(i, ignore_missing=True)),
+        get=lambda i: net.find_security_group_rule(i, ignore_missing=True),
         tagged=same,
         named=lambda name: [],
         # the description is not what a rule is (the destination's own default rules may

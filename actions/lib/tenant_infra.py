@@ -3,6 +3,7 @@ destination, compare the two through the mapping, roll back what the import made
 server groups (Nova), networks, subnets, routers, security groups and rules (Neutron); the rest
 of the tenant joins through the same functions, a service module per kind."""
 import dataclasses
+import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
@@ -37,21 +38,15 @@ def load_map(read: Optional[Reader], source_project_id: str,
              given: Optional[Mapping[str, Any]] = None) -> TenantMap:
     """The mapping kept for the source project (the datastore), with the translations GIVEN
     on top; without a datastore it starts empty and is rebuilt from the source tags."""
-    import json
-
     stored = read(MAP_KEY % source_project_id) if read else None
     tmap = TenantMap.from_dict(json.loads(stored) if stored else None)
-    for section, pairs in ((given or {}).get("translation") or {}).items():
-        merged = dict(tmap.translation.get(section) or {})
-        merged.update({str(a): str(b) for a, b in (pairs or {}).items()})
-        tmap.translation[section] = merged
-    TenantMap.from_dict(tmap.as_dict())      # unknown sections refused here
+    extra = TenantMap.from_dict(given).translation      # unknown sections refused here
+    for section, pairs in extra.items():
+        tmap.translation[section] = dict(tmap.translation.get(section) or {}, **pairs)
     return tmap
 
 
 def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap) -> None:
-    import json
-
     if write is not None:
         write(MAP_KEY % source_project_id, json.dumps(tmap.as_dict(), sort_keys=True))
 
