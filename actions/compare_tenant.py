@@ -8,6 +8,6 @@ class CompareTenant(PackAction):
     """Read-only: what differs between a tenant export and the destination project."""
 
     @reported
-    def run(self, export, destination_project):
+    def run(self, export, destination_project=None):
         tmap = load_map(datastore_reader(self.action_service), export["project"]["id"])
         return compare_tenant(self.settings, export, destination_project, tmap)

@@ -3,7 +3,10 @@ and rollback_tenant, against the real Nova and Neutron of both sandbox clouds: a
 with extra specs, a server group, two networks of one name, IPv4 and IPv6 subnets, a router with
 its gateway, interfaces at given addresses and a static route, security groups whose rules refer
 to each other (a cycle), and the default group."""
+import json
 import uuid
+
+import openstack
 
 import pytest
 
@@ -264,7 +267,8 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
     try:
         adopted = act("import_tenant", full_config, export=doc, translation=translation,
                       destination_project=dest_project, adopt=True, kinds=["network"])
-        by_id = {r["destination_id"]: r["outcome"] for r in adopted["results"]}
+        by_id = {r["destination_id"]: r["outcome"] for r in adopted["results"]
+                 if r["kind"] == "network"}     # (the project always comes first)
         assert by_id[theirs.id] == "adopted"                   # app, mtu 1400: equal
         assert sorted(by_id.values()) == ["adopted", "created"]  # the other app (mtu 1500)
         act("rollback_tenant", full_config, source_project_id=source_id)
@@ -274,3 +278,118 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
         assert [n.id for n in ct1.network.networks(project_id=dest_project)] == [theirs.id]
     finally:
         ct1.network.delete_network(theirs.id, ignore_missing=True)
+
+
+def public_key():
+    """A fresh OpenSSH public key (Nova checks the format)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+@pytest.fixture
+def source_team(clouds):
+    """A project the destination does not have: its users (one a group's member only), a group,
+    their roles, a keypair and a network; removed afterwards."""
+    admin = clouds["pa1-admin"]
+    ids = admin.identity
+    tag = uuid.uuid4().hex[:6]
+    domain = ids.find_domain("Default")
+    project = ids.create_project(name="team-%s" % tag, description="the team's", tags=["gold"],
+                                 domain_id=domain.id)
+    alice = ids.create_user(name="alice-%s" % tag, email="alice@example.org",
+                            domain_id=domain.id, password=uuid.uuid4().hex)
+    bob = ids.create_user(name="bob-%s" % tag, domain_id=domain.id, password=uuid.uuid4().hex)
+    group = ids.create_group(name="ops-%s" % tag, description="on call", domain_id=domain.id)
+    key = public_key()
+    try:
+        ids.add_user_to_group(bob, group)
+        ids.assign_project_role_to_user(project, alice, ids.find_role("member"))
+        ids.assign_project_role_to_group(project, group, ids.find_role("reader"))
+        admin.compute.create_keypair(name="laptop", public_key=key, user_id=alice.id)
+        network = admin.network.create_network(name="team-net", project_id=project.id)
+        yield {"project": project, "alice": alice, "bob": bob, "group": group, "key": key,
+               "tag": tag, "network": network}
+    finally:
+        admin.compute.delete_keypair("laptop", user_id=alice.id, ignore_missing=True)
+        admin.network.delete_network(network.id, ignore_missing=True)
+        for delete, obj in ((ids.delete_user, alice), (ids.delete_user, bob),
+                            (ids.delete_group, group), (ids.delete_project, project)):
+            delete(obj, ignore_missing=True)
+
+
+def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
+        full_config, clouds, openstack_facts, source_team):
+    LocalActionService.DATASTORE.clear()
+    ct1 = clouds["ct1-admin"]
+    name = source_team["project"].name
+    try:
+        exported = act("export_tenant", full_config, project=name)
+        doc = exported["document"]
+        assert sorted(doc["resources"]["user"]) == sorted([source_team["alice"].id,
+                                                           source_team["bob"].id])
+        assert [k["params"]["public_key"] for k in doc["resources"]["keypair"].values()] == [
+            source_team["key"]]
+
+        # the dry run makes nothing, says the project and everything in it would be made
+        dry = act("import_tenant", full_config, export=doc, dry_run=True, passwords="random")
+        assert dry["summary"]["conflict"] == 0, dry["text"]
+        assert {r["outcome"] for r in dry["results"] if r["kind"] != "quota"} == {"created"}, \
+            dry["text"]
+        assert not list(ct1.identity.projects(name=name))
+
+        done = act("import_tenant", full_config, export=doc, passwords="random")
+        assert done["summary"]["conflict"] == 0, done["text"]
+        project = ct1.identity.get_project(done["project"]["id"])
+        assert (project.name, project.description) == (name, "the team's")
+        assert sorted(project.tags) == sorted(["gold", "ceph_migrate_source_id=%s"
+                                               % source_team["project"].id])
+        users = {u.name: u for u in ct1.identity.users()}
+        alice = users["alice-%s" % source_team["tag"]]
+        bob = users["bob-%s" % source_team["tag"]]
+        assert alice.email == "alice@example.org"
+        members = [u.id for u in ct1.identity.group_users(
+            next(ct1.identity.groups(name="ops-%s" % source_team["tag"])))]
+        assert members == [bob.id]
+        assert ct1.identity.validate_user_has_project_role(project, alice,
+                                                           ct1.identity.find_role("member"))
+        pair = ct1.compute.get_keypair("laptop", user_id=alice.id)
+        assert pair.public_key == source_team["key"]
+        # each random password is in the datastore, encrypted, and named (not shown) in the
+        # result: alice logs in with hers, into the new project
+        assert sorted(p["user"] for p in done["passwords"]) == sorted([alice.name, bob.name])
+        key = next(p["datastore_key"] for p in done["passwords"] if p["user"] == alice.name)
+        password = LocalActionService.DATASTORE[key]
+        assert password not in json.dumps(done)
+        login = openstack.connect(
+            auth_url=openstack_facts["clouds"]["ct1"]["urls"]["identity"], username=alice.name,
+            password=password, project_id=project.id, user_domain_name="Default")
+        assert login.authorize()
+
+        again = act("import_tenant", full_config, export=doc, passwords="random")
+        assert again["changed"] is False and again["passwords"] == []
+        assert again["summary"]["unchanged"] == len(again["results"]), again["text"]
+        compared = act("compare_tenant", full_config, export=doc)
+        assert compared["clean"] is True, compared["differences"]
+
+        # the rollback takes the keypair, the roles, the people and the project, emptied first
+        undone = act("rollback_tenant", full_config,
+                     source_project_id=source_team["project"].id)
+        # (the new project's default security group is Neutron's own: adopted, kept)
+        assert {(r["kind"], r["outcome"]) for r in undone["results"]
+                if r["kind"] not in ("quota", "security_group", "security_group_rule")} == {
+            (k, "removed") for k in ("project", "user", "group", "role_assignment", "keypair",
+                                     "network")}
+        assert ct1.identity.find_project(project.id, ignore_missing=True) is None
+        assert ct1.identity.find_user(alice.id, ignore_missing=True) is None
+
+        # by default the people the pack makes cannot log in: disabled, without a password
+        disabled = act("import_tenant", full_config, export=doc, kinds=["project", "user"])
+        assert disabled["passwords"] == []
+        made = {u.name: u for u in ct1.identity.users()}[alice.name]
+        assert made.is_enabled is False and made.id != alice.id
+    finally:
+        run_python_action("rollback_tenant", full_config,
+                          {"source_project_id": source_team["project"].id})

@@ -6,7 +6,7 @@ Flavors are global: the pack marks one it made with an extra spec naming the sou
 and never removes anyone from an access list. Server groups take no mark at all: they are found
 through the mapping only (or adopted by name when asked), so a lost mapping makes them again.
 """
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .clouds import api
 from .tenant import Resource, Store, TenantMap
@@ -16,6 +16,7 @@ FLAVOR_MARK = "ceph_migrate:source_id"
 FLAVOR_PARAMS = ("name", "vcpus", "ram", "disk", "ephemeral", "swap", "rxtx_factor",
                  "is_public", "description")
 GROUP_PARAMS = ("name", "policy", "rules")
+KEYPAIR_PARAMS = ("name", "public_key", "type", "user_id")
 
 
 def _specs(flavor: Any) -> Dict[str, str]:
@@ -40,9 +41,9 @@ def _all_flavors(compute: Any) -> List[Any]:
 
 # --------------------------------------------------------------------------- export
 
-def export(conn: Any, project_id: str) -> List[Resource]:
-    """The private flavors PROJECT_ID may use, the public ones its servers run on, and its
-    server groups."""
+def export(conn: Any, project_id: str, user_ids: Sequence[str] = ()) -> List[Resource]:
+    """The private flavors PROJECT_ID may use, the public ones its servers run on, its server
+    groups, and the keypairs of USER_IDS (the tenant's users: keypairs belong to users)."""
     compute = conn.compute
     flavors = api("flavors", lambda: _all_flavors(compute))
     used = {(s.flavor or {}).get("original_name") or (s.flavor or {}).get("id")
@@ -61,7 +62,17 @@ def export(conn: Any, project_id: str) -> List[Resource]:
             found.append(Resource("server_group", group.id,
                                   {k: _plain(getattr(group, k, None)) for k in GROUP_PARAMS},
                                   {"members": sorted(group.member_ids or [])}))
+    for user_id in user_ids:
+        for pair in api("keypairs of user %s" % user_id,
+                        lambda: list(compute.keypairs(user_id=user_id))):
+            found.append(Resource("keypair", "%s:%s" % (user_id, pair.name),
+                                  dict(_keypair_params(pair), user_id=user_id),
+                                  {"fingerprint": pair.fingerprint}, refs={"user_id": "user"}))
     return found
+
+
+def _keypair_params(pair: Any) -> Dict[str, Any]:
+    return {k: getattr(pair, k, None) for k in KEYPAIR_PARAMS}
 
 
 def _plain(value: Any) -> Any:
@@ -158,11 +169,39 @@ def server_group_store(conn: Any, project_conn: Callable[[], Any]) -> Store:
         updatable=())
 
 
+def keypair_store(conn: Any) -> Store:
+    """A user's keypair (id user id:name). Keypairs take no mark: one of that user and name
+    already there is the destination's own (equal, or a conflict: a key is never replaced)."""
+    compute = conn.compute
+
+    def find(ident: str) -> Optional[Any]:
+        user_id, name = ident.split(":", 1)
+        pair = compute.find_keypair(name, user_id=user_id, ignore_missing=True)
+        if pair is not None and not pair.user_id:
+            pair.user_id = user_id
+        return pair
+    return Store(
+        get=find, tagged=lambda mark: [], named=lambda name: [],
+        actual=_keypair_params,
+        create=lambda wanted, mark: compute.create_keypair(
+            **{k: v for k, v in wanted.items() if v is not None}),
+        update=lambda pair, attrs: pair, updatable=(),
+        ident=lambda pair: "%s:%s" % (pair.user_id, pair.name),
+        builtin=lambda wanted: find("%s:%s" % (wanted["user_id"], wanted["name"])))
+
+
 def remove(conn: Any, kind: str, destination_id: str, source_id: str,
            dry_run: bool = False) -> str:
     """Delete a flavor (only with the pack's mark for SOURCE_ID) or a server group the mapping
     says the pack made."""
     compute = conn.compute
+    if kind == "keypair":
+        user_id, name = destination_id.split(":", 1)
+        if compute.find_keypair(name, user_id=user_id, ignore_missing=True) is None:
+            return "gone"
+        if not dry_run:
+            compute.delete_keypair(name, user_id=user_id, ignore_missing=True)
+        return "would be removed" if dry_run else "removed"
     if kind == "flavor":
         flavor = compute.find_flavor(destination_id, ignore_missing=True)
         if flavor is None or flavor.id != destination_id:

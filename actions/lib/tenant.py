@@ -19,8 +19,8 @@ from .names import SOURCE_ID_KEY
 
 DOCUMENT_VERSION = 1
 # import order: what a resource refers to comes before it
-KINDS = ("quota", "flavor", "network", "subnet", "router", "security_group", "security_group_rule",
-         "server_group")
+KINDS = ("project", "user", "group", "role_assignment", "keypair", "quota", "flavor", "network",
+         "subnet", "router", "security_group", "security_group_rule", "server_group")
 OUTCOMES = ("created", "updated", "adopted", "unchanged", "conflict")
 # the editable translation section of a mapping: source value -> destination value
 TRANSLATIONS = ("projects", "external_networks", "physnets", "flavors", "volume_types",
@@ -211,6 +211,9 @@ class Store:
     # a destination resource that exists by construction (a project's default security
     # group): adopted whatever it holds, then brought to what the source says
     builtin: Optional[Callable[[Dict[str, Any]], Optional[Any]]] = None
+    # a builtin is kept as it is, never changed or marked (a user account of that name: a
+    # person, whose name Keystone keeps unique in a domain)
+    keep_builtin: bool = False
 
 
 def differences(wanted: Mapping[str, Any], actual: Mapping[str, Any]) -> List[str]:
@@ -248,8 +251,17 @@ def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, t
             store.delete(found)
         found = None
         how = "replaced"
-    if found is None and store.builtin is not None:
+    if found is not None and store.keep_builtin and entry is not None and \
+            entry.outcome == "adopted" and not entry.made:
+        return _recorded(tmap, dry_run, Result(kind, source_id, name, "unchanged",
+                                               store.ident(found), False,
+                                               "the destination's own, kept as it is"), print_)
+    if found is None and store.builtin is not None and not (dry_run and _refers_to_new(wanted)):
         found = store.builtin(wanted)
+        if found is not None and store.keep_builtin:
+            return _recorded(tmap, dry_run, Result(
+                kind, source_id, name, "adopted", store.ident(found), False,
+                "the destination's own (same name), kept as it is"), print_)
         if found is not None:
             how = "builtin"
             if not dry_run and store.tag is not None:
@@ -293,6 +305,14 @@ def reconcile(kind: str, source_id: str, wanted: Dict[str, Any], store: Store, t
                                            "set %s" % ", ".join(differ)), print_)
 
 
+def _refers_to_new(wanted: Mapping[str, Any]) -> bool:
+    """A dry run's params naming a resource not made yet (resolve_refs' placeholder): nothing
+    at the destination can be it."""
+    values = [v for value in wanted.values()
+              for v in (value if isinstance(value, list) else [value])]
+    return any(isinstance(v, str) and v.startswith(NEW) for v in values)
+
+
 def _recorded(tmap: TenantMap, dry_run: bool, result: Result, print_: str) -> Result:
     if not dry_run and result.destination_id:
         tmap.record(result.kind, result.source_id, Entry(
@@ -318,10 +338,11 @@ def _resolved(tmap: TenantMap, kind: str, value: Any, dry_run: bool) -> Any:
         ref = "%s_id" % kind
         return dict(value, **{ref: _resolved(tmap, kind, value[ref], dry_run)})
     if dry_run and tmap.get(kind, str(value)) is None:
-        return "(new %s from %s)" % (kind, value)
+        return "%s%s from %s)" % (NEW, kind, value)
     return tmap.destination(kind, str(value))
 
 
+NEW = "(new "     # a dry run's placeholder for a resource not made yet: "(new <kind> from <id>)"
 Translate = Callable[[Resource, Dict[str, Any], TenantMap], Dict[str, Any]]
 StoreFor = Callable[[str, Dict[str, Any]], Store]
 

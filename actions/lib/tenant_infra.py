@@ -1,7 +1,8 @@
 """A tenant's infrastructure between the clouds: export at the source, import at the
-destination, compare the two through the mapping, roll back what the import made. Flavors and
-server groups (Nova), networks, subnets, routers, security groups and rules (Neutron); the rest
-of the tenant joins through the same functions, a service module per kind."""
+destination, compare the two through the mapping, roll back what the import made. The project,
+its users, groups and role assignments (Keystone), keypairs, flavors and server groups (Nova),
+quotas, networks, subnets, routers, security groups and rules (Neutron); a service module per
+kind, one rule (tenant.reconcile) for all."""
 import dataclasses
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -9,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from . import neutron, nova, quotas
+from . import keystone, neutron, nova, quotas
 from .clouds import CloudSettings
 from .settings import DESTINATION, SOURCE, Settings
 from .waiting import Reader, Writer
@@ -26,8 +27,11 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
     conn = settings.cloud(SOURCE).connect()
     found = resolve_project(conn, project)
     external: Dict[str, str] = {}
+    identity = keystone.export(conn, found["id"])
+    users = [r.source_id for r in identity if r.kind == "user"]
     doc = document({"id": found["id"], "name": found["name"], "domain": found["domain"]},
-                   quotas.export(conn, found["id"]) + nova.export(conn, found["id"])
+                   identity + quotas.export(conn, found["id"])
+                   + nova.export(conn, found["id"], users)
                    + neutron.export(conn, found["id"], external))
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
     return {"project": doc["project"], "document": doc, "yaml": dump(doc),
@@ -51,62 +55,120 @@ def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap) -
         write(MAP_KEY % source_project_id, json.dumps(tmap.as_dict(), sort_keys=True))
 
 
-def import_tenant(settings: Settings, doc: Mapping[str, Any], destination_project: str,
-                  tmap: TenantMap, kinds: Sequence[str] = KINDS, adopt: bool = False,
-                  dry_run: bool = False) -> Dict[str, Any]:
-    """Every resource of KINDS into DESTINATION_PROJECT; each says created, updated, adopted,
-    unchanged or conflict, and whether it changed anything."""
+def import_tenant(settings: Settings, doc: Mapping[str, Any],
+                  destination_project: Optional[str], tmap: TenantMap,
+                  kinds: Sequence[str] = KINDS, adopt: bool = False, dry_run: bool = False,
+                  passwords: str = "disabled", keep_secret: Optional[Writer] = None
+                  ) -> Dict[str, Any]:
+    """Every resource of KINDS into the destination project: DESTINATION_PROJECT (an existing
+    project, the source project's counterpart), else the one an earlier import made, else made
+    now (in the source's domain, by name). Each resource says created, updated, adopted,
+    unchanged or conflict, and whether it changed anything. PASSWORDS: users the pack makes are
+    `disabled`, or get a `random` password KEEP_SECRET stores encrypted (named in the result)."""
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise RefusedError("unknown kind(s) %s (known: %s)"
                            % (", ".join(unknown), ", ".join(KINDS)))
+    if passwords not in keystone.PASSWORD_POLICIES:
+        raise RefusedError("passwords must be one of %s" % ", ".join(keystone.PASSWORD_POLICIES))
+    if passwords == "random" and keep_secret is None and not dry_run:
+        raise RefusedError("random passwords need the StackStorm datastore to keep them")
     cloud = settings.cloud(DESTINATION)
     conn = cloud.connect()
-    project = resolve_project(conn, destination_project)
+    given = resolve_project(conn, destination_project) if destination_project else None
+    made_passwords: List[Dict[str, str]] = []
+    people = keystone.user_store(conn, passwords, keep_secret, made_passwords)
+    results = import_all(doc, tmap, lambda kind, wanted: guarded(
+        keystone.project_store(conn, given), kind),
+        translator(doc, conn, given, None, passwords), kinds=["project"], adopt=adopt,
+        dry_run=dry_run)
+    project_id = destination_of(doc, tmap, given)
+    if project_id is None and not (dry_run and results and results[0].outcome == "created"):
+        raise RefusedError("no destination project: name destination_project, or import the "
+                           "project (kind project) first")
 
     def store(kind: str, wanted: Dict[str, Any]) -> Store:
-        return guarded(store_for(cloud, conn, project["id"], kind, wanted), kind)
-    results = import_all(doc, tmap, store, translator(doc, project["id"]),
-                         kinds=[k for k in KINDS if k in kinds], adopt=adopt, dry_run=dry_run)
+        if project_id is None and kind not in GLOBAL_KINDS:     # a dry run, project to make
+            return NOTHING
+        return guarded(store_for(cloud, conn, project_id or "", kind, wanted, people), kind)
+    results += import_all(doc, tmap, store, translator(doc, conn, given, project_id, passwords),
+                          kinds=[k for k in KINDS if k in kinds and k != "project"],
+                          adopt=adopt, dry_run=dry_run)
     counts = summary(results)
     # in a dry run each result's `changed` says what the run would change
-    return {"project": project, "dry_run": dry_run,
+    return {"project": _project_facts(conn, project_id, given), "dry_run": dry_run,
             "changed": not dry_run and any(r.changed for r in results), "summary": counts,
             "results": [r.as_dict() for r in results], "mapping": tmap.as_dict(),
-            "text": _text(results, counts, dry_run)}
+            "passwords": made_passwords, "text": _text(results, counts, dry_run)}
 
 
-def compare_tenant(settings: Settings, doc: Mapping[str, Any], destination_project: str,
-                   tmap: TenantMap) -> Dict[str, Any]:
+# kinds that are not in a project: their stores work before the project exists
+GLOBAL_KINDS = ("user", "group", "flavor", "keypair")
+# a destination with nothing in it (a dry run's project yet to be made)
+NOTHING = Store(get=lambda ident: None, tagged=lambda mark: [], named=lambda name: [],
+                actual=lambda obj: {}, create=lambda wanted, mark: None,
+                update=lambda obj, attrs: obj, updatable=())
+
+
+def destination_of(doc: Mapping[str, Any], tmap: TenantMap,
+                   given: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+    """The destination project: the one named, else the mapping's counterpart of the source."""
+    if given:
+        return str(given["id"])
+    entry = tmap.get("project", str((doc.get("project") or {}).get("id")))
+    return entry.destination_id if entry else None
+
+
+def _project_facts(conn: Any, project_id: Optional[str],
+                   given: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    if given or project_id is None:
+        return dict(given) if given else None
+    return resolve_project(conn, project_id)
+
+
+def compare_tenant(settings: Settings, doc: Mapping[str, Any],
+                   destination_project: Optional[str], tmap: TenantMap) -> Dict[str, Any]:
     """What differs between the export and the destination, read through the mapping (and
     the source tags): the check after an import, and the tests' oracle."""
     cloud = settings.cloud(DESTINATION)
     conn = cloud.connect()
-    project = resolve_project(conn, destination_project)
-    translate = translator(doc, project["id"])
+    given = resolve_project(conn, destination_project) if destination_project else None
+    project_id = destination_of(doc, tmap, given)
+    if project_id is None:
+        raise RefusedError("no destination project: name destination_project, or import first")
+    translate = translator(doc, conn, given, project_id, "random")   # (enabled: see _compared)
     differ: List[Dict[str, Any]] = []
     for kind in KINDS:
         for resource in resources(doc, kind):
-            differ.extend(_compared(cloud, conn, project["id"], resource, tmap, translate))
-    return {"project": project, "clean": not differ, "differences": differ}
+            differ.extend(_compared(cloud, conn, project_id, resource, tmap, translate, given))
+    return {"project": _project_facts(conn, project_id, given), "clean": not differ,
+            "differences": differ}
 
 
 def _compared(cloud: CloudSettings, conn: Any, project_id: str, resource: Resource,
-              tmap: TenantMap, translate: Translate) -> List[Dict[str, Any]]:
+              tmap: TenantMap, translate: Translate, given: Optional[Mapping[str, Any]]
+              ) -> List[Dict[str, Any]]:
     where = {"kind": resource.kind, "source_id": resource.source_id, "name": resource.name}
     try:
         wanted = translate(resource, resolve_refs(resource, tmap), tmap)
     except RefusedError as exc:
         return [dict(where, missing=True, detail=str(exc))]
-    store = guarded(store_for(cloud, conn, project_id, resource.kind, wanted), resource.kind)
+    store = guarded(keystone.project_store(conn, given) if resource.kind == "project" else
+                    store_for(cloud, conn, project_id, resource.kind, wanted), resource.kind)
     entry = tmap.get(resource.kind, resource.source_id)
     found = store.get(entry.destination_id) if entry else None
     if found is None:
         tagged = store.tagged(source_tag(resource.source_id))
         found = tagged[0] if len(tagged) == 1 else None
+    if found is None and store.builtin is not None:
+        found = store.builtin(wanted)
     if found is None:
         return [dict(where, missing=True, detail="not at the destination")]
+    if store.keep_builtin and not (entry and entry.made):
+        return []           # the destination's own account, adopted as it is
     actual = store.actual(found)
+    if resource.kind == "user":       # a user the pack made: the password policy set it
+        actual["enabled"] = wanted.get("enabled")
     return [dict(where, missing=False, param=k, source=wanted[k], destination=actual.get(k))
             for k in differences(wanted, actual)]
 
@@ -118,7 +180,7 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
     conn = settings.cloud(DESTINATION).connect()
     done: List[Dict[str, Any]] = []
     for kind in reversed(KINDS):
-        service = {"quota": quotas}.get(kind) or (nova if kind in NOVA_KINDS else neutron)
+        service = SERVICES.get(kind, neutron)
         for source_id, entry in sorted((tmap.entries.get(kind) or {}).items()):
             act = service.remove if entry.made else service.untag
             outcome = api("rolling back %s %s" % (kind, entry.destination_id),
@@ -131,12 +193,25 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
             "results": done, "mapping": tmap.as_dict()}
 
 
-NOVA_KINDS = ("flavor", "server_group")
+NOVA_KINDS = ("flavor", "server_group", "keypair")
+KEYSTONE_KINDS = ("project", "user", "group", "role_assignment")
+# the module that removes or untags each kind (Neutron's for the rest)
+SERVICES = dict([(k, nova) for k in NOVA_KINDS] + [(k, keystone) for k in KEYSTONE_KINDS],
+                quota=quotas)
 
 
 def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
-              wanted: Dict[str, Any]) -> Store:
-    """KIND's Store at the destination (its service's)."""
+              wanted: Dict[str, Any], users: Optional[Store] = None) -> Store:
+    """KIND's Store at the destination (its service's); USERS the one that makes users (with
+    the import's password policy); the project's is keystone.project_store."""
+    if kind == "user":
+        return users or keystone.user_store(conn, "disabled", None, [])
+    if kind == "group":
+        return keystone.group_store(conn)
+    if kind == "role_assignment":
+        return keystone.role_assignment_store(conn, project_id)
+    if kind == "keypair":
+        return nova.keypair_store(conn)
     if kind == "quota":
         return quotas.quota_store(conn, project_id, wanted["service"])
     if kind == "flavor":
@@ -146,16 +221,20 @@ def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
     return neutron.store_for(conn, project_id, kind, wanted)
 
 
-def translator(doc: Mapping[str, Any], destination_project: str) -> Translate:
+def translator(doc: Mapping[str, Any], conn: Any, given: Optional[Mapping[str, Any]],
+               destination_project: Optional[str], passwords: str) -> Translate:
     """Each service's translations of a resource's params (after its refs are resolved)."""
     source_project = str((doc.get("project") or {}).get("id"))
+    destination = destination_project or "(new project from %s)" % source_project
 
     def translate(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap
                   ) -> Dict[str, Any]:
         if resource.kind == "quota":
             return wanted
+        if resource.kind in KEYSTONE_KINDS:
+            return keystone.translated(resource, wanted, tmap, given, conn, passwords)
         if resource.kind in NOVA_KINDS:
-            return nova.translated(resource, wanted, tmap, source_project, destination_project)
+            return nova.translated(resource, wanted, tmap, source_project, destination)
         return neutron.translated(resource, wanted, tmap)
     return translate
 

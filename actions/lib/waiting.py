@@ -63,9 +63,12 @@ def datastore_reader(service: object) -> Optional[Reader]:
     return lambda key: get(key, local=False)
 
 
-def datastore_writer(service: object) -> Optional[Writer]:
-    """Write global datastore keys (None where the service keeps none)."""
+def datastore_writer(service: object, encrypt: bool = False) -> Optional[Writer]:
+    """Write global datastore keys, ENCRYPTed (a secret) when asked (None where the service
+    keeps none)."""
     put = getattr(service, "set_value", None)
     if put is None:
         return None
+    if encrypt:
+        return lambda key, value: put(key, value, local=False, encrypt=True)
     return lambda key, value: put(key, value, local=False)
