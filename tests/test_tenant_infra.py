@@ -3,7 +3,9 @@ and rollback_tenant, against the real Nova and Neutron of both sandbox clouds: a
 with extra specs, a server group, two networks of one name, IPv4 and IPv6 subnets, a router with
 its gateway, interfaces at given addresses and a static route, security groups whose rules refer
 to each other (a cycle), and the default group."""
+import hashlib
 import json
+import os
 import uuid
 
 import openstack
@@ -280,6 +282,9 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
         ct1.network.delete_network(theirs.id, ignore_missing=True)
 
 
+IMAGE_BYTES = 4 * 1024 * 1024
+
+
 def public_key():
     """A fresh OpenSSH public key (Nova checks the format)."""
     from cryptography.hazmat.primitives import serialization
@@ -292,7 +297,8 @@ def public_key():
 @pytest.fixture
 def source_team(clouds):
     """A project the destination does not have: its users (one a group's member only), a group,
-    their roles, a keypair and a network; removed afterwards."""
+    their roles, a keypair, a network and an image shared with another project; removed
+    afterwards."""
     admin = clouds["pa1-admin"]
     ids = admin.identity
     tag = uuid.uuid4().hex[:6]
@@ -310,9 +316,18 @@ def source_team(clouds):
         ids.assign_project_role_to_group(project, group, ids.find_role("reader"))
         admin.compute.create_keypair(name="laptop", public_key=key, user_id=alice.id)
         network = admin.network.create_network(name="team-net", project_id=project.id)
+        data = os.urandom(IMAGE_BYTES)
+        image = admin.image.create_image(name="base", data=data, disk_format="raw",
+                                         container_format="bare", owner=project.id,
+                                         visibility="shared", tags=["golden"], os_distro="debian",
+                                         min_disk=1)
+        admin.image.add_member(image, member_id=admin.current_project_id)
         yield {"project": project, "alice": alice, "bob": bob, "group": group, "key": key,
-               "tag": tag, "network": network}
+               "tag": tag, "network": network, "image": admin.image.get_image(image.id),
+               "data": data}
     finally:
+        if "image" in locals():
+            admin.image.delete_image(image.id, ignore_missing=True)
         admin.compute.delete_keypair("laptop", user_id=alice.id, ignore_missing=True)
         admin.network.delete_network(network.id, ignore_missing=True)
         for delete, obj in ((ids.delete_user, alice), (ids.delete_user, bob),
@@ -333,14 +348,19 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
         assert [k["params"]["public_key"] for k in doc["resources"]["keypair"].values()] == [
             source_team["key"]]
 
+        pa1_admin = clouds["pa1-admin"].current_project_id
+        ct1_admin = ct1.current_project_id
+        translation = {"projects": {pa1_admin: ct1_admin}}
         # the dry run makes nothing, says the project and everything in it would be made
-        dry = act("import_tenant", full_config, export=doc, dry_run=True, passwords="random")
+        dry = act("import_tenant", full_config, export=doc, dry_run=True, passwords="random",
+                  translation=translation)
         assert dry["summary"]["conflict"] == 0, dry["text"]
         assert {r["outcome"] for r in dry["results"] if r["kind"] != "quota"} == {"created"}, \
             dry["text"]
         assert not list(ct1.identity.projects(name=name))
 
-        done = act("import_tenant", full_config, export=doc, passwords="random")
+        done = act("import_tenant", full_config, export=doc, passwords="random",
+                   translation=translation)
         assert done["summary"]["conflict"] == 0, done["text"]
         project = ct1.identity.get_project(done["project"]["id"])
         assert (project.name, project.description) == (name, "the team's")
@@ -368,6 +388,18 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
             password=password, project_id=project.id, user_domain_name="Default")
         assert login.authorize()
 
+        # the image came by Ceph: Glance serves the same bytes from the destination pool, with
+        # the source's hash, tags, properties and members (translated)
+        image = next(ct1.image.images(owner=project.id))
+        source = source_team["image"]
+        assert (image.name, image.hash_value, image.visibility, image.tags, image.min_disk) == (
+            "base", source.hash_value, "shared", ["golden"], 1)
+        assert image.os_distro == "debian"
+        assert image.direct_url.split("/")[3] == full_config["pools"]["destination_glance_pool"]
+        assert [m.member_id for m in ct1.image.members(image)] == [ct1_admin]
+        served = b"".join(ct1.image.download_image(image, stream=True).iter_content(1 << 20))
+        assert hashlib.sha256(served).digest() == hashlib.sha256(source_team["data"]).digest()
+
         again = act("import_tenant", full_config, export=doc, passwords="random")
         assert again["changed"] is False and again["passwords"] == []
         assert again["summary"]["unchanged"] == len(again["results"]), again["text"]
@@ -381,7 +413,8 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
         assert {(r["kind"], r["outcome"]) for r in undone["results"]
                 if r["kind"] not in ("quota", "security_group", "security_group_rule")} == {
             (k, "removed") for k in ("project", "user", "group", "role_assignment", "keypair",
-                                     "network")}
+                                     "network", "image")}
+        assert ct1.image.find_image(image.id, ignore_missing=True) is None
         assert ct1.identity.find_project(project.id, ignore_missing=True) is None
         assert ct1.identity.find_user(alice.id, ignore_missing=True) is None
 

@@ -2,7 +2,7 @@
 destination (the verified copy registered by its RBD location), each found again on a re-run
 by the source's id it carries, and deleted again by the rollback."""
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import names
 from .cinder import describe_volume, state_ok, volume_state
@@ -13,6 +13,7 @@ from .migration import Migration
 from .names import SOURCE_ID_KEY
 from .rbd_image import META_REGISTERED, RbdImage, facts, outcome
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
+from .tenant import Resource, Store
 from .waiting import Nudge, Reader, image_active_key
 
 # image fields that describe the data or belong to Glance, never copied as properties
@@ -221,3 +222,140 @@ def find_registered_image(conn: Any, source_image_id: str) -> Any:
         if (image.properties or {}).get(SOURCE_ID_KEY) == source_image_id:
             return image
     return None
+
+
+# -- a tenant's images -----------------------------------------------------------------------
+# What is carried of an image: its data (by Ceph, image_transfer) and these; the pack's mark is
+# the property ceph_migrate_source_id, as on the boot procedure's registration.
+IMAGE_PARAMS = ("name", "disk_format", "container_format", "min_disk", "min_ram", "visibility",
+                "protected", "tags", "properties", "os_hash_algo", "os_hash_value", "members")
+IMAGE_UPDATABLE = ("name", "min_disk", "min_ram", "visibility", "protected", "tags",
+                   "properties", "members")
+
+
+def _image_params(conn: Any, image: Any) -> Dict[str, Any]:
+    """What is carried of IMAGE; its properties read from Glance's own JSON (openstacksdk
+    moves the ones it knows, os_distro, hw_*..., out of ``properties``)."""
+    raw = conn.image.get("/images/%s" % image.id).json()
+    properties = {k: v for k, v in sorted(raw.items())
+                  if k not in IMAGE_INTERNAL and not k.startswith("os_glance")
+                  and k != SOURCE_ID_KEY}
+    members = sorted(m.member_id for m in conn.image.members(image)) \
+        if image.visibility == "shared" else []
+    return {"name": image.name, "disk_format": image.disk_format,
+            "container_format": image.container_format, "min_disk": image.min_disk or 0,
+            "min_ram": image.min_ram or 0, "visibility": image.visibility,
+            "protected": bool(image.is_protected), "tags": sorted(image.tags or []),
+            "properties": properties, "os_hash_algo": image.hash_algo,
+            "os_hash_value": image.hash_value, "members": members}
+
+
+def export(conn: Any, project_id: str) -> List[Resource]:
+    """The project's own active images (those of others it may use stay theirs), each with
+    where its data is (facts.location: an rbd:// location's parts, or None elsewhere)."""
+    found = []
+    for image in api("images of %s" % project_id,
+                     lambda: list(conn.image.images(owner=project_id))):
+        if image.status != "active" or image.owner != project_id:
+            continue
+        params = api("image %s" % image.id, lambda: _image_params(conn, image))
+        found.append(Resource("image", image.id, params,
+                              {"size": image.size, "checksum": image.checksum,
+                               "location": parse_rbd_url(image.direct_url)},
+                              refs={}))
+    return found
+
+
+def translated_members(wanted: Dict[str, Any], projects: Mapping[str, str]) -> Dict[str, Any]:
+    return dict(wanted, members=sorted(projects.get(p, p) for p in wanted.get("members") or []))
+
+
+def image_store(conn: Any, project_id: str, carry: Callable[[str], str]) -> Store:
+    """The destination project's images. CARRY(source image id) puts the data in the
+    destination Glance pool (by Ceph) and returns its rbd:// location; the image is registered
+    on it with the source's hash (Glance trusts it: no bytes read), then given its visibility
+    and members."""
+    image = conn.image
+
+    def find(ident: str) -> Optional[Any]:
+        return _live_image(conn, ident)
+
+    def create(wanted: Dict[str, Any], mark: str) -> Any:
+        source_id = mark.split("=", 1)[1]
+        url = carry(source_id)
+        made = image.create_image(
+            name=wanted["name"], disk_format=wanted["disk_format"],
+            container_format=wanted["container_format"], min_disk=wanted["min_disk"],
+            min_ram=wanted["min_ram"], visibility="private", owner=project_id,
+            tags=wanted["tags"], allow_duplicates=True,
+            **dict(wanted["properties"], **{SOURCE_ID_KEY: source_id}))
+        validation = {"os_hash_algo": wanted["os_hash_algo"],
+                      "os_hash_value": wanted["os_hash_value"]} \
+            if wanted.get("os_hash_value") else None
+        image.add_image_location(made.id, url, validation_data=validation)
+        made = wait_for_image(conn, made.id, 120)
+        return update(made, {k: wanted[k] for k in ("visibility", "protected", "members")})
+
+    def update(found: Any, attrs: Dict[str, Any]) -> Any:
+        members = attrs.pop("members", None)
+        simple = {k: v for k, v in attrs.items() if k not in ("properties", "protected")}
+        if "protected" in attrs:
+            simple["is_protected"] = attrs["protected"]
+        simple.update(attrs.get("properties") or {})
+        if simple:
+            found = image.update_image(found, **simple)
+        if members:
+            have = {m.member_id for m in image.members(found)}
+            for member in members:
+                if member not in have:             # added, never taken away
+                    image.add_member(found, member_id=member)
+        return found
+
+    def delete(found: Any) -> None:
+        if found.is_protected:
+            image.update_image(found, is_protected=False)
+        image.delete_image(found, ignore_missing=True)
+    return Store(
+        get=find,
+        tagged=lambda mark: [i for i in image.images(owner=project_id)
+                             if (i.properties or {}).get(SOURCE_ID_KEY) == mark.split("=", 1)[1]],
+        named=lambda name: list(image.images(owner=project_id, name=name)),
+        actual=lambda found: _image_params(conn, found), create=create, update=update,
+        updatable=IMAGE_UPDATABLE, failed=lambda found: found.status != "active",
+        delete=delete)
+
+
+def _live_image(conn: Any, image_id: str) -> Optional[Any]:
+    try:
+        found = api("image %s" % image_id, lambda: conn.image.get_image(image_id))
+    except NotFound:
+        return None
+    return None if found.status in ("deleted", "pending_delete") else found
+
+
+def remove(conn: Any, kind: str, destination_id: str, source_id: str,
+           dry_run: bool = False) -> str:
+    """Delete an image the pack made (its property names SOURCE_ID); Glance removes its data."""
+    found = _live_image(conn, destination_id)
+    if found is None:
+        return "gone"
+    if (found.properties or {}).get(SOURCE_ID_KEY) != source_id:
+        return "kept: it does not carry the property %s=%s" % (SOURCE_ID_KEY, source_id)
+    if not dry_run:
+        if found.is_protected:
+            conn.image.update_image(found, is_protected=False)
+        conn.image.delete_image(found, ignore_missing=True)
+    return "would be removed" if dry_run else "removed"
+
+
+def untag(conn: Any, kind: str, destination_id: str, source_id: str,
+          dry_run: bool = False) -> str:
+    """An adopted image loses the pack's property."""
+    found = None if dry_run else _live_image(conn, destination_id)
+    if found is not None:
+        if (found.properties or {}).get(SOURCE_ID_KEY) == source_id:
+            conn.image.patch("/images/%s" % destination_id,
+                             json=[{"op": "remove", "path": "/%s" % SOURCE_ID_KEY}],
+                             headers={"Content-Type":
+                                      "application/openstack-images-v2.1-json-patch"})
+    return "kept: adopted, not made by the pack"

@@ -6,10 +6,10 @@ Flavors are global: the pack marks one it made with an extra spec naming the sou
 and never removes anyone from an access list. Server groups take no mark at all: they are found
 through the mapping only (or adopted by name when asked), so a lost mapping makes them again.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
-from .tenant import Resource, Store, TenantMap
+from .tenant import Resource, Store
 
 # the pack's mark on a flavor it made (an extra spec: the source flavor's id)
 FLAVOR_MARK = "ceph_migrate:source_id"
@@ -81,14 +81,11 @@ def _plain(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- translation
 
-def translated(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap,
-               source_project: str, destination_project: str) -> Dict[str, Any]:
-    """A flavor's access list through the projects translation (the tenant's own project to
-    the destination project unless said otherwise)."""
+def translated(resource: Resource, wanted: Dict[str, Any], projects: Mapping[str, str]
+               ) -> Dict[str, Any]:
+    """A flavor's access list through PROJECTS (source project id -> destination's)."""
     if resource.kind != "flavor":
         return wanted
-    projects = dict({source_project: destination_project},
-                    **(tmap.translation.get("projects") or {}))
     return dict(wanted, access=sorted(projects.get(p, p) for p in wanted.get("access") or []))
 
 

@@ -5,14 +5,15 @@ quotas, networks, subnets, routers, security groups and rules (Neutron); a servi
 kind, one rule (tenant.reconcile) for all."""
 import dataclasses
 import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from . import keystone, neutron, nova, quotas
+from . import glance, keystone, neutron, nova, quotas
+from .image_transfer import carry_image, GLANCE_SNAPSHOT
 from .clouds import CloudSettings
-from .settings import DESTINATION, SOURCE, Settings
+from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .waiting import Reader, Writer
 from .tenant import (differences, document, dump, import_all, KINDS, Resource, resolve_refs,
                      resources, source_tag, Store, summary, TenantMap, Translate)
@@ -31,7 +32,7 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
     users = [r.source_id for r in identity if r.kind == "user"]
     doc = document({"id": found["id"], "name": found["name"], "domain": found["domain"]},
                    identity + quotas.export(conn, found["id"])
-                   + nova.export(conn, found["id"], users)
+                   + nova.export(conn, found["id"], users) + glance.export(conn, found["id"])
                    + neutron.export(conn, found["id"], external))
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
     return {"project": doc["project"], "document": doc, "yaml": dump(doc),
@@ -77,6 +78,18 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any],
     conn = cloud.connect()
     given = resolve_project(conn, destination_project) if destination_project else None
     made_passwords: List[Dict[str, str]] = []
+    registrar = _once(lambda: settings.cloud(IMAGE_REGISTRATION).connect())
+
+    def carry(source_image_id: str) -> str:
+        """The source image's data at the destination (Ceph), as an rbd:// location."""
+        location = next(r.facts.get("location") for r in resources(doc, "image")
+                        if r.source_id == source_image_id)
+        if not location:
+            raise RefusedError("image %s is not in Ceph at the source: the pack carries "
+                               "only RBD-backed images" % source_image_id)
+        copy = carry_image(settings, location)
+        return "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), copy.pool, copy.name,
+                                      GLANCE_SNAPSHOT)
     people = keystone.user_store(conn, passwords, keep_secret, made_passwords)
     results = import_all(doc, tmap, lambda kind, wanted: guarded(
         keystone.project_store(conn, given), kind),
@@ -90,6 +103,8 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any],
     def store(kind: str, wanted: Dict[str, Any]) -> Store:
         if project_id is None and kind not in GLOBAL_KINDS:     # a dry run, project to make
             return NOTHING
+        if kind == "image":
+            return guarded(glance.image_store(registrar(), project_id or "", carry), kind)
         return guarded(store_for(cloud, conn, project_id or "", kind, wanted, people), kind)
     results += import_all(doc, tmap, store, translator(doc, conn, given, project_id, passwords),
                           kinds=[k for k in KINDS if k in kinds and k != "project"],
@@ -100,6 +115,17 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any],
             "changed": not dry_run and any(r.changed for r in results), "summary": counts,
             "results": [r.as_dict() for r in results], "mapping": tmap.as_dict(),
             "passwords": made_passwords, "text": _text(results, counts, dry_run)}
+
+
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """MAKE's value, made on first use (a connection only an import with images needs)."""
+    made: List[Any] = []
+
+    def get() -> Any:
+        if not made:
+            made.append(make())
+        return made[0]
+    return get
 
 
 # kinds that are not in a project: their stores work before the project exists
@@ -197,7 +223,7 @@ NOVA_KINDS = ("flavor", "server_group", "keypair")
 KEYSTONE_KINDS = ("project", "user", "group", "role_assignment")
 # the module that removes or untags each kind (Neutron's for the rest)
 SERVICES = dict([(k, nova) for k in NOVA_KINDS] + [(k, keystone) for k in KEYSTONE_KINDS],
-                quota=quotas)
+                quota=quotas, image=glance)
 
 
 def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
@@ -212,6 +238,8 @@ def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
         return keystone.role_assignment_store(conn, project_id)
     if kind == "keypair":
         return nova.keypair_store(conn)
+    if kind == "image":         # read-only here: import_tenant makes images (carried by Ceph)
+        return glance.image_store(conn, project_id, _no_carrying)
     if kind == "quota":
         return quotas.quota_store(conn, project_id, wanted["service"])
     if kind == "flavor":
@@ -221,11 +249,20 @@ def store_for(cloud: CloudSettings, conn: Any, project_id: str, kind: str,
     return neutron.store_for(conn, project_id, kind, wanted)
 
 
+def _no_carrying(source_image_id: str) -> str:
+    raise AssertionError("only import_tenant carries images")
+
+
 def translator(doc: Mapping[str, Any], conn: Any, given: Optional[Mapping[str, Any]],
                destination_project: Optional[str], passwords: str) -> Translate:
     """Each service's translations of a resource's params (after its refs are resolved)."""
     source_project = str((doc.get("project") or {}).get("id"))
     destination = destination_project or "(new project from %s)" % source_project
+
+    def projects(tmap: TenantMap) -> Dict[str, str]:
+        """Source project id -> destination's: the tenant's own, unless the translation says
+        otherwise, and the others it names (a flavor's or an image's other projects)."""
+        return dict({source_project: destination}, **(tmap.translation.get("projects") or {}))
 
     def translate(resource: Resource, wanted: Dict[str, Any], tmap: TenantMap
                   ) -> Dict[str, Any]:
@@ -234,7 +271,9 @@ def translator(doc: Mapping[str, Any], conn: Any, given: Optional[Mapping[str, A
         if resource.kind in KEYSTONE_KINDS:
             return keystone.translated(resource, wanted, tmap, given, conn, passwords)
         if resource.kind in NOVA_KINDS:
-            return nova.translated(resource, wanted, tmap, source_project, destination)
+            return nova.translated(resource, wanted, projects(tmap))
+        if resource.kind == "image":
+            return glance.translated_members(wanted, projects(tmap))
         return neutron.translated(resource, wanted, tmap)
     return translate
 
