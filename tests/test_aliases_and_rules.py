@@ -214,10 +214,13 @@ COMMANDS = [
     ("migrate tenant acme to acme-prod dry_run=true adopt=true", "migrate_tenant.yaml",
      {"project": "acme", "destination_project": "acme-prod", "dry_run": "true",
       "adopt": "true"}),
+    ("migrate tenant team-7 as a new project passwords=random", "migrate_tenant.yaml",
+     {"project": "team-7", "passwords": "random"}),
 ]
 NOT_COMMANDS = ["migrate volume", "migrate volumes", "plan migration of volume", "approve gate",
                 "approve gates", "reject the gate %s" % INQUIRY, "migration status of image",
-                "migrate all volumes of tenant", "status of image volume-%s" % VOL]
+                "migrate all volumes of tenant", "status of image volume-%s" % VOL,
+                "migrate tenant acme"]
 
 
 def _cast_like_alias(action_params, params):

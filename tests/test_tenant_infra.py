@@ -359,6 +359,26 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
             dry["text"]
         assert not list(ct1.identity.projects(name=name))
 
+        # the plan: the same dry run, the quotas the tenant's use needs, room for the image
+        plan = act("plan_tenant_migration", full_config, export=doc, translation=translation)
+        assert plan["fits"] is True and plan["quotas"]["short"] == [], plan["text"]
+        assert plan["quotas"]["used"]["network"]["networks"] == 1
+        assert plan["capacity"]["images"]["needed_bytes"] == IMAGE_BYTES, plan["capacity"]
+        assert plan["capacity"]["servers"]["free_vcpus"] > 0
+        assert [r["outcome"] for r in plan["results"]] == [r["outcome"] for r in dry["results"]]
+        # a destination without room for the image is refused before anything changes
+        tight = dict(full_config, capacity={"reserve_gib": 100000})
+        refused = act("plan_tenant_migration", tight, export=doc, translation=translation)
+        assert refused["fits"] is False
+        assert "free space or add OSDs first" in refused["capacity"]["images"]["detail"]
+        # and quotas below what the tenant uses are said: the tenant's network, none allowed
+        quota = doc["resources"]["quota"]
+        low = dict(doc, resources=dict(doc["resources"], quota=dict(quota, network=dict(
+            quota["network"], params=dict(quota["network"]["params"], networks=0)))))
+        short = act("plan_tenant_migration", full_config, export=low, translation=translation)
+        assert short["fits"] is False and short["quotas"]["short"] == [
+            {"service": "network", "limit": "networks", "used": 1, "allowed": 0}]
+
         done = act("import_tenant", full_config, export=doc, passwords="random",
                    translation=translation)
         assert done["summary"]["conflict"] == 0, done["text"]

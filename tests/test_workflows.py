@@ -780,18 +780,23 @@ def tenant_results(outcomes, dry_run):
                for o in ("created", "updated", "adopted", "unchanged", "conflict")}
     return {"dry_run": dry_run, "changed": not dry_run and any(r["changed"] for r in results),
             "summary": summary, "results": results, "mapping": {},
+            "project": {"id": DESTINATION_PROJECT, "name": "tenant"}, "passwords": [],
             "text": "%s: %s" % ("would" if dry_run else "done", summary)}
 
 
-def tenant_script(planned, imported=None, clean=True):
-    def import_tenant(params):
-        if params.get("dry_run"):
-            return True, tenant_results(planned, True)
-        return True, tenant_results(imported or planned, False)
+DESTINATION_PROJECT = "d" * 32
+
+
+def tenant_script(planned, imported=None, clean=True, fits=True):
+    def plan(params):
+        return True, dict(tenant_results(planned, True), fits=fits, capacity={
+            "images": {"fits": fits, "detail": "needs 9.0 GiB, 1.0 GiB left"}},
+            text="would: ...\nimages: needs 9.0 GiB, 1.0 GiB left")
     return Script(**{
         "export_tenant": [(True, {"project": {"id": SOURCE_PROJECT, "name": "tenant"},
                                   "document": {"version": 1, "resources": {}}})],
-        "import_tenant": import_tenant,
+        "plan_tenant_migration": plan,
+        "import_tenant": lambda params: (True, tenant_results(imported or planned, False)),
         "compare_tenant": [(True, {"clean": clean, "differences": [] if clean else [
             {"kind": "network", "name": "app", "param": "mtu"}]})]})
 
@@ -815,12 +820,13 @@ def test_tenant_infra_plans_asks_the_tenant_admin_imports_and_compares():
     script = tenant_script(NEW_NETWORK)
     result, asked = run_tenant(script, translation={"external_networks": {"a": "b"}})
     assert result.status == "succeeded", result.errors
-    assert script.names() == ["export_tenant", "import_tenant", "gate_approvers",
+    assert script.names() == ["export_tenant", "plan_tenant_migration", "gate_approvers",
                               "import_tenant", "compare_tenant"]
     assert [(t, p["route"], p["users"]) for t, p in asked] == [
         ("approve_import", "tenant_admin", ["tenant"])]
-    plan, done = [p for n, p in script.calls if n == "import_tenant"]
-    assert plan["dry_run"] is True and "dry_run" not in done
+    plan, done = [p for n, p in script.calls if n in ("plan_tenant_migration", "import_tenant")]
+    assert "dry_run" not in plan and "dry_run" not in done
+    assert plan["passwords"] == done["passwords"] == "disabled"
     assert plan["translation"] == done["translation"] == {"external_networks": {"a": "b"}}
     assert plan["export"] == {"version": 1, "resources": {}}
     assert result.output["outcome"].startswith("migrated and compared clean: done")
@@ -831,7 +837,7 @@ def test_tenant_infra_dry_run_stops_after_the_plan():
     script = tenant_script(NEW_NETWORK)
     result, asked = run_tenant(script, dry_run=True)
     assert result.status == "succeeded" and asked == []
-    assert script.names() == ["export_tenant", "import_tenant"]
+    assert script.names() == ["export_tenant", "plan_tenant_migration"]
     assert result.output["outcome"] == "dry run, nothing was changed"
     assert result.output["planned"].startswith("would:")
 
@@ -840,7 +846,7 @@ def test_tenant_infra_with_nothing_to_do_asks_nothing_and_still_compares():
     script = tenant_script([("network", "app", "unchanged")])
     result, asked = run_tenant(script)
     assert result.status == "succeeded" and asked == []
-    assert script.names() == ["export_tenant", "import_tenant", "compare_tenant"]
+    assert script.names() == ["export_tenant", "plan_tenant_migration", "compare_tenant"]
     assert result.output["outcome"] == "already there, compared clean; nothing was changed"
 
 
@@ -848,15 +854,36 @@ def test_tenant_infra_conflicts_in_the_plan_stop_before_the_gate():
     script = tenant_script(NEW_NETWORK + [("router", "edge", "conflict")])
     result, asked = run_tenant(script)
     assert result.status == "failed" and asked == []
-    assert script.names() == ["export_tenant", "import_tenant"]
+    assert script.names() == ["export_tenant", "plan_tenant_migration"]
     assert result.output["outcome"].startswith("the plan has 1 conflict(s); nothing was changed")
+
+
+def test_tenant_infra_without_room_or_quota_stops_before_the_gate():
+    script = tenant_script(NEW_NETWORK, fits=False)
+    result, asked = run_tenant(script)
+    assert result.status == "failed" and asked == []
+    assert script.names() == ["export_tenant", "plan_tenant_migration"]
+    assert result.output["outcome"].startswith(
+        "the destination cannot hold the tenant (quotas or room); nothing was changed")
+    assert "needs 9.0 GiB" in result.output["outcome"]
+    assert result.output["capacity"]["images"]["fits"] is False
+
+
+def test_tenant_infra_into_a_project_it_makes_compares_that_project():
+    script = tenant_script(NEW_NETWORK)
+    result, _ = run_tenant(script, destination_project=None, passwords="random")
+    assert result.status == "succeeded", result.errors
+    compared = [p for n, p in script.calls if n == "compare_tenant"][0]
+    assert compared["destination_project"] == DESTINATION_PROJECT
+    assert [p["passwords"] for n, p in script.calls if n == "import_tenant"] == ["random"]
+    assert result.output["destination_project"]["id"] == DESTINATION_PROJECT
 
 
 def test_tenant_infra_rejected_or_unclean_says_so_and_how_to_undo():
     script = tenant_script(NEW_NETWORK)
     result, _ = run_tenant(script, answers={"approve_import": False})
     assert result.status == "failed"
-    assert script.names() == ["export_tenant", "import_tenant", "gate_approvers"]
+    assert script.names() == ["export_tenant", "plan_tenant_migration", "gate_approvers"]
     assert result.output["outcome"] == "import rejected by the tenant admin; nothing was changed"
 
     unclean = tenant_script(NEW_NETWORK, clean=False)

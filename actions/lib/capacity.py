@@ -42,9 +42,10 @@ def rooms(ceph: CephCli, pools: Sequence[str], reserve: int = 0) -> Dict[str, Ro
     return found
 
 
-def written_by(image: RbdImage, thick: bool = False) -> int:
+def written_by(image: RbdImage, thick: bool = False, snapshots: bool = False) -> int:
     """Bytes a copy of IMAGE takes: what ``rbd du`` says it uses (its provisioned size when
-    THICK, or when du cannot tell in time)."""
+    THICK, or when du cannot tell in time); with SNAPSHOTS, what its snapshots hold too (a
+    Glance image's data is its snapshot's: its head holds nothing of its own)."""
     info = image.info()
     if thick:
         return int(info["size"])
@@ -52,10 +53,11 @@ def written_by(image: RbdImage, thick: bool = False) -> int:
         usage = image.cli.run("du", image.spec)
     except CephMigrateError:
         return int(info["size"])
-    for entry in (usage or {}).get("images", []):
-        if entry.get("name") == image.name and "snapshot" not in entry:
-            return int(entry.get("used_size", info["size"]))
-    return int(info["size"])
+    entries = [e for e in (usage or {}).get("images", []) if e.get("name") == image.name
+               and (snapshots or "snapshot" not in e)]
+    if not entries:
+        return int(info["size"])
+    return min(int(info["size"]), sum(int(e.get("used_size", info["size"])) for e in entries))
 
 
 def require_room(ceph: CephCli, where: str, pools: Sequence[str], needed: int,

@@ -2,7 +2,7 @@
 ``tenant.Resource`` per service (source ids ``compute``, ``network``, ``volume``) and brought to
 the destination project's quotas, which exist by construction (adopted, then set to the
 source's limits). A rollback leaves quotas as they are."""
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from .clouds import api
 from .tenant import Resource, Store
@@ -39,6 +39,33 @@ def export(conn: Any, project_id: str) -> List[Resource]:
                                                   _reader(conn, service, project_id)),
                                               service))
             for service in LIMITS]
+
+
+def usage(conn: Any, project_id: str) -> Dict[str, Dict[str, int]]:
+    """What the project uses of each carried limit, per service (the quota APIs' own counts)."""
+    def used(service: str) -> Dict[str, int]:
+        if service == "network":
+            details = conn.network.get_quota(project_id, details=True)
+            return {k: int((getattr(details, k, None) or {}).get("used") or 0)
+                    for k in LIMITS[service]}
+        quota = conn.compute.get_quota_set(project_id, usage=True) if service == "compute" \
+            else conn.block_storage.get_quota_set(project_id, usage=True)
+        return {k: int((quota.usage or {}).get(k) or 0) for k in LIMITS[service]}
+    return {service: api("%s quota usage of %s" % (service, project_id),
+                         lambda: used(service)) for service in LIMITS}
+
+
+def shortfalls(used: Mapping[str, Mapping[str, int]], allowed: Mapping[str, Mapping[str, Any]]
+               ) -> List[Dict[str, Any]]:
+    """Each limit the destination would set (or has) below what the tenant uses (-1: none)."""
+    found = []
+    for service, counts in sorted(used.items()):
+        for limit, count in sorted(counts.items()):
+            cap = (allowed.get(service) or {}).get(limit)
+            if cap is not None and int(cap) >= 0 and count > int(cap):
+                found.append({"service": service, "limit": limit, "used": count,
+                              "allowed": int(cap)})
+    return found
 
 
 def quota_store(conn: Any, project_id: str, service: str) -> Store:

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from . import glance, keystone, neutron, nova, quotas
+from . import glance, keystone, neutron, nova, placement, quotas
+from .capacity import require_room, written_by
 from .image_transfer import carry_image, GLANCE_SNAPSHOT
 from .clouds import CloudSettings
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
@@ -134,6 +135,67 @@ GLOBAL_KINDS = ("user", "group", "flavor", "keypair")
 NOTHING = Store(get=lambda ident: None, tagged=lambda mark: [], named=lambda name: [],
                 actual=lambda obj: {}, create=lambda wanted, mark: None,
                 update=lambda obj, attrs: obj, updatable=())
+
+
+def plan_tenant_migration(settings: Settings, doc: Mapping[str, Any],
+                          destination_project: Optional[str], tmap: TenantMap,
+                          kinds: Sequence[str] = KINDS, adopt: bool = False,
+                          passwords: str = "disabled") -> Dict[str, Any]:
+    """What the import would do to each resource (its dry run), whether the destination's
+    quotas hold what the tenant uses, and whether there is room for what the import writes (the
+    images, in the destination Glance pool; refused when they do not fit) and for the servers
+    that come later (Placement's free VCPU and RAM: said, not refused). Changes nothing."""
+    planned = import_tenant(settings, doc, destination_project, tmap, kinds, adopt,
+                            dry_run=True, passwords=passwords)
+    used = quotas.usage(settings.cloud(SOURCE).connect(), str(doc["project"]["id"]))
+    project = planned["project"]
+    if "quota" in kinds:
+        allowed = {r.source_id: r.params for r in resources(doc, "quota")}
+    elif project:
+        allowed = {r.source_id: r.params
+                   for r in quotas.export(settings.cloud(DESTINATION).connect(), project["id"])}
+    else:
+        allowed = {}           # a project made with the destination's default quotas
+    short = quotas.shortfalls(used, allowed)
+    new_images = {r["source_id"] for r in planned["results"]
+                  if r["kind"] == "image" and r["outcome"] == "created"}
+    images = _image_room(settings, doc, new_images)
+    room = placement.free(settings.cloud(DESTINATION).connect())
+    servers = {"vcpus": used["compute"]["cores"], "ram_mb": used["compute"]["ram"],
+               "free_vcpus": room["VCPU"], "free_ram_mb": room["MEMORY_MB"]}
+    servers["fits"] = servers["vcpus"] <= room["VCPU"] and servers["ram_mb"] <= room["MEMORY_MB"]
+    fits = not short and images["fits"]
+    lines = [planned["text"]]
+    lines += ["quota %s %s: the tenant uses %d, the destination would allow %d"
+              % (s["service"], s["limit"], s["used"], s["allowed"]) for s in short]
+    lines.append("images: %s" % images["detail"])
+    lines.append("servers (later): %d vCPU and %d MiB in use at the source, %d vCPU and %d MiB "
+                 "free at the destination%s" % (servers["vcpus"], servers["ram_mb"],
+                                                room["VCPU"], room["MEMORY_MB"],
+                                                "" if servers["fits"] else ": NOT ENOUGH"))
+    return dict(planned, quotas={"used": used, "short": short},
+                capacity={"images": images, "servers": servers}, fits=fits,
+                text="\n".join(lines))
+
+
+def _image_room(settings: Settings, doc: Mapping[str, Any], new: Any) -> Dict[str, Any]:
+    """Room in the destination Glance pool for the images the import would carry (their
+    allocated bytes at the source, ``rbd du``)."""
+    needed = 0
+    for resource in resources(doc, "image"):
+        location = resource.facts.get("location")
+        if resource.source_id in new and location:
+            needed += written_by(settings.image(SOURCE, location["pool"], location["image"]),
+                                 snapshots=True)
+    pool = settings.pools.destination_glance
+    if not needed:
+        return {"needed_bytes": 0, "fits": True, "detail": "nothing to carry"}
+    try:
+        detail = require_room(settings.ceph(DESTINATION), "the destination Glance pool",
+                              [pool], needed, settings.capacity_reserve)
+        return {"needed_bytes": needed, "fits": True, "detail": detail}
+    except RefusedError as exc:
+        return {"needed_bytes": needed, "fits": False, "detail": str(exc)}
 
 
 def destination_of(doc: Mapping[str, Any], tmap: TenantMap,
