@@ -4,10 +4,12 @@ only what a user types, every gate answered by the account it names (and refused
 else), the content checked on the real clusters; aliases as the chat bot runs them; both
 sensors in StackStorm's sensor container; rules and the timer."""
 import json
+import uuid
 import urllib.error
 import re
 import time
 
+import openstack
 import pytest
 import yaml
 
@@ -414,6 +416,59 @@ def test_a_tenants_networks_through_stackstorm_mapping_in_its_datastore(st2_pack
             getattr(net, "delete_" + kind)(ident, ignore_missing=True)
     assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
     assert [n.name for n in ct1.networks(project_id=dest_project)] == []
+
+
+def test_a_new_tenant_from_chat_its_passwords_only_in_the_encrypted_datastore(
+        st2_pack, clouds, openstack_facts):
+    """`migrate tenant <p> as a new project passwords=random` from chat: the project made at
+    ct1 with its user and role; the user's random password in StackStorm's datastore,
+    encrypted (st2 key get --decrypt gives it, and it logs in), never in the execution, its
+    children or the chat reply."""
+    st2 = st2_pack["st2"]
+    admin = clouds["pa1-admin"]
+    ids = admin.identity
+    tag = uuid.uuid4().hex[:6]
+    domain = ids.find_domain("Default")
+    project = ids.create_project(name="chat-%s" % tag, domain_id=domain.id)
+    user = ids.create_user(name="carol-%s" % tag, domain_id=domain.id, password=tag * 4)
+    ct1 = clouds["ct1-admin"].identity
+    try:
+        ids.assign_project_role_to_user(project, user, ids.find_role("member"))
+        sent = st2.chat("migrate tenant %s as a new project passwords=random" % project.name)
+        assert "Migrating tenant %s to a project of its name" % project.name in \
+            sent["message"], sent["message"]
+        execution_id = sent["execution"]["id"]
+        done = answer_gates(st2, execution_id, lambda inquiry: True)
+        output = done["result"]["output"]
+        assert done["status"] == "succeeded", output
+        made = output["destination_project"]
+        assert made["name"] == project.name and made["id"] != project.id
+        carol = next(ct1.users(name=user.name))
+        assert ct1.validate_user_has_project_role(made["id"], carol.id,
+                                                  ct1.find_role("member"))
+        key = "ceph_migrate.tenant_password.%s" % carol.id
+        assert output["passwords"] == [{"user": user.name, "destination_id": carol.id,
+                                        "datastore_key": key}]
+        stored = st2.api("GET", "/keys/%s" % key)
+        assert stored["encrypted"] is True
+        password = st2.api("GET", "/keys/%s?decrypt=true" % key)["value"]
+        login = openstack.connect(
+            auth_url=openstack_facts["clouds"]["ct1"]["urls"]["identity"], username=user.name,
+            password=password, project_id=made["id"], user_domain_name="Default")
+        assert login.authorize()
+        reply = st2.chat_reply(execution_id, 300)
+        assert "password of %s: st2 key get %s --decrypt" % (user.name, key) in reply, reply
+        seen = json.dumps([st2.execution(execution_id)] + [
+            st2.execution(c["id"]) for c in st2.children(execution_id)]) + reply
+        assert password not in seen
+    finally:
+        undone = st2.run("run", "ceph_migrate.rollback_tenant",
+                         "source_project_id=%s" % project.id, check=False)
+        ids.delete_user(user, ignore_missing=True)
+        ids.delete_project(project, ignore_missing=True)
+    assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
+    assert not list(ct1.projects(name=project.name))
+    assert not list(ct1.users(name=user.name))
 
 
 # --------------------------------------------------------------------------- chat
