@@ -52,3 +52,27 @@ def test_a_migration_that_does_not_fit_is_refused_with_the_figures():
         require_room(ceph, "oscinder and cinder-ceph-pa1-cl1", list(room), tight + GIB)
     with pytest.raises(RefusedError, match="and the configured reserve"):
         require_room(ceph, "x", list(room), GIB, reserve=tight)
+
+
+class DuImage:
+    """An image whose `rbd du` answers as a Glance image's does: its data is its snapshot's."""
+    name = "img"
+    spec = "osglance/img"
+
+    def __init__(self):
+        self.cli = self
+
+    def info(self):
+        return {"size": 8 * 1024 ** 2}
+
+    def run(self, *args):
+        return {"images": [{"name": "img", "snapshot": "snap", "used_size": 4 * 1024 ** 2},
+                           {"name": "img", "used_size": 0}]}
+
+
+def test_a_glance_images_bytes_are_its_snapshots():
+    from lib.capacity import written_by
+
+    assert written_by(DuImage()) == 0
+    assert written_by(DuImage(), snapshots=True) == 4 * 1024 ** 2
+    assert written_by(DuImage(), thick=True) == 8 * 1024 ** 2

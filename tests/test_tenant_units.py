@@ -230,3 +230,61 @@ def test_what_the_pack_made_stays_made_through_reruns_and_an_adopted_one_never_i
               adopt=True)
     assert tmap.get("network", "src-2").made is False
     assert TenantMap.from_dict(tmap.as_dict()).get("network", "src-1").made is True
+
+
+def people(cloud):
+    """Users: one of the same name is the same account (builtin), kept as it is."""
+    import dataclasses
+
+    def same_name(wanted):
+        found = [o for o in cloud.objects.values() if o.params.get("name") == wanted["name"]]
+        return found[0] if found else None
+    return dataclasses.replace(cloud.store(), builtin=same_name, keep_builtin=True, tag=None)
+
+
+def test_an_account_of_the_same_name_is_adopted_as_it_is_and_never_changed():
+    cloud, tmap = Cloud(), TenantMap()
+    theirs = cloud.add({"name": "alice", "email": "old@example.org", "enabled": True})
+    first = reconcile("user", "u-1", {"name": "alice", "email": "new@example.org",
+                                      "enabled": False}, people(cloud), tmap)
+    assert (first.outcome, first.changed, first.destination_id) == ("adopted", False, theirs.id)
+    assert "kept as it is" in first.detail and cloud.writes == []
+    assert tmap.get("user", "u-1").made is False
+    again = reconcile("user", "u-1", {"name": "alice", "email": "newer@example.org",
+                                      "enabled": False}, people(cloud), tmap)
+    assert (again.outcome, again.changed) == ("unchanged", False) and cloud.writes == []
+    assert theirs.params["email"] == "old@example.org"
+    # one the pack made is its own: a change at the source is applied to it
+    made = reconcile("user", "u-2", {"name": "bob", "description": "a"}, people(cloud), tmap)
+    assert made.outcome == "created" and tmap.get("user", "u-2").made is True
+    changed = reconcile("user", "u-2", {"name": "bob", "description": "b"}, people(cloud), tmap)
+    assert (changed.outcome, changed.detail) == ("updated", "set description")
+
+
+def test_a_dry_run_does_not_look_for_what_refers_to_something_not_made_yet():
+    cloud, tmap = Cloud(), TenantMap()
+    looked = []
+
+    def builtin(wanted):
+        looked.append(wanted)
+        return None
+    import dataclasses
+    store = dataclasses.replace(cloud.store(), builtin=builtin)
+    resource = Resource("keypair", "k-1", {"name": "laptop", "user_id": "u-1"},
+                        refs={"user_id": "user"})
+    wanted = resolve_refs(resource, tmap, dry_run=True)
+    assert wanted["user_id"] == "(new user from u-1)"
+    result = reconcile("keypair", "k-1", wanted, store, tmap, dry_run=True)
+    assert result.outcome == "created" and looked == [] and cloud.writes == []
+    reconcile("keypair", "k-1", dict(wanted, user_id="dest-u"), store, tmap, dry_run=True)
+    assert looked == [{"name": "laptop", "user_id": "dest-u"}]
+
+
+def test_quota_shortfalls_name_each_limit_below_the_tenants_use():
+    from lib.quotas import shortfalls
+
+    used = {"compute": {"cores": 8, "instances": 2}, "network": {"networks": 3}}
+    allowed = {"compute": {"cores": 4, "instances": -1}, "network": {"networks": 3}}
+    assert shortfalls(used, allowed) == [
+        {"service": "compute", "limit": "cores", "used": 8, "allowed": 4}]
+    assert shortfalls(used, {}) == []
