@@ -446,3 +446,44 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": source_team["project"].id})
+
+
+NEUTRON_KINDS = ("network", "subnet", "router", "security_group", "security_group_rule")
+
+
+def test_os_migrates_files_bring_the_same_networks_as_the_cloud(
+        full_config, clouds, openstack_facts, source_tenant, tmp_path):
+    """OS Migrate's exported files (a stand-in writes them from pa1 in its layout) read as the
+    export: imported at ct1, the destination compares clean against the export read from the
+    cloud itself; the same source ids, so one mapping serves both."""
+    import os_migrate_files
+
+    LocalActionService.DATASTORE.clear()
+    dest_project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+    dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
+    paths = os_migrate_files.write(clouds["pa1-admin"], source_tenant["project_id"],
+                                   str(tmp_path))
+    try:
+        read = act("export_tenant", full_config, project="tenant", os_migrate_files=paths)
+        assert read["external_networks"] == {source_tenant["public"]: ""}
+        assert read["counts"]["network"] == 2 and read["counts"]["router"] == 1
+        router = next(iter(read["document"]["resources"]["router"].values()))
+        assert sorted(i["ip_address"] for i in router["params"]["interfaces"]) == [
+            "10.31.0.1", "10.32.0.7"]
+        translation = {"external_networks": {source_tenant["public"]: dest_public}}
+        done = act("import_tenant", full_config, export=read["document"],
+                   destination_project=dest_project, translation=translation)
+        assert done["summary"]["conflict"] == 0, done["text"]
+        cloud = act("export_tenant", full_config, project="tenant")["document"]
+        compared = act("compare_tenant", full_config, export=dict(cloud, resources={
+            k: v for k, v in cloud["resources"].items() if k in NEUTRON_KINDS}),
+            destination_project=dest_project)
+        assert compared["clean"] is True, compared["differences"]
+        # and the cloud's own export finds everything there: a re-run through it writes nothing
+        again = act("import_tenant", full_config, export=dict(cloud, resources={
+            k: v for k, v in cloud["resources"].items() if k in NEUTRON_KINDS}),
+            destination_project=dest_project, translation=translation)
+        assert again["changed"] is False, again["text"]
+    finally:
+        run_python_action("rollback_tenant", full_config,
+                          {"source_project_id": source_tenant["project_id"]})

@@ -288,3 +288,51 @@ def test_quota_shortfalls_name_each_limit_below_the_tenants_use():
     assert shortfalls(used, allowed) == [
         {"service": "compute", "limit": "cores", "used": 8, "allowed": 4}]
     assert shortfalls(used, {}) == []
+
+
+def os_migrate_file(*resources):
+    import yaml
+
+    return yaml.safe_dump({"os_migrate_version": "1.0.0", "resources": list(resources)})
+
+
+def osm(kind, ident, project="p1", **params):
+    return {"type": kind, "params": params, "_info": {"id": ident, "project_id": project}}
+
+
+def test_os_migrate_files_become_an_export_keyed_by_source_id():
+    from lib.os_migrate import read
+
+    files = [os_migrate_file(osm("openstack.network.Network", "n1", name="app", mtu=1400),
+                             osm("openstack.network.Network", "n2", name="app"),
+                             osm("openstack.network.Network", "n3", project="p2", name="x")),
+             os_migrate_file(osm("openstack.image.Image", "i1", name="base"))]
+    with pytest.raises(ConfigError, match="the files hold 2 projects"):
+        read(files, project="tenant")          # whose? two owners and no project file
+    project = osm("openstack.identity.Project", "p1", name="tenant", is_enabled=True,
+                  domain_ref={"name": "Default"})
+    done = read(files + [os_migrate_file(project)], project="tenant")
+    doc = done["document"]
+    assert doc["project"] == {"id": "p1", "name": "tenant", "domain": "Default"}
+    networks = doc["resources"]["network"]
+    assert sorted(networks) == ["n1", "n2"]            # p2's is not this tenant's
+    assert networks["n1"]["params"]["mtu"] == 1400
+    assert doc["resources"]["project"]["p1"]["params"]["name"] == "tenant"
+    assert done["skipped"] == ["1 openstack.image.Image"]
+
+
+def test_os_migrates_references_by_a_name_two_resources_share_are_refused():
+    from lib.os_migrate import read
+
+    subnet = osm("openstack.subnet.Subnet", "s1", name="v4", cidr="10.0.0.0/24",
+                 network_ref={"name": "app"})
+    two = os_migrate_file(osm("openstack.network.Network", "n1", name="app"),
+                          osm("openstack.network.Network", "n2", name="app"), subnet,
+                          osm("openstack.identity.Project", "p1", name="tenant"))
+    with pytest.raises(ConfigError, match="2 of that name: the pack cannot tell which"):
+        read([two])
+    with pytest.raises(ConfigError, match="does not read: openstack.dns.Zone"):
+        read([os_migrate_file(osm("openstack.dns.Zone", "z1"),
+                              osm("openstack.identity.Project", "p1", name="tenant"))])
+    with pytest.raises(ConfigError, match="not an OS Migrate resources file"):
+        read(["just: text"])

@@ -827,6 +827,8 @@ def test_tenant_infra_plans_asks_the_tenant_admin_imports_and_compares():
     plan, done = [p for n, p in script.calls if n in ("plan_tenant_migration", "import_tenant")]
     assert "dry_run" not in plan and "dry_run" not in done
     assert plan["passwords"] == done["passwords"] == "disabled"
+    assert [p for n, p in script.calls if n == "export_tenant"] == [
+        {"project": "tenant", "os_migrate_files": None}]
     assert plan["translation"] == done["translation"] == {"external_networks": {"a": "b"}}
     assert plan["export"] == {"version": 1, "resources": {}}
     assert result.output["outcome"].startswith("migrated and compared clean: done")

@@ -33,17 +33,17 @@ def _user_tags(obj: Any) -> List[str]:
 
 
 def _pick(obj: Any, keys: Sequence[str]) -> Dict[str, Any]:
-    return {k: _plain(getattr(obj, k, None)) for k in keys}
+    return {k: plain(getattr(obj, k, None)) for k in keys}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """openstacksdk values as plain data (lists of dicts sorted, so exports are stable)."""
     if isinstance(value, list):
-        items = [_plain(v) for v in value]
+        items = [plain(v) for v in value]
         return sorted(items, key=lambda v: repr(sorted(v.items())) if isinstance(v, dict)
                       else repr(v))
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in sorted(value.items())}
+        return {k: plain(v) for k, v in sorted(value.items())}
     return value
 
 
@@ -90,7 +90,7 @@ def _rules_of(net: Any, group_id: str) -> Callable[[], List[Any]]:
 
 def _export_router(net: Any, router: Any, external: Dict[str, str]) -> Resource:
     gateway = router.external_gateway_info or {}
-    params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router), routes=_plain(
+    params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router), routes=plain(
         router.routes or []))
     facts: Dict[str, Any] = {"status": router.status, "is_ha": router.is_ha,
                              "is_distributed": router.is_distributed}
@@ -100,14 +100,14 @@ def _export_router(net: Any, router: Any, external: Dict[str, str]) -> Resource:
         external[ext.id] = ext.name
         params["external_gateway_info"] = {"network_id": ext.id,
                                            "enable_snat": gateway.get("enable_snat", True)}
-        facts["external_fixed_ips"] = _plain(gateway.get("external_fixed_ips") or [])
+        facts["external_fixed_ips"] = plain(gateway.get("external_fixed_ips") or [])
     interfaces = []
     for port in api("ports of router %s" % router.id,
                     lambda: list(net.ports(device_id=router.id))):
         if port.device_owner in INTERFACE_OWNERS:
             for ip in port.fixed_ips or []:
                 interfaces.append({"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]})
-    params["interfaces"] = _plain(interfaces)
+    params["interfaces"] = plain(interfaces)
     return Resource("router", router.id, params, facts, refs={"interfaces": "subnet"})
 
 
@@ -212,12 +212,12 @@ def subnet_store(conn: Any, project_id: str) -> Store:
 def _router_actual(net: Any) -> Callable[[Any], Dict[str, Any]]:
     def actual(router: Any) -> Dict[str, Any]:
         params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router),
-                      routes=_plain(router.routes or []))
+                      routes=plain(router.routes or []))
         gateway = router.external_gateway_info or {}
         if gateway.get("network_id"):
             params["external_gateway_info"] = {"network_id": gateway["network_id"],
                                                "enable_snat": gateway.get("enable_snat", True)}
-        params["interfaces"] = _plain([
+        params["interfaces"] = plain([
             {"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
             for port in net.ports(device_id=router.id) if port.device_owner in INTERFACE_OWNERS
             for ip in port.fixed_ips or []])

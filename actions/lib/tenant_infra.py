@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from .clouds import api
 from .errors import RefusedError
 from .keystone import resolve_project
-from . import glance, keystone, neutron, nova, placement, quotas
+from . import glance, keystone, neutron, nova, os_migrate, placement, quotas
 from .capacity import require_room, written_by
 from .image_transfer import carry_image, GLANCE_SNAPSHOT
 from .clouds import CloudSettings
@@ -38,6 +38,19 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
     return {"project": doc["project"], "document": doc, "yaml": dump(doc),
             "counts": counts, "external_networks": dict(sorted(external.items()))}
+
+
+def export_from_os_migrate(texts: Sequence[str],
+                           project: Optional[str] = None) -> Dict[str, Any]:
+    """OS Migrate's exported files (their TEXTS) as export_tenant's result, the document keyed
+    by the source ids in them (os_migrate.read)."""
+    read = os_migrate.read(texts, project)
+    doc = read["document"]
+    external = {r.params["external_gateway_info"]["network_id"]: ""
+                for r in resources(doc, "router") if r.params.get("external_gateway_info")}
+    counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
+    return {"project": doc["project"], "document": doc, "yaml": dump(doc), "counts": counts,
+            "external_networks": dict(sorted(external.items())), "skipped": read["skipped"]}
 
 
 def load_map(read: Optional[Reader], source_project_id: str,
