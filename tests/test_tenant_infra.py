@@ -438,11 +438,14 @@ def test_a_new_tenant_comes_with_its_project_people_roles_and_keys(
         assert ct1.identity.find_project(project.id, ignore_missing=True) is None
         assert ct1.identity.find_user(alice.id, ignore_missing=True) is None
 
-        # by default the people the pack makes cannot log in: disabled, without a password
-        disabled = act("import_tenant", full_config, export=doc, kinds=["project", "user"])
-        assert disabled["passwords"] == []
+        # by default the people the pack makes cannot log in: disabled, without a password;
+        # and the image crosses again after the rollback (mirrored anew: another replica)
+        again = act("import_tenant", full_config, export=doc, kinds=["project", "user", "image"])
+        assert again["passwords"] == [] and again["summary"]["conflict"] == 0, again["text"]
         made = {u.name: u for u in ct1.identity.users()}[alice.name]
         assert made.is_enabled is False and made.id != alice.id
+        image = next(ct1.image.images(owner=again["project"]["id"]))
+        assert (image.status, image.hash_value) == ("active", source.hash_value)
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": source_team["project"].id})

@@ -336,3 +336,39 @@ def test_os_migrates_references_by_a_name_two_resources_share_are_refused():
                               osm("openstack.identity.Project", "p1", name="tenant"))])
     with pytest.raises(ConfigError, match="not an OS Migrate resources file"):
         read(["just: text"])
+
+
+def test_a_carry_that_fails_says_what_it_left_and_how_to_finish(monkeypatch):
+    """(A failed check cannot be had from a real cluster on demand: the steps are stubbed.)"""
+    from lib import image_transfer
+    from lib.errors import VerificationFailed
+
+    class Image:
+        def __init__(self, cli, pool, name):
+            self.spec = "%s/%s" % (pool, name)
+            self.cli = SimpleNamespace(cluster=SimpleNamespace(name="c"))
+
+        def recorded(self, key):
+            return None        # never verified: not carried before
+
+    settings = SimpleNamespace(
+        pools=SimpleNamespace(mirrored_glance="osglance", destination_glance="glance-ct1"),
+        image=lambda side, pool, name: Image(None, pool, name), wait_timeout=5,
+        poll_interval=1, copy_features=(), copy_timeout=60, rbd=lambda side: None)
+    done = []
+    for step in ("enable_mirroring", "copy_replica", "create_snapshot"):
+        monkeypatch.setattr(image_transfer, step, lambda *a, _s=step, **k: done.append(_s))
+    monkeypatch.setattr(image_transfer, "wait_for_sync", lambda *a, **k: {"timed_out": False})
+
+    def differs(*args, **kwargs):
+        raise VerificationFailed("content differs")
+    monkeypatch.setattr(image_transfer, "verify_copy", differs)
+    with pytest.raises(VerificationFailed) as failed:
+        image_transfer.carry_image(settings, {"pool": "osglance", "image": "img-1"})
+    assert str(failed.value) == (
+        "content differs. Left: mirroring of osglance/img-1 is on (journaling added); its copy "
+        "glance-ct1/img-1 is in the destination Glance pool, not registered; re-run the import "
+        "to finish")
+    assert done == ["enable_mirroring", "copy_replica", "create_snapshot"]
+    with pytest.raises(RefusedError, match="not in the mirrored Glance pool osglance"):
+        image_transfer.carry_image(settings, {"pool": "images", "image": "img-1"})

@@ -127,9 +127,11 @@ def verify_copy(source: RbdImage, target: RbdImage, timeout: float,
                 "at": datetime.utcnow().replace(microsecond=0).isoformat() + "Z"}
     changed = False
     if record and mirroring(source_info)["primary"] is not False:
+        # the mirror image's global id too: the same data mirrored again (after a rollback)
+        # is another replica, and disable_mirroring checks the copy against this record
         previous = source.recorded(META_VERIFIED) or {}
-        if {k: previous.get(k) for k in ("sha256", "bytes", "destination")} != \
-                {k: verified[k] for k in ("sha256", "bytes", "destination")}:
+        keys = ("sha256", "bytes", "destination", "global_id")
+        if {k: previous.get(k) for k in keys} != {k: verified[k] for k in keys}:
             source.record(META_VERIFIED, verified)
             changed = True
     return outcome(changed, verified=True, sha256=source_sum, bytes=source_len,

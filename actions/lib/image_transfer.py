@@ -4,11 +4,11 @@ replica is copied into the destination Glance pool, snapshotted as Glance serves
 (``snap``, protected) and verified by content; then mirroring is switched off and the features
 it needed removed. No byte goes through Glance's API. Each step finds its own earlier work, so a
 re-run after a failure goes on where it stopped."""
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from . import names
 from .copying import copy_replica, create_snapshot, verify_copy
-from .errors import CephMigrateError, RefusedError
+from .errors import CephMigrateError, RbdError, RefusedError
 from .mirroring import disable_mirroring, enable_mirroring, restore_features
 from .planning import BOOT_MIRROR_MODE
 from .progress import Report
@@ -33,18 +33,30 @@ def carry_image(settings: Settings, location: Mapping[str, str],
     target = settings.image(DESTINATION, settings.pools.destination_glance, name)
     if _carried(source, target):
         return target
-    enable_mirroring(source, replica, BOOT_MIRROR_MODE)
-    synced = wait_for_sync(BOOT_MIRROR_MODE, source, replica, settings.wait_timeout,
-                           settings.poll_interval)
-    if synced["timed_out"]:
-        raise CephMigrateError("the replica of %s is not in sync after %ss: re-run to go on"
-                               % (source.spec, synced["waited_seconds"]))
-    copy_replica(replica, target, settings.copy_features, settings.copy_timeout,
-                 primary=source, report=report)
-    create_snapshot(target, GLANCE_SNAPSHOT, protect=True)
-    verify_copy(source, target, settings.copy_timeout, report=report)
-    disable_mirroring(source, settings.rbd(DESTINATION))
-    restore_features(source)
+    left: List[str] = []
+    try:
+        enable_mirroring(source, replica, BOOT_MIRROR_MODE)
+        left.append("mirroring of %s is on (journaling added)" % source.spec)
+        synced = wait_for_sync(BOOT_MIRROR_MODE, source, replica, settings.wait_timeout,
+                               settings.poll_interval)
+        if synced["timed_out"]:
+            raise CephMigrateError("the replica of %s is not in sync after %ss"
+                                   % (source.spec, synced["waited_seconds"]))
+        copy_replica(replica, target, settings.copy_features, settings.copy_timeout,
+                     primary=source, report=report)
+        left.append("its copy %s is in the destination Glance pool, not registered"
+                    % target.spec)
+        create_snapshot(target, GLANCE_SNAPSHOT, protect=True)
+        verify_copy(source, target, settings.copy_timeout, report=report)
+        disable_mirroring(source, settings.rbd(DESTINATION))
+        left[0] = "journaling is still on at %s" % source.spec
+        restore_features(source)
+        left.pop(0)
+    except CephMigrateError as exc:
+        # said, for the operator: re-running the import goes on from here
+        kind = CephMigrateError if isinstance(exc, RbdError) else type(exc)
+        raise kind("%s. Left: %s; re-run the import to finish" % (
+            str(exc).rstrip("."), "; ".join(left) or "nothing")) from None
     return target
 
 
