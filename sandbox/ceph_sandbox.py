@@ -628,6 +628,7 @@ def pack_config(p: Paths) -> Dict[str, Any]:
         "source_ceph": cluster(SOURCE),
         "destination_ceph": cluster(DESTINATION),
         "pools": {"mirrored_cinder_pool": pools[0], "mirrored_glance_pool": pools[1],
+                  "mirrored_nova_pool": pools[2],
                   "destination_cinder_pool": DESTINATION_ONLY_POOLS[0],
                   "destination_glance_pool": DESTINATION_ONLY_POOLS[1]},
         "mirror_mode": "snapshot",

@@ -23,6 +23,7 @@ DEFAULTS: Dict[str, Any] = {
     "destination_ceph.client_id": "admin",
     "pools.mirrored_cinder_pool": "oscinder",
     "pools.mirrored_glance_pool": "osglance",
+    "pools.mirrored_nova_pool": "vms",
     "pools.destination_cinder_pool": "cinder-ceph-pa1-cl1",
     "pools.destination_glance_pool": "glance-ct1-cl1",
     "mirror_mode": "snapshot",

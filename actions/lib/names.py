@@ -37,7 +37,7 @@ DISPLAY_NAME_PATTERN = r"^[^<>{}%\x00-\x1f]{1,255}$"
 PARAMETER_PATTERNS = {
     "volume_id": UUID_PATTERN, "volumes": UUID_PATTERN, "image_id": UUID_PATTERN,
     "source_id": UUID_PATTERN, "source_image_id": UUID_PATTERN,
-    "source_volume_id": UUID_PATTERN,
+    "source_volume_id": UUID_PATTERN, "server_id": UUID_PATTERN,
     "image": RBD_NAME_PATTERN, "destination_image": RBD_NAME_PATTERN,
     "copy_image": RBD_NAME_PATTERN, "snapshot": RBD_NAME_PATTERN,
     "source_image": RBD_NAME_PATTERN, "source_pool": POOL_PATTERN,
@@ -96,13 +96,22 @@ def client_id(value: object) -> str:
 
 def volume_id(value: object) -> str:
     """A Cinder volume (or Glance image) UUID, returned in canonical lower-case form."""
+    return _uuid("volume", value)
+
+
+def server_id(value: object) -> str:
+    """A Nova server UUID, in canonical lower-case form."""
+    return _uuid("server", value)
+
+
+def _uuid(kind: str, value: object) -> str:
     try:
         canonical = str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
-        raise InvalidName("%r is not a volume id (a UUID like "
-                          "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10)" % (value,)) from None
+        raise InvalidName("%r is not a %s id (a UUID like "
+                          "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10)" % (value, kind)) from None
     if canonical != str(value).lower():
-        raise InvalidName("%r is not a volume id in canonical form (%s)" % (value, canonical))
+        raise InvalidName("%r is not a %s id in canonical form (%s)" % (value, kind, canonical))
     return canonical
 
 

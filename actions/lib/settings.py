@@ -27,6 +27,7 @@ MAX_WAIT_TIMEOUT = 570
 class Pools:
     mirrored_cinder: str
     mirrored_glance: str
+    mirrored_nova: str
     destination_cinder: str
     destination_glance: str
 
@@ -100,6 +101,7 @@ class Settings:
                 destination=_cluster(config.get("destination_ceph"), DESTINATION),
                 pools=Pools(mirrored_cinder=pool("mirrored_cinder_pool"),
                             mirrored_glance=pool("mirrored_glance_pool"),
+                            mirrored_nova=pool("mirrored_nova_pool"),
                             destination_cinder=pool("destination_cinder_pool"),
                             destination_glance=pool("destination_glance_pool")),
                 mirror_mode=names.mirror_mode(config.get("mirror_mode") or default("mirror_mode")),

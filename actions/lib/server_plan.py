@@ -1,0 +1,167 @@
+"""A server's migration planned: each reference of its description (lib.servers) resolved
+through the tenant's mapping, which migrate_tenant_infra filled (flavor, networks, subnets,
+security groups, keypair, server group, project), and the destination checked before anything
+changes: the refusals, what is not there yet, quotas, compute and Ceph room. Read-only."""
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from . import placement, quotas
+from .capacity import require_room
+from .checklist import Checklist
+from .clouds import api
+from .errors import RefusedError
+from .servers import describe
+from .settings import DESTINATION, SOURCE, Settings
+from .tenant import TenantMap
+from .tenant_infra import load_map
+from .waiting import Reader
+
+GIB = 1024 ** 3
+
+
+def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
+                     flavor_id: Optional[str]) -> Tuple[Dict[str, Any], List[str]]:
+    """What SERVER's references are at the destination (FLAVOR_ID: its source flavor's id),
+    and what is missing there, each said with what brings it."""
+    missing: List[str] = []
+
+    def mapped(kind: str, source_id: Optional[str], what: str) -> Optional[str]:
+        if not source_id:
+            return None
+        entry = tmap.get(kind, source_id)
+        if entry is None:
+            missing.append("%s %s is not at the destination: migrate the tenant's "
+                           "infrastructure first (migrate_tenant_infra)" % (what, source_id))
+            return None
+        return entry.destination_id
+
+    flavors = tmap.translation.get("flavors") or {}
+    flavor = flavors.get(flavor_id or "") or mapped("flavor", flavor_id, "flavor")
+    ports = []
+    for port in server.get("ports") or []:
+        ports.append({
+            "source_id": port["id"], "mac_address": port["mac_address"],
+            "network_id": mapped("network", port["network_id"], "network"),
+            "fixed_ips": [{"ip_address": ip["ip_address"],
+                           "subnet_id": mapped("subnet", ip["subnet_id"], "subnet")}
+                          for ip in port.get("fixed_ips") or []],
+            "security_group_ids": [mapped("security_group", g, "security group")
+                                   for g in port.get("security_group_ids") or []],
+            "allowed_address_pairs": port.get("allowed_address_pairs") or [],
+            "is_port_security_enabled": port.get("is_port_security_enabled"),
+            "floating_ips": [dict(ip, network_id=_external(tmap, ip["network_id"], missing))
+                             for ip in port.get("floating_ips") or []]})
+    key = None
+    if server.get("key_name"):
+        key = mapped("keypair", "%s:%s" % (server.get("user_id"), server["key_name"]),
+                     "keypair")
+    return {"project_id": mapped("project", server.get("project_id"), "project"),
+            "flavor_id": flavor, "ports": ports, "keypair": key,
+            "server_group_id": mapped("server_group", server.get("server_group_id"),
+                                      "server group"),
+            "availability_zone": tmap.translate("availability_zones",
+                                                server.get("availability_zone"))}, missing
+
+
+def _external(tmap: TenantMap, network_id: Optional[str], missing: List[str]) -> Optional[str]:
+    found = (tmap.translation.get("external_networks") or {}).get(network_id or "")
+    if network_id and not found:
+        missing.append("external network %s has no counterpart (translation "
+                       "external_networks)" % network_id)
+    return found
+
+
+def plan_server_migration(settings: Settings, server_id: str,
+                          read: Optional[Reader] = None) -> Dict[str, Any]:
+    """The server's dry run: its description, where each reference goes, and every check
+    (all run, all reported)."""
+    server = describe(settings, server_id)
+    tmap = load_map(read, server["project_id"])
+    source = settings.cloud(SOURCE).connect()
+    flavor_name = (server.get("flavor") or {}).get("original_name")
+    flavor = api("flavor %s" % flavor_name, lambda: source.compute.find_flavor(
+        flavor_name, ignore_missing=True)) if flavor_name else None
+    refs, missing = destination_refs(server, tmap, flavor.id if flavor else None)
+    checklist = Checklist()
+    checklist.run("the server can be moved", lambda: _none_or_refuse(server["refusals"]))
+    checklist.run("its references are at the destination", lambda: _none_or_refuse(missing))
+    destination = settings.cloud(DESTINATION).connect()
+    need = _needs(server)
+    if refs["project_id"]:
+        checklist.run("the destination project's quotas hold it",
+                      lambda: _quota_room(destination, refs["project_id"], need))
+    checklist.run("the destination has compute for it",
+                  lambda: _compute_room(destination, need))
+    checklist.run("the destination cluster has room for its disks",
+                  lambda: _disk_room(settings, server))
+    return checklist.report(server=server, destination=refs, needs=need,
+                            warnings=[], text=_text(server, refs, checklist))
+
+
+def _none_or_refuse(problems: List[str]) -> str:
+    if problems:
+        raise RefusedError("; ".join(problems))
+    return "yes"
+
+
+def _needs(server: Mapping[str, Any]) -> Dict[str, int]:
+    flavor = server.get("flavor") or {}
+    volumes = [d for d in server["disks"] if d["kind"] == "volume"]
+    return {"cores": int(flavor.get("vcpus") or 0), "ram": int(flavor.get("ram") or 0),
+            "instances": 1, "volumes": len(volumes),
+            "gigabytes": sum(int(d["size_gib"]) for d in volumes),
+            "ports": len(server.get("ports") or [])}
+
+
+def _quota_room(conn: Any, project_id: str, need: Mapping[str, int]) -> str:
+    used = quotas.usage(conn, project_id)
+    limits = {r.source_id: r.params for r in quotas.export(conn, project_id)}
+    short = []
+    for service, keys in (("compute", ("cores", "ram", "instances")),
+                          ("volume", ("volumes", "gigabytes")), ("network", ("ports",))):
+        for key in keys:
+            limit = limits.get(service, {}).get(key)
+            if limit is not None and int(limit) >= 0 and \
+                    used[service][key] + need[key] > int(limit):
+                short.append("%s %s: %d used + %d needed > %d" % (
+                    service, key, used[service][key], need[key], int(limit)))
+    if short:
+        raise RefusedError("the destination project's quotas are short: " + "; ".join(short))
+    return "within the quotas"
+
+
+def _compute_room(conn: Any, need: Mapping[str, int]) -> str:
+    free = placement.free(conn)
+    if need["cores"] > free["VCPU"] or need["ram"] > free["MEMORY_MB"]:
+        raise RefusedError("the destination has %d vCPU and %d MiB free, the server needs %d "
+                           "and %d" % (free["VCPU"], free["MEMORY_MB"], need["cores"],
+                                       need["ram"]))
+    return "%d vCPU and %d MiB free" % (free["VCPU"], free["MEMORY_MB"])
+
+
+def _disk_room(settings: Settings, server: Mapping[str, Any]) -> str:
+    """Volumes land in the destination Cinder pool, Nova's RBD disks (root, ephemeral) in the
+    destination Glance pool (swap is never carried); provisioned sizes, the peak."""
+    pools = settings.pools
+    volumes = sum(int(d["size_gib"]) * GIB for d in server["disks"] if d["kind"] == "volume")
+    rbd = 0
+    for disk in server["disks"]:
+        if disk["kind"] == "rbd" and disk["role"] != "swap":
+            rbd += int(settings.image(SOURCE, disk["pool"], disk["image"]).info()["size"])
+    ceph = settings.ceph(DESTINATION)
+    details = []
+    if volumes:
+        details.append(require_room(ceph, pools.destination_cinder, [pools.destination_cinder],
+                                    volumes, settings.capacity_reserve))
+    if rbd:
+        details.append(require_room(ceph, pools.destination_glance, [pools.destination_glance],
+                                    rbd, settings.capacity_reserve))
+    return "; ".join(details) or "no disk to carry"
+
+
+def _text(server: Mapping[str, Any], refs: Mapping[str, Any], checklist: Checklist) -> str:
+    lines = ["server %s (%s): %s, %s" % (
+        server["name"], server["id"], server["status"], server["disk_summary"] or "no disk")]
+    for check in checklist.checks:
+        lines.append("%s %s: %s" % ("ok" if check["ok"] else "NO", check["check"],
+                                    check["detail"]))
+    return "\n".join(lines)

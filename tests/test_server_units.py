@@ -1,0 +1,106 @@
+"""What the server migration reads of a server (lib.servers): which RBD images are its disks,
+and the refusals said before anything changes. The description itself is read from the real
+sandbox clouds in tests/test_servers.py."""
+from lib.servers import disk_summary, rbd_role, refusals
+
+UUID = "0f2a4c1e-1111-4222-8333-944445555666"
+
+
+def test_a_servers_rbd_disks_are_named_as_libvirt_names_them():
+    roles = {name: rbd_role(UUID, name) for name in (
+        UUID + "_disk", UUID + "_disk.eph0", UUID + "_disk.eph12", UUID + "_disk.local",
+        UUID + "_disk.swap", UUID + "_disk.config", UUID + "_disk.ephx", UUID,
+        "other_disk", UUID + "_disk.swap.bak")}
+    assert roles == {
+        UUID + "_disk": "root", UUID + "_disk.eph0": "ephemeral",
+        UUID + "_disk.eph12": "ephemeral", UUID + "_disk.local": "ephemeral",
+        UUID + "_disk.swap": "swap", UUID + "_disk.config": None, UUID + "_disk.ephx": None,
+        UUID: None, "other_disk": None, UUID + "_disk.swap.bak": None}
+
+
+def movable(**changes):
+    server = {"status": "ACTIVE", "flavor": {"extra_specs": {"hw:cpu_policy": "shared"}},
+              "boots_from": "volume", "ports": [{"id": "p1", "binding_vnic_type": "normal"}],
+              "disks": [{"kind": "volume", "role": "root", "volume_id": "v1",
+                         "encrypted": False, "multiattach": False, "size_gib": 1},
+                        {"kind": "rbd", "role": "swap", "pool": "vms",
+                         "image": UUID + "_disk.swap"}]}
+    server.update(changes)
+    return server
+
+
+def test_a_plain_server_is_movable_and_each_refusal_says_why():
+    assert refusals(movable()) == []
+    assert refusals(movable(status="SHUTOFF")) == []
+    assert refusals(movable(status="SHELVED_OFFLOADED")) == [
+        "the server is SHELVED_OFFLOADED: bring it to ACTIVE or SHUTOFF first"]
+    assert refusals(movable(flavor={"extra_specs": {"hw:tpm_version": "2.0",
+                                                    "hw:tpm_model": "tpm-crb"}})) == [
+        "its flavor gives it a vTPM (hw:tpm_model, hw:tpm_version), whose secret stays in "
+        "the source cloud's key manager"]
+    assert refusals(movable(flavor={"extra_specs": {"pci_passthrough:alias": "gpu:1"}})) == [
+        "its flavor passes PCI devices through (pci_passthrough:alias)"]
+    assert refusals(movable(ports=[{"id": "p9", "binding_vnic_type": "direct"}])) == [
+        "port p9 is direct (SR-IOV or similar: tied to the host's hardware)"]
+    disk = dict(movable()["disks"][0], encrypted=True, multiattach=True)
+    assert refusals(movable(disks=[disk])) == [
+        "volume v1 is encrypted (its key stays in the source cloud's key manager)",
+        "volume v1 is multiattach"]
+    assert refusals(movable(boots_from="image")) == [
+        "its root disk is not in the Nova pool: file-backed (or another backend's) disks "
+        "cannot be carried Ceph to Ceph"]
+    assert refusals(movable(disks=[])) == [
+        "it boots from a volume the pack cannot find among its attachments"]
+
+
+def test_the_disks_read_as_an_operator_reads_them():
+    assert disk_summary(movable()["disks"]) == (
+        "root volume 1 GiB, swap rbd vms/%s_disk.swap" % UUID)
+
+
+def test_each_reference_goes_through_the_mapping_and_what_is_missing_is_said():
+    from lib.server_plan import destination_refs
+    from lib.tenant import Entry, TenantMap
+
+    tmap = TenantMap()
+    for kind, sid, did in (("project", "p-src", "p-dst"), ("flavor", "f-src", "f-dst"),
+                           ("network", "n-src", "n-dst"), ("subnet", "s-src", "s-dst"),
+                           ("security_group", "g-src", "g-dst"),
+                           ("keypair", "u-src:laptop", "u-dst:laptop")):
+        tmap.record(kind, sid, Entry(did, "created", "x", made=True))
+    tmap.translation["external_networks"] = {"pub-src": "pub-dst"}
+    tmap.translation["availability_zones"] = {"az-a": "nova"}
+    server = {"project_id": "p-src", "user_id": "u-src", "key_name": "laptop",
+              "availability_zone": "az-a", "server_group_id": None, "ports": [{
+                  "id": "port-1", "mac_address": "fa:16:3e:00:00:01", "network_id": "n-src",
+                  "fixed_ips": [{"subnet_id": "s-src", "ip_address": "10.0.0.5"}],
+                  "security_group_ids": ["g-src"],
+                  "allowed_address_pairs": [{"ip_address": "10.0.0.99"}],
+                  "is_port_security_enabled": True,
+                  "floating_ips": [{"id": "fip", "address": "198.51.100.7",
+                                    "network_id": "pub-src", "fixed_address": "10.0.0.5"}]}]}
+    refs, missing = destination_refs(server, tmap, "f-src")
+    assert missing == []
+    assert refs == {
+        "project_id": "p-dst", "flavor_id": "f-dst", "keypair": "u-dst:laptop",
+        "server_group_id": None, "availability_zone": "nova", "ports": [{
+            "source_id": "port-1", "mac_address": "fa:16:3e:00:00:01", "network_id": "n-dst",
+            "fixed_ips": [{"ip_address": "10.0.0.5", "subnet_id": "s-dst"}],
+            "security_group_ids": ["g-dst"],
+            "allowed_address_pairs": [{"ip_address": "10.0.0.99"}],
+            "is_port_security_enabled": True,
+            "floating_ips": [{"id": "fip", "address": "198.51.100.7", "network_id": "pub-dst",
+                              "fixed_address": "10.0.0.5"}]}]}
+
+    tmap.translation["flavors"] = {"f-other": "f-given"}
+    refs, _ = destination_refs(server, tmap, "f-other")
+    assert refs["flavor_id"] == "f-given"          # the operator's translation
+    tmap.forget("network", "n-src")
+    tmap.translation["external_networks"] = {}
+    _, missing = destination_refs(dict(server, server_group_id="sg-src"), tmap, "f-src")
+    assert missing == [
+        "network n-src is not at the destination: migrate the tenant's infrastructure first "
+        "(migrate_tenant_infra)",
+        "external network pub-src has no counterpart (translation external_networks)",
+        "server group sg-src is not at the destination: migrate the tenant's infrastructure "
+        "first (migrate_tenant_infra)"]

@@ -1,0 +1,146 @@
+"""A server as its migration sees it, on the sandbox clouds (real Nova, Neutron, Cinder and the
+RBD disks of the sandbox's virt driver): describe_server and plan_server_migration, before and
+after the tenant's infrastructure is at the destination."""
+import base64
+import io
+import os
+import uuid
+
+import pytest
+
+from runner.actions import LocalActionService, run_python_action
+from test_openstack_compute import flavor, made, server, tenant_network  # noqa: F401
+from test_tenant_infra import public_key
+
+
+def act(name, config, **params):
+    succeeded, result = run_python_action(name, config, params)
+    assert succeeded, result
+    return result
+
+
+@pytest.fixture
+def workload(clouds, openstack_facts, made):  # noqa: F811
+    """In pa1's tenant: a network with a router to the public network, a security group, a
+    keypair, a server group, an image-booted server (root, ephemeral and swap in `vms`, a port
+    with a fixed address and a floating IP, metadata, tags, description, user data, config
+    drive) and a volume-backed one (its root and a data volume)."""
+    tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
+    tag = uuid.uuid4().hex[:6]
+    net, subnet = tenant_network(tenant, made, name="srv")
+    public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
+    router = tenant.network.create_router(name="srv-%s" % tag,
+                                          external_gateway_info={"network_id": public})
+    made.append(lambda: tenant.network.delete_router(router.id, ignore_missing=True))
+    tenant.network.add_interface_to_router(router, subnet.id)
+    made.append(lambda: tenant.network.remove_interface_from_router(router, subnet.id))
+    group = tenant.network.create_security_group(name="srv-%s" % tag)
+    made.append(lambda: tenant.network.delete_security_group(group.id, ignore_missing=True))
+    key = tenant.compute.create_keypair(name="srv-%s" % tag, public_key=public_key())
+    made.append(lambda: tenant.compute.delete_keypair(key.name, ignore_missing=True))
+    sgroup = tenant.compute.create_server_group(name="srv-%s" % tag, policy="anti-affinity")
+    made.append(lambda: tenant.compute.delete_server_group(sgroup.id, ignore_missing=True))
+    image = tenant.image.create_image(name="srv-%s" % tag, disk_format="raw",
+                                      container_format="bare",
+                                      data=io.BytesIO(os.urandom(4 << 20)))
+    made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
+    f = flavor(admin, made, disk=1, ephemeral=1, swap=64)
+    port = tenant.network.create_port(network_id=net.id, security_group_ids=[group.id],
+                                      fixed_ips=[{"subnet_id": subnet.id,
+                                                  "ip_address": "10.20.0.50"}],
+                                      allowed_address_pairs=[{"ip_address": "10.20.0.99"}])
+    made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
+    fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
+    made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
+    user_data = base64.b64encode(b"#cloud-config\n").decode()
+    booted = server(tenant, made, flavor_id=f.id, image_id=image.id,
+                    networks=[{"port": port.id}], key_name=key.name,
+                    scheduler_hints={"group": sgroup.id}, metadata={"role": "web"},
+                    description="the web server", user_data=user_data, config_drive=True)
+    admin.compute.put("/servers/%s/tags/web" % booted.id, microversion="2.26")
+    volume = tenant.block_storage.create_volume(name="root-%s" % tag, size=1, image_id=image.id)
+    made.append(lambda: tenant.block_storage.delete_volume(volume.id, ignore_missing=True))
+    data = tenant.block_storage.create_volume(name="data-%s" % tag, size=1)
+    made.append(lambda: tenant.block_storage.delete_volume(data.id, ignore_missing=True))
+    for v in (volume, data):
+        tenant.block_storage.wait_for_status(v, "available", failures=["error"], interval=1,
+                                             wait=120)
+    small = flavor(admin, made, disk=0)
+    from_volume = server(tenant, made, flavor_id=small.id, networks=[{"uuid": net.id}],
+                         block_device_mapping=[
+                             {"boot_index": 0, "uuid": volume.id, "source_type": "volume",
+                              "destination_type": "volume"},
+                             {"boot_index": -1, "uuid": data.id, "source_type": "volume",
+                              "destination_type": "volume"}])
+    return {"booted": booted, "from_volume": from_volume, "port": port, "fip": fip,
+            "group": group, "key": key, "sgroup": sgroup, "flavor": f, "net": net,
+            "subnet": subnet, "volume": volume, "data": data, "public": public,
+            "user_data": user_data, "image": image}
+
+
+def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
+        full_config, clouds, openstack_facts, workload):
+    LocalActionService.DATASTORE.clear()
+    booted = workload["booted"]
+    seen = act("describe_server", full_config, server_id=booted.id)
+    assert seen["refusals"] == [] and seen["boots_from"] == "image"
+    assert [(d["kind"], d["role"], d.get("image")) for d in seen["disks"]] == [
+        ("rbd", "root", "%s_disk" % booted.id), ("rbd", "ephemeral", "%s_disk.eph0" % booted.id),
+        ("rbd", "swap", "%s_disk.swap" % booted.id)]
+    port = seen["ports"][0]
+    assert (port["id"], port["mac_address"], port["security_group_ids"]) == (
+        workload["port"].id, workload["port"].mac_address, [workload["group"].id])
+    assert [ip["ip_address"] for ip in port["fixed_ips"]] == ["10.20.0.50"]
+    assert port["allowed_address_pairs"][0]["ip_address"] == "10.20.0.99"
+    assert [ip["address"] for ip in port["floating_ips"]] == [
+        workload["fip"].floating_ip_address]
+    assert (seen["server_group_id"], seen["key_name"], seen["metadata"], seen["tags"],
+            seen["description"], seen["user_data"], seen["config_drive"],
+            seen["power_state"]) == (workload["sgroup"].id, workload["key"].name,
+                                     {"role": "web"}, ["web"], "the web server",
+                                     workload["user_data"], True, "running")
+    assert seen["flavor"]["ephemeral"] == 1 and seen["flavor"]["swap"] == 64
+
+    volume_backed = act("describe_server", full_config,
+                        server_id=workload["from_volume"].id)
+    assert volume_backed["boots_from"] == "volume" and volume_backed["refusals"] == []
+    assert [(d["kind"], d["role"], d["volume_id"]) for d in volume_backed["disks"]] == [
+        ("volume", "root", workload["volume"].id), ("volume", "data", workload["data"].id)]
+    assert volume_backed["disks"][0]["image_metadata"]["image_id"] == workload["image"].id
+
+    # before the tenant's infrastructure is at ct1, the plan says what is missing
+    early = act("plan_server_migration", full_config, server_id=booted.id)
+    assert early["ok"] is False
+    refs = next(c for c in early["checks"]
+                if c["check"] == "its references are at the destination")
+    assert not refs["ok"] and "network %s is not at the destination" % workload["net"].id \
+        in refs["detail"]
+
+    dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
+    translation = {"external_networks": {workload["public"]: dest_public}}
+    project = openstack_facts["clouds"]["ct1"]["tenant_project_id"]
+    exported = act("export_tenant", full_config, project="tenant")["document"]
+    try:
+        done = act("import_tenant", full_config, export=exported, translation=translation,
+                   destination_project=project,
+                   kinds=["project", "user", "keypair", "flavor", "network", "subnet",
+                          "router", "security_group", "security_group_rule",
+                          "server_group"])
+        assert done["summary"]["conflict"] == 0, done["text"]
+        plan = act("plan_server_migration", full_config, server_id=booted.id)
+        assert plan["ok"] is True, plan["text"]
+        dest = plan["destination"]
+        ct1 = clouds["ct1-admin"]
+        assert dest["project_id"] == project
+        assert ct1.compute.get_flavor(dest["flavor_id"]).name == workload["flavor"].name
+        assert ct1.network.get_network(dest["ports"][0]["network_id"]).name == \
+            workload["net"].name
+        assert dest["ports"][0]["floating_ips"][0]["network_id"] == dest_public
+        assert dest["keypair"].endswith(":" + workload["key"].name)
+        assert ct1.compute.get_server_group(dest["server_group_id"]).name == \
+            workload["sgroup"].name
+        assert plan["needs"] == {"cores": 1, "ram": 64, "instances": 1, "volumes": 0,
+                                 "gigabytes": 0, "ports": 1}
+    finally:
+        run_python_action("rollback_tenant", full_config,
+                          {"source_project_id": exported["project"]["id"]})
