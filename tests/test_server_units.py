@@ -84,7 +84,8 @@ def test_each_reference_goes_through_the_mapping_and_what_is_missing_is_said():
     assert refs == {
         "project_id": "p-dst", "flavor_id": "f-dst", "keypair": "u-dst:laptop",
         "server_group_id": None, "availability_zone": "nova", "ports": [{
-            "source_id": "port-1", "mac_address": "fa:16:3e:00:00:01", "network_id": "n-dst",
+            "source_id": "port-1", "name": "", "description": "", "tags": [],
+            "mac_address": "fa:16:3e:00:00:01", "network_id": "n-dst",
             "fixed_ips": [{"ip_address": "10.0.0.5", "subnet_id": "s-dst"}],
             "security_group_ids": ["g-dst"],
             "allowed_address_pairs": [{"ip_address": "10.0.0.99"}],

@@ -141,6 +141,23 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
             workload["sgroup"].name
         assert plan["needs"] == {"cores": 1, "ram": 64, "instances": 1, "volumes": 0,
                                  "gigabytes": 0, "ports": 1}
+
+        # the ports come before the cutover: the source's MAC, address, pairs and groups
+        dry = act("prepare_ports", full_config, server_id=booted.id, dry_run=True)
+        assert [p["outcome"] for p in dry["ports"]] == ["created"]
+        prepared = act("prepare_ports", full_config, server_id=booted.id)
+        twin = ct1.network.get_port(prepared["ports"][0]["destination_id"])
+        assert (twin.mac_address, [ip["ip_address"] for ip in twin.fixed_ips],
+                twin.project_id, twin.device_id) == (
+            workload["port"].mac_address, ["10.20.0.50"], project, "")
+        assert [p["ip_address"] for p in twin.allowed_address_pairs] == ["10.20.0.99"]
+        assert twin.security_group_ids == dest["ports"][0]["security_group_ids"]
+        again = act("prepare_ports", full_config, server_id=booted.id)
+        assert again["changed"] is False and again["summary"]["unchanged"] == 1
+        undone = act("rollback_tenant", full_config,
+                     source_project_id=exported["project"]["id"])
+        assert {r["outcome"] for r in undone["results"] if r["kind"] == "port"} == {"removed"}
+        assert ct1.network.find_port(twin.id, ignore_missing=True) is None
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": exported["project"]["id"]})

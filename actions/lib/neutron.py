@@ -317,8 +317,32 @@ def rule_store(conn: Any, project_id: str, wanted: Dict[str, Any]) -> Store:
         updatable=())
 
 
+PORT_PARAMS = ("name", "description", "network_id", "mac_address", "fixed_ips",
+               "security_group_ids", "allowed_address_pairs", "is_port_security_enabled")
+PORT_FIXED = ("network_id", "mac_address", "fixed_ips")
+
+
+def _port_actual(port: Any) -> Dict[str, Any]:
+    params = dict(_pick(port, PORT_PARAMS), tags=_user_tags(port))
+    params["fixed_ips"] = plain([{"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
+                                 for ip in port.fixed_ips or []])
+    params["allowed_address_pairs"] = plain([
+        {"ip_address": p["ip_address"], "mac_address": p.get("mac_address")}
+        for p in port.allowed_address_pairs or []])
+    params["security_group_ids"] = sorted(port.security_group_ids or [])
+    return params
+
+
+def port_store(conn: Any, project_id: str) -> Store:
+    """A server's port, made before its server: the source's MAC, every fixed address, its
+    own security groups, allowed address pairs and port security."""
+    return _store(conn.network, project_id, "port", PORT_PARAMS,
+                  tuple(k for k in PORT_PARAMS if k not in PORT_FIXED) + ("tags",),
+                  actual=_port_actual)
+
+
 STORES = {"network": network_store, "subnet": subnet_store, "router": router_store,
-          "security_group": security_group_store}
+          "security_group": security_group_store, "port": port_store}
 
 
 def store_for(conn: Any, project_id: str, kind: str, wanted: Dict[str, Any]) -> Store:
@@ -337,7 +361,7 @@ def source_tag_of(obj: Any) -> Optional[str]:
 
 FINDERS = {"network": "find_network", "subnet": "find_subnet", "router": "find_router",
            "security_group": "find_security_group",
-           "security_group_rule": "find_security_group_rule"}
+           "security_group_rule": "find_security_group_rule", "port": "find_port"}
 
 
 def untag(conn: Any, kind: str, destination_id: str, source_id: str,
@@ -365,6 +389,8 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
         return "gone"
     if kind != "security_group_rule" and source_tag_of(obj) != source_id:
         return "kept: it does not carry the tag %s" % source_tag(source_id)
+    if kind == "port" and obj.device_id and obj.device_owner.startswith("compute:"):
+        return "kept: server %s uses it" % obj.device_id
     if dry_run:
         return "would be removed"
     if kind == "router":
@@ -377,6 +403,6 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
             net.update_router(obj, external_gateway_info={})
     deleters = {"network": net.delete_network, "subnet": net.delete_subnet,
                 "router": net.delete_router, "security_group": net.delete_security_group,
-                "security_group_rule": net.delete_security_group_rule}
+                "security_group_rule": net.delete_security_group_rule, "port": net.delete_port}
     deleters[kind](obj, ignore_missing=True)
     return "removed"

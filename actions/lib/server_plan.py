@@ -39,7 +39,9 @@ def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
     ports = []
     for port in server.get("ports") or []:
         ports.append({
-            "source_id": port["id"], "mac_address": port["mac_address"],
+            "source_id": port["id"], "name": port.get("name") or "",
+            "description": port.get("description") or "",
+            "tags": sorted(port.get("tags") or []), "mac_address": port["mac_address"],
             "network_id": mapped("network", port["network_id"], "network"),
             "fixed_ips": [{"ip_address": ip["ip_address"],
                            "subnet_id": mapped("subnet", ip["subnet_id"], "subnet")}
