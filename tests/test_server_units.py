@@ -105,3 +105,23 @@ def test_each_reference_goes_through_the_mapping_and_what_is_missing_is_said():
         "external network pub-src has no counterpart (translation external_networks)",
         "server group sg-src is not at the destination: migrate the tenant's infrastructure "
         "first (migrate_tenant_infra)"]
+
+
+def test_each_disk_goes_where_the_destination_serves_it():
+    from types import SimpleNamespace
+
+    from lib.server_plan import disk_pairs
+
+    pools = SimpleNamespace(mirrored_cinder="oscinder", destination_cinder="cinder-ct1",
+                            destination_glance="glance-ct1")
+    server = {"disks": [
+        {"kind": "volume", "role": "data", "volume_id": "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"},
+        {"kind": "rbd", "role": "root", "pool": "vms", "image": UUID + "_disk"},
+        {"kind": "rbd", "role": "ephemeral", "pool": "vms", "image": UUID + "_disk.eph0"},
+        {"kind": "rbd", "role": "swap", "pool": "vms", "image": UUID + "_disk.swap"}]}
+    assert [(p["role"], p["source"]["pool"], p["destination"]["pool"], p["destination"]["image"])
+            for p in disk_pairs(server, pools)] == [
+        ("data", "oscinder", "cinder-ct1", "volume-0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"),
+        ("root", "vms", "glance-ct1", UUID + "_disk")]
+    assert [p["role"] for p in disk_pairs(server, pools, ephemeral=True)] == [
+        "data", "root", "ephemeral"]                   # swap never

@@ -1,13 +1,15 @@
 """The server procedure's steps at the destination, each found again on a re-run through the
 tenant's mapping (lib.tenant's one rule): first the server's ports, made before the cutover
 with the source's MAC and addresses, so the window holds only what must wait for the stop."""
+import time
 from typing import Any, Dict, List, Optional
 
-from .errors import RefusedError
+from .errors import CephMigrateError, RefusedError
 from .neutron import port_store
-from .server_plan import destination_refs
+from .diff_sync import presync, sync_round, verify_sync
+from .server_plan import destination_refs, disk_pairs
 from .servers import describe
-from .settings import DESTINATION, Settings
+from .settings import DESTINATION, SOURCE, Settings
 from .tenant import reconcile, summary
 from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
@@ -44,3 +46,42 @@ def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = N
     return {"changed": not dry_run and any(r.changed for r in results), "dry_run": dry_run,
             "summary": summary(results), "ports": ports,
             "project_id": refs["project_id"]}
+
+
+def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
+                      ephemeral: bool = False, max_rounds: int = 3) -> Dict[str, Any]:
+    """Bring each carried disk's copy up to a new snapshot of it (disk_pairs): rounds while
+    the server runs, then the full check; or (FINAL, once it is stopped) one last round per
+    disk and the check of the delta it shipped. The copies are the pack's (recorded), found
+    again on a re-run."""
+    server = describe(settings, server_id)
+    pairs = disk_pairs(server, settings.pools, ephemeral)
+    done = []
+    # every disk within the one copy timeout (under the action's own StackStorm timeout)
+    deadline = time.monotonic() + settings.copy_timeout
+
+    def left() -> float:
+        if time.monotonic() >= deadline:
+            raise CephMigrateError("the disks took longer than copy.timeout (%ss): re-run to "
+                                   "go on (each copy continues from its last snapshot)"
+                                   % settings.copy_timeout)
+        return deadline - time.monotonic()
+    for pair in pairs:
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        target = settings.image(DESTINATION, pair["destination"]["pool"],
+                                pair["destination"]["image"])
+        if final:
+            shipped = sync_round(source, target, settings.copy_features, left(), prune=False)
+            checked = verify_sync(source, target, left(), full=False)
+            done.append(dict(pair, snapshot=shipped["snapshot"], bytes=shipped["bytes"],
+                             verified=checked["verified"], hashed_bytes=checked.get(
+                                 "hashed_bytes")))
+        else:
+            rounds = presync(source, target, settings.copy_features, left(),
+                             max_rounds=max_rounds)
+            # the full check, before the window: inside it only the last delta is checked
+            checked = verify_sync(source, target, left(), full=True)
+            done.append(dict(pair, snapshot=rounds["snapshot"], bytes=rounds["bytes"],
+                             rounds=len(rounds["rounds"]), verified=checked["verified"]))
+    return {"changed": bool(done), "final": final, "disks": done,
+            "bytes": sum(d["bytes"] for d in done)}

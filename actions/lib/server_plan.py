@@ -4,7 +4,7 @@ security groups, keypair, server group, project), and the destination checked be
 changes: the refusals, what is not there yet, quotas, compute and Ceph room. Read-only."""
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from . import placement, quotas
+from . import names, placement, quotas
 from .capacity import require_room
 from .checklist import Checklist
 from .clouds import api
@@ -62,6 +62,28 @@ def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
                                       "server group"),
             "availability_zone": tmap.translate("availability_zones",
                                                 server.get("availability_zone"))}, missing
+
+
+def disk_pairs(server: Mapping[str, Any], pools: Any,
+               ephemeral: bool = False) -> List[Dict[str, Any]]:
+    """Where each of SERVER's disks is copied, in boot order: a volume's RBD image into the
+    destination Cinder pool (managed there after the cutover), Nova's root disk into the
+    destination Glance pool as the server's own image (``<uuid>_disk``, registered there by
+    its rbd:// location: the destination server boots from it, copy-on-write); its ephemeral
+    disks only when asked (EPHEMERAL), the same way; swap never."""
+    pairs = []
+    for disk in server["disks"]:
+        if disk["kind"] == "volume":
+            name = names.cinder_image(disk["volume_id"])
+            pairs.append({"role": disk["role"], "kind": "volume", "volume_id": disk["volume_id"],
+                          "source": {"pool": pools.mirrored_cinder, "image": name},
+                          "destination": {"pool": pools.destination_cinder, "image": name}})
+        elif disk["role"] == "root" or (disk["role"] == "ephemeral" and ephemeral):
+            pairs.append({"role": disk["role"], "kind": "rbd",
+                          "source": {"pool": disk["pool"], "image": disk["image"]},
+                          "destination": {"pool": pools.destination_glance,
+                                          "image": disk["image"]}})
+    return pairs
 
 
 def _external(tmap: TenantMap, network_id: Optional[str], missing: List[str]) -> Optional[str]:
