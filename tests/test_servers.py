@@ -30,6 +30,8 @@ def drop_disk_copies(settings, config, server_id):
         drop_snapshots(copy, source)
         drop_snapshots(source, source)
     if copy.find() is not None:
+        if "snap" in [s["name"] for s in copy.snapshots()]:
+            copy.cli.run_text("snap", "unprotect", copy.spec + "@snap")
         copy.cli.run_text("snap", "purge", "--no-progress", copy.spec)
         remove_when_released(copy)
 
@@ -62,7 +64,7 @@ def workload(clouds, openstack_facts, made):  # noqa: F811
     sgroup = tenant.compute.create_server_group(name="srv-%s" % tag, policy="anti-affinity")
     made.append(lambda: tenant.compute.delete_server_group(sgroup.id, ignore_missing=True))
     image = tenant.image.create_image(name="srv-%s" % tag, disk_format="raw",
-                                      container_format="bare",
+                                      container_format="bare", os_distro="cirros",
                                       data=io.BytesIO(os.urandom(4 << 20)))
     made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
     f = flavor(admin, made, disk=1, ephemeral=1, swap=64)
@@ -192,6 +194,18 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert twin.security_group_ids == dest["ports"][0]["security_group_ids"]
         again = act("prepare_ports", full_config, server_id=booted.id)
         assert again["changed"] is False and again["summary"]["unchanged"] == 1
+
+        # the checked root becomes the server's own image at ct1, served from the Glance pool
+        registered = act("register_server_image", full_config, server_id=booted.id)
+        image = ct1.image.get_image(registered["image_id"])
+        assert (image.status, image.owner, image.visibility) == ("active", project, "private")
+        assert image.direct_url.endswith("/%s/%s/snap" % (
+            full_config["pools"]["destination_glance_pool"], root))
+        assert image.os_distro == "cirros" and image.min_disk == 1
+        assert act("register_server_image", full_config,
+                   server_id=booted.id)["changed"] is False
+        ct1.image.delete_image(image.id)
+
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])
         assert {r["outcome"] for r in undone["results"] if r["kind"] == "port"} == {"removed"}

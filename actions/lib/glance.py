@@ -233,7 +233,7 @@ IMAGE_UPDATABLE = ("name", "min_disk", "min_ram", "visibility", "protected", "ta
                    "properties", "members")
 
 
-def _image_params(conn: Any, image: Any) -> Dict[str, Any]:
+def image_params(conn: Any, image: Any) -> Dict[str, Any]:
     """What is carried of IMAGE; its properties read from Glance's own JSON (openstacksdk
     moves the ones it knows, os_distro, hw_*..., out of ``properties``)."""
     raw = conn.image.get("/images/%s" % image.id).json()
@@ -258,7 +258,7 @@ def export(conn: Any, project_id: str) -> List[Resource]:
                      lambda: list(conn.image.images(owner=project_id))):
         if image.status != "active" or image.owner != project_id:
             continue
-        params = api("image %s" % image.id, lambda: _image_params(conn, image))
+        params = api("image %s" % image.id, lambda: image_params(conn, image))
         found.append(Resource("image", image.id, params,
                               {"size": image.size, "checksum": image.checksum,
                                "location": parse_rbd_url(image.direct_url)},
@@ -320,7 +320,7 @@ def image_store(conn: Any, project_id: str, carry: Callable[[str], str]) -> Stor
         tagged=lambda mark: [i for i in image.images(owner=project_id)
                              if (i.properties or {}).get(SOURCE_ID_KEY) == mark.split("=", 1)[1]],
         named=lambda name: list(image.images(owner=project_id, name=name)),
-        actual=lambda found: _image_params(conn, found), create=create, update=update,
+        actual=lambda found: image_params(conn, found), create=create, update=update,
         updatable=IMAGE_UPDATABLE, failed=lambda found: found.status != "active",
         delete=delete)
 

@@ -4,12 +4,18 @@ with the source's MAC and addresses, so the window holds only what must wait for
 import time
 from typing import Any, Dict, List, Optional
 
-from .errors import CephMigrateError, RefusedError
+from . import glance
+from .clouds import api
+from .copying import create_snapshot
+from .errors import CephMigrateError, NotFound, RefusedError
+from .image_transfer import GLANCE_SNAPSHOT
+from .names import SOURCE_ID_KEY
+from .rbd_image import META_REGISTERED, outcome
 from .neutron import port_store
-from .diff_sync import presync, sync_round, verify_sync
+from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
 from .server_plan import destination_refs, disk_pairs
 from .servers import describe
-from .settings import DESTINATION, SOURCE, Settings
+from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .tenant import reconcile, summary
 from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
@@ -85,3 +91,68 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                              rounds=len(rounds["rounds"]), verified=checked["verified"]))
     return {"changed": bool(done), "final": final, "disks": done,
             "bytes": sum(d["bytes"] for d in done)}
+
+
+def register_server_image(settings: Settings, server_id: str,
+                          read: Optional[Reader] = None) -> Dict[str, Any]:
+    """The server's root disk, copied and checked (sync_server_disks final), registered at the
+    destination Glance as the server's own image by its rbd:// location (its sync snapshots
+    dropped, ``snap`` protected, as Glance serves images), owned by the tenant's destination
+    project, with the source image's properties (firmware, bus, machine type...): the
+    destination server boots from it as a copy-on-write clone and stays image-booted."""
+    server = describe(settings, server_id)
+    tmap = load_map(read, server["project_id"])
+    project = tmap.get("project", server["project_id"])
+    if project is None:
+        raise RefusedError("the server's project is not at the destination: migrate the "
+                           "tenant's infrastructure first")
+    root = next((p for p in disk_pairs(server, settings.pools)
+                 if p["kind"] == "rbd" and p["role"] == "root"), None)
+    if root is None:
+        raise RefusedError("server %s has no root disk of Nova's to register (it boots from "
+                           "a volume)" % server["id"])
+    registrar = settings.cloud(IMAGE_REGISTRATION).connect()
+    existing = glance.find_registered_image(registrar, server["id"])
+    if existing is not None and existing.status == "active":
+        return outcome(False, **glance.image_facts(existing))
+    source = settings.image(SOURCE, root["source"]["pool"], root["source"]["image"])
+    target = settings.image(DESTINATION, root["destination"]["pool"],
+                            root["destination"]["image"])
+    if GLANCE_SNAPSHOT not in [s["name"] for s in target.snapshots()]:
+        # only a copy checked at its newest snapshot is registered (the delta's check)
+        verify_sync(source, target, settings.copy_timeout, full=False)
+        drop_snapshots(target, source)
+        create_snapshot(target, GLANCE_SNAPSHOT, protect=True)
+    base = _source_image(settings, server.get("image_id"))
+    properties = dict(base.get("properties") or {}, **{SOURCE_ID_KEY: server["id"]})
+    if existing is None:
+        existing = api("creating the image of server %s" % server["id"],
+                       lambda: registrar.image.create_image(
+                           name="%s-root" % server["name"], disk_format="raw",
+                           container_format="bare",
+                           min_disk=int((server.get("flavor") or {}).get("disk") or 0),
+                           min_ram=int(base.get("min_ram") or 0), visibility="private",
+                           owner=project.destination_id, allow_duplicates=True,
+                           **properties))
+    url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, target.name,
+                                 GLANCE_SNAPSHOT)
+    api("registering %s" % url, lambda: registrar.image.add_image_location(existing.id, url))
+    registered = glance.wait_for_image(registrar, existing.id, 120)
+    target.record(META_REGISTERED, {"image_id": registered.id})
+    return outcome(True, location=url, **glance.image_facts(registered))
+
+
+def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]:
+    """What the server's image says of the guest (properties, min RAM); {} when it is gone."""
+    if not image_id:
+        return {}
+    conn = settings.cloud(SOURCE).connect()
+    try:
+        image = api("image %s" % image_id, lambda: conn.image.get_image(image_id))
+    except NotFound:
+        return {}
+    params = glance.image_params(conn, image)
+    # what the guest needs, not how the original was uploaded
+    properties = {k: v for k, v in params["properties"].items()
+                  if not k.startswith("owner_specified.")}
+    return {"properties": properties, "min_ram": params["min_ram"]}
