@@ -24,6 +24,8 @@ PORT_PARAMS = ("name", "description", "network_id", "mac_address", "fixed_ips",
                "binding_vnic_type", "tags", "qos_policy_id", "dns_name")
 # the disks libvirt's RBD image backend makes of a server, by suffix (after <uuid>_disk)
 RBD_DISK_ROLES = {"": "root", ".local": "ephemeral", ".swap": "swap"}
+# what Nova embeds of a server's flavor (microversion 2.47 and later)
+FLAVOR_KEYS = ("original_name", "vcpus", "ram", "disk", "ephemeral", "swap", "extra_specs")
 POWER_STATES = {0: "nostate", 1: "running", 3: "paused", 4: "shutdown", 6: "crashed",
                 7: "suspended"}
 
@@ -45,7 +47,9 @@ def describe_server(conn: Any, rbd: CephCli, nova_pool: str, server_id: str
     NOVA_POOL of the source cluster through RBD)."""
     compute, net = conn.compute, conn.network
     server = api("server %s" % server_id, lambda: compute.get_server(server_id))
-    flavor = dict(server.flavor or {})
+    embedded = server.flavor or {}
+    flavor = {k: embedded.get(k) for k in FLAVOR_KEYS}
+    flavor["extra_specs"] = dict(flavor["extra_specs"] or {})
     image_id = (server.image or {}).get("id") or None
     attachments = api("volumes of server %s" % server_id,
                       lambda: list(compute.volume_attachments(server)))
