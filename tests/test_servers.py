@@ -81,9 +81,10 @@ def workload(clouds, openstack_facts, made):  # noqa: F811
                     scheduler_hints={"group": sgroup.id}, metadata={"role": "web"},
                     description="the web server", user_data=user_data, config_drive=True)
     admin.compute.put("/servers/%s/tags/web" % booted.id, microversion="2.26")
-    volume = tenant.block_storage.create_volume(name="root-%s" % tag, size=1, image_id=image.id)
+    volume = tenant.block_storage.create_volume(name="root-%s" % tag, size=1, image_id=image.id,
+                                                volume_type="ceph")
     made.append(lambda: tenant.block_storage.delete_volume(volume.id, ignore_missing=True))
-    data = tenant.block_storage.create_volume(name="data-%s" % tag, size=1)
+    data = tenant.block_storage.create_volume(name="data-%s" % tag, size=1, volume_type="ceph")
     made.append(lambda: tenant.block_storage.delete_volume(data.id, ignore_missing=True))
     for v in (volume, data):
         tenant.block_storage.wait_for_status(v, "available", failures=["error"], interval=1,
