@@ -143,7 +143,7 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
     write_random(settings, SOURCE, "vms/" + root, 2, offset_mib=100)
     final = act("sync_server_disks", full_config, server_id=booted.id, final=True)
     disk = final["disks"][0]
-    assert disk["verified"] is True and 0 < disk["bytes"] <= 4 << 20, disk
+    assert disk["verified"] is True and 2 << 20 <= disk["bytes"] <= 16 << 20, disk
     copy = "%s/%s@%s" % (full_config["pools"]["destination_glance_pool"], root,
                          disk["snapshot"])
     assert head_sha(settings, DESTINATION, copy, GiB) == head_sha(
