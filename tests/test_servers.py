@@ -36,6 +36,17 @@ def drop_disk_copies(settings, config, server_id):
         remove_when_released(copy)
 
 
+def drop_volume_syncs(settings, workload):
+    """The sync snapshots sync_server_disks took of the source volumes (Cinder deletes no
+    volume whose image has snapshots)."""
+    from lib.diff_sync import drop_snapshots
+
+    for volume in (workload["volume"], workload["data"]):
+        source = settings.image(SOURCE, "oscinder", "volume-%s" % volume.id)
+        if source.find() is not None:
+            drop_snapshots(source, source)
+
+
 def act(name, config, **params):
     succeeded, result = run_python_action(name, config, params)
     assert succeeded, result
@@ -206,6 +217,28 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert act("register_server_image", full_config,
                    server_id=booted.id)["changed"] is False
         ct1.image.delete_image(image.id)
+
+        # the volume-backed server's volumes: copied, checked, managed in the tenant's
+        # project at ct1, the root bootable with its image metadata, the content equal
+        from_volume = workload["from_volume"].id
+        workload["made"].append(lambda: drop_volume_syncs(settings, workload))
+        act("sync_server_disks", full_config, server_id=from_volume)
+        act("sync_server_disks", full_config, server_id=from_volume, final=True)
+        managed = act("manage_server_volumes", full_config, server_id=from_volume)
+        for volume in managed["volumes"]:
+            workload["made"].append(lambda v=volume["volume_id"]: ct1.block_storage.delete_volume(
+                v, ignore_missing=True))
+        by_role = {v["role"]: v for v in managed["volumes"]}
+        root_volume = ct1.block_storage.get_volume(by_role["root"]["volume_id"])
+        assert (root_volume.project_id, root_volume.is_bootable, root_volume.status) == (
+            project, True, "available")
+        assert root_volume.volume_image_metadata["image_id"] == workload["image"].id
+        assert root_volume.volume_image_metadata.get("os_distro") == "cirros"
+        assert by_role["data"]["source_volume_id"] == workload["data"].id
+        assert head_sha(settings, DESTINATION, by_role["root"]["rbd_image"], 64 << 20) == \
+            head_sha(settings, SOURCE, "oscinder/volume-%s" % workload["volume"].id, 64 << 20)
+        again = act("manage_server_volumes", full_config, server_id=from_volume)
+        assert again["changed"] is False
 
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])

@@ -5,6 +5,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from . import glance
+from .cinder import manage_volume
 from .clouds import api
 from .copying import create_snapshot
 from .errors import CephMigrateError, NotFound, RefusedError
@@ -156,3 +157,48 @@ def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]
     properties = {k: v for k, v in params["properties"].items()
                   if not k.startswith("owner_specified.")}
     return {"properties": properties, "min_ram": params["min_ram"]}
+
+
+def manage_server_volumes(settings: Settings, server_id: str,
+                          read: Optional[Reader] = None) -> Dict[str, Any]:
+    """The server's volumes, copied and checked (sync_server_disks final), managed in its
+    tenant's destination project (the copies' sync snapshots dropped first: Cinder manages no
+    image with snapshots), each as the volume procedure's manage_volume makes it; the root's
+    volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
+    the same way. A re-run finds each managed volume."""
+    server = describe(settings, server_id)
+    tmap = load_map(read, server["project_id"])
+    project = tmap.get("project", server["project_id"])
+    if project is None:
+        raise RefusedError("the server's project is not at the destination: migrate the "
+                           "tenant's infrastructure first")
+    conn = settings.cloud(DESTINATION).connect()
+    done = []
+    changed = False
+    for pair, disk in zip(*_volume_pairs(server, settings)):
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        target = settings.image(DESTINATION, pair["destination"]["pool"],
+                                pair["destination"]["image"])
+        if target.find() is not None:
+            drop_snapshots(target, source)
+        managed = manage_volume(settings, pair["volume_id"],
+                                destination_project=project.destination_id)
+        wanted = {k: str(v) for k, v in (disk.get("image_metadata") or {}).items()}
+        if pair["role"] == "root" and wanted:
+            volume = api("volume %s" % managed["volume_id"],
+                         lambda: conn.block_storage.get_volume(managed["volume_id"]))
+            have = dict(volume.volume_image_metadata or {})
+            missing = {k: v for k, v in wanted.items() if have.get(k) != v}
+            if missing:
+                api("image metadata of volume %s" % volume.id,
+                    lambda: conn.block_storage.set_volume_image_metadata(volume, **missing))
+                managed["changed"] = True
+        changed = changed or bool(managed["changed"])
+        done.append(dict(managed, role=pair["role"], source_volume_id=pair["volume_id"]))
+    return {"changed": changed, "volumes": done}
+
+
+def _volume_pairs(server: Dict[str, Any], settings: Settings) -> Any:
+    pairs = [p for p in disk_pairs(server, settings.pools) if p["kind"] == "volume"]
+    disks = {d["volume_id"]: d for d in server["disks"] if d["kind"] == "volume"}
+    return pairs, [disks[p["volume_id"]] for p in pairs]
