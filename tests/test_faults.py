@@ -5,12 +5,13 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 from ceph_env import create_volume, purge_image, run_action
 from lib.ceph_cli import CephCli, CephCluster
-from lib.errors import CephMigrateError
+from lib.errors import CephMigrateError, RbdNotFound
 from lib.settings import DESTINATION, SOURCE
 
 
@@ -30,10 +31,12 @@ def sandbox_daemon(name: str, cluster: str) -> int:
     raise AssertionError("the sandbox recorded no %s of %s" % (name, cluster))
 
 
-def resume_osd(settings, osd: int) -> None:
+def resume_osd(settings, osd: int, probe: Optional[str] = None) -> None:
     """Let a frozen OSD go on, and wait until it serves I/O again. A lone OSD frozen past its
     read lease can come back with a PG left "laggy" and its ops blocked for good (seen in CI:
-    a re-run's copy hung on it); marking it down makes it re-peer, as a restart would."""
+    a re-run's copy hung on it, and later `rbd info` of the half copy while a pool listing
+    answered); marking it down makes it re-peer, as a restart would: done every time, then
+    PROBE (an image spec) must answer too."""
     os.kill(osd, signal.SIGCONT)
     # the sandbox's admin (marking an OSD down is beyond the pack's own Ceph user)
     ceph = CephCli(CephCluster(settings.destination.name, conf=settings.destination.conf),
@@ -43,6 +46,8 @@ def resume_osd(settings, osd: int) -> None:
         found = ceph.run("pg", "stat") or {}
         return {s["name"] for s in (found.get("pg_summary") or found).get("num_pg_by_state", [])}
 
+    ceph.run_text("osd", "down", "0")
+    time.sleep(2)
     deadline = time.monotonic() + 30
     while any("laggy" in s or "active" not in s for s in states()):
         if time.monotonic() > deadline:
@@ -56,6 +61,11 @@ def resume_osd(settings, osd: int) -> None:
     for _ in range(4):
         try:
             rbd.run("ls", settings.pools.destination_cinder)
+            if probe:
+                try:
+                    rbd.run("info", probe)
+                except RbdNotFound:
+                    pass            # an answer too
             return
         except CephMigrateError:
             ceph.run_text("osd", "down", "0")
@@ -92,7 +102,7 @@ def test_a_copy_whose_destination_osd_stops_answering_is_stopped_and_a_rerun_fin
         try:
             worker.join(timeout=300)
         finally:
-            resume_osd(settings, osd)
+            resume_osd(settings, osd, probe=partial.spec)
         assert not worker.is_alive()
         run = done["run"]
         assert not run.ok and run.result["error_type"] == "RbdStalled", run.result
