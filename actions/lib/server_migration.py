@@ -2,7 +2,7 @@
 tenant's mapping (lib.tenant's one rule): first the server's ports, made before the cutover
 with the source's MAC and addresses, so the window holds only what must wait for the stop."""
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import glance
 from .cinder import manage_volume
@@ -101,12 +101,7 @@ def register_server_image(settings: Settings, server_id: str,
     dropped, ``snap`` protected, as Glance serves images), owned by the tenant's destination
     project, with the source image's properties (firmware, bus, machine type...): the
     destination server boots from it as a copy-on-write clone and stays image-booted."""
-    server = describe(settings, server_id)
-    tmap = load_map(read, server["project_id"])
-    project = tmap.get("project", server["project_id"])
-    if project is None:
-        raise RefusedError("the server's project is not at the destination: migrate the "
-                           "tenant's infrastructure first")
+    server, project_id = _server_and_project(settings, server_id, read)
     root = next((p for p in disk_pairs(server, settings.pools)
                  if p["kind"] == "rbd" and p["role"] == "root"), None)
     if root is None:
@@ -133,7 +128,7 @@ def register_server_image(settings: Settings, server_id: str,
                            container_format="bare",
                            min_disk=int((server.get("flavor") or {}).get("disk") or 0),
                            min_ram=int(base.get("min_ram") or 0), visibility="private",
-                           owner=project.destination_id, allow_duplicates=True,
+                           owner=project_id, allow_duplicates=True,
                            **properties))
     url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, target.name,
                                  GLANCE_SNAPSHOT)
@@ -141,6 +136,18 @@ def register_server_image(settings: Settings, server_id: str,
     registered = glance.wait_for_image(registrar, existing.id, 120)
     target.record(META_REGISTERED, {"image_id": registered.id})
     return outcome(True, location=url, **glance.image_facts(registered))
+
+
+def _server_and_project(settings: Settings, server_id: str, read: Optional[Reader]
+                        ) -> Tuple[Dict[str, Any], str]:
+    """The source server's description and its tenant's destination project (the mapping's),
+    refused when the tenant's infrastructure has not crossed yet."""
+    server = describe(settings, server_id)
+    project = load_map(read, server["project_id"]).get("project", server["project_id"])
+    if project is None:
+        raise RefusedError("the server's project is not at the destination: migrate the "
+                           "tenant's infrastructure first")
+    return server, project.destination_id
 
 
 def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]:
@@ -166,12 +173,7 @@ def manage_server_volumes(settings: Settings, server_id: str,
     image with snapshots), each as the volume procedure's manage_volume makes it; the root's
     volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
     the same way. A re-run finds each managed volume."""
-    server = describe(settings, server_id)
-    tmap = load_map(read, server["project_id"])
-    project = tmap.get("project", server["project_id"])
-    if project is None:
-        raise RefusedError("the server's project is not at the destination: migrate the "
-                           "tenant's infrastructure first")
+    server, project_id = _server_and_project(settings, server_id, read)
     conn = settings.cloud(DESTINATION).connect()
     done = []
     changed = False
@@ -182,7 +184,7 @@ def manage_server_volumes(settings: Settings, server_id: str,
         if target.find() is not None:
             drop_snapshots(target, source)
         managed = manage_volume(settings, pair["volume_id"],
-                                destination_project=project.destination_id)
+                                destination_project=project_id)
         wanted = {k: str(v) for k, v in (disk.get("image_metadata") or {}).items()}
         if pair["role"] == "root" and wanted:
             volume = api("volume %s" % managed["volume_id"],
