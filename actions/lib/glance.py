@@ -311,10 +311,6 @@ def image_store(conn: Any, project_id: str, carry: Callable[[str], str]) -> Stor
                     image.add_member(found, member_id=member)
         return found
 
-    def delete(found: Any) -> None:
-        if found.is_protected:
-            image.update_image(found, is_protected=False)
-        image.delete_image(found, ignore_missing=True)
     return Store(
         get=find,
         tagged=lambda mark: [i for i in image.images(owner=project_id)
@@ -322,7 +318,14 @@ def image_store(conn: Any, project_id: str, carry: Callable[[str], str]) -> Stor
         named=lambda name: list(image.images(owner=project_id, name=name)),
         actual=lambda found: image_params(conn, found), create=create, update=update,
         updatable=IMAGE_UPDATABLE, failed=lambda found: found.status != "active",
-        delete=delete)
+        delete=lambda found: _delete(conn, found))
+
+
+def _delete(conn: Any, found: Any) -> None:
+    """A protected image is unprotected first (the pack's own, proven by the caller)."""
+    if found.is_protected:
+        conn.image.update_image(found, is_protected=False)
+    conn.image.delete_image(found, ignore_missing=True)
 
 
 def _live_image(conn: Any, image_id: str) -> Optional[Any]:
@@ -342,9 +345,7 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
     if (found.properties or {}).get(SOURCE_ID_KEY) != source_id:
         return "kept: it does not carry the property %s=%s" % (SOURCE_ID_KEY, source_id)
     if not dry_run:
-        if found.is_protected:
-            conn.image.update_image(found, is_protected=False)
-        conn.image.delete_image(found, ignore_missing=True)
+        _delete(conn, found)
     return "would be removed" if dry_run else "removed"
 
 

@@ -209,11 +209,12 @@ def project_store(conn: Any, given: Optional[Mapping[str, Any]]) -> Store:
 
 
 def _people_store(conn: Any, kind: str, keys: Sequence[str],
-                  made: Optional[Callable[[Dict[str, Any], Dict[str, Any]], None]] = None
+                  keep_password: Optional[Callable[[Dict[str, Any], str], None]] = None
                   ) -> Store:
     """Users or groups through Keystone's own JSON. One the pack makes carries its mark (an
     extra attribute); one of the same name in the domain is the same account, adopted as it
-    is and never changed, marked or removed."""
+    is and never changed, marked or removed. With KEEP_PASSWORD a user is made with a random
+    password, handed to it (with the user) once the user exists."""
     identity = conn.identity
     plural = kind + "s"
 
@@ -230,15 +231,15 @@ def _people_store(conn: Any, kind: str, keys: Sequence[str],
         body = {k: wanted[k] for k in keys if wanted.get(k) is not None}
         body["domain_id"] = _domain_id(identity, wanted["domain"])
         body[SOURCE_ID_KEY] = mark.split("=", 1)[1]
-        extra: Dict[str, Any] = {}
-        if made is not None:
-            made(body, extra)
+        password = secrets.token_urlsafe(18) if keep_password else None
+        if password:
+            body["password"] = password
         created = _raw(identity, "post", "/%s" % plural, {kind: body})[kind]
         if kind == "group":
             for member in wanted.get("members") or []:
                 identity.add_user_to_group(member, created["id"])
-        if made is not None and extra:
-            made(created, extra)
+        if keep_password and password:
+            keep_password(created, password)
         return created
 
     def update(found: Dict[str, Any], attrs: Dict[str, Any]) -> Any:
@@ -272,20 +273,16 @@ def _people_store(conn: Any, kind: str, keys: Sequence[str],
 def user_store(conn: Any, policy: str, keep_secret: Optional[Callable[[str, str], None]],
                passwords: List[Dict[str, str]]) -> Store:
     """Users the pack makes are disabled without a password (policy `disabled`), or get a random
-    one kept encrypted in the datastore and named (never shown) in PASSWORDS (`random`)."""
-    def made(body: Dict[str, Any], extra: Dict[str, Any]) -> None:
-        if policy != "random":
-            return
-        if "password" not in extra:                      # before the creation
-            extra["password"] = body["password"] = secrets.token_urlsafe(18)
-            return
-        key = PASSWORD_KEY % body["id"]                  # after: the user exists
+    one KEEP_SECRET stores (encrypted, in the datastore), named (never shown) in PASSWORDS
+    (`random`; import_tenant refuses it without a datastore)."""
+    def keep(user: Dict[str, Any], password: str) -> None:
+        key = PASSWORD_KEY % user["id"]
         if keep_secret is None:
             raise RefusedError("random passwords need the StackStorm datastore to keep them")
-        keep_secret(key, extra.pop("password"))
-        passwords.append({"user": body["name"], "destination_id": body["id"],
+        keep_secret(key, password)
+        passwords.append({"user": user["name"], "destination_id": user["id"],
                           "datastore_key": key})
-    return _people_store(conn, "user", USER_PARAMS, made)
+    return _people_store(conn, "user", USER_PARAMS, keep if policy == "random" else None)
 
 
 def group_store(conn: Any) -> Store:

@@ -4,7 +4,7 @@
 Parameters use openstacksdk's attribute names. Export reads as an admin filtered by project;
 import acts as an admin on behalf of the destination project (``project_id`` on create).
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .clouds import api
 from .errors import RefusedError
@@ -326,11 +326,15 @@ def _port_actual(port: Any) -> Dict[str, Any]:
     params = dict(_pick(port, PORT_PARAMS), tags=_user_tags(port))
     params["fixed_ips"] = plain([{"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
                                  for ip in port.fixed_ips or []])
-    params["allowed_address_pairs"] = plain([
-        {"ip_address": p["ip_address"], "mac_address": p.get("mac_address")}
-        for p in port.allowed_address_pairs or []])
+    params["allowed_address_pairs"] = address_pairs(port.allowed_address_pairs)
     params["security_group_ids"] = sorted(port.security_group_ids or [])
     return params
+
+
+def address_pairs(pairs: Optional[Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """A port's allowed address pairs as compared and applied (address and MAC, sorted)."""
+    return plain([{"ip_address": p["ip_address"], "mac_address": p.get("mac_address")}
+                  for p in pairs or []])
 
 
 def port_store(conn: Any, project_id: str) -> Store:

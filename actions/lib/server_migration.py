@@ -12,7 +12,7 @@ from .errors import CephMigrateError, NotFound, RefusedError
 from .image_transfer import GLANCE_SNAPSHOT
 from .names import SOURCE_ID_KEY
 from .rbd_image import META_REGISTERED, outcome
-from .neutron import port_store
+from .neutron import address_pairs, PORT_PARAMS, port_store
 from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
 from .server_plan import destination_refs, disk_pairs
 from .servers import describe
@@ -21,8 +21,7 @@ from .tenant import reconcile, summary
 from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
 
-PORT_KEYS = ("name", "description", "tags", "network_id", "mac_address", "fixed_ips",
-             "security_group_ids", "allowed_address_pairs", "is_port_security_enabled")
+PORT_KEYS = PORT_PARAMS + ("tags",)
 
 
 def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = None,
@@ -41,9 +40,7 @@ def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = N
     results = []
     for port in refs["ports"]:
         wanted = {k: port[k] for k in PORT_KEYS}
-        wanted["allowed_address_pairs"] = sorted(
-            ({"ip_address": p["ip_address"], "mac_address": p.get("mac_address")}
-             for p in wanted["allowed_address_pairs"]), key=lambda p: p["ip_address"])
+        wanted["allowed_address_pairs"] = address_pairs(wanted["allowed_address_pairs"])
         wanted["security_group_ids"] = sorted(wanted["security_group_ids"])
         results.append(reconcile("port", port["source_id"], wanted, store, tmap,
                                  dry_run=dry_run, label=port["mac_address"]))

@@ -98,9 +98,9 @@ def plan_server_migration(settings: Settings, server_id: str,
                           read: Optional[Reader] = None) -> Dict[str, Any]:
     """The server's dry run: its description, where each reference goes, and every check
     (all run, all reported)."""
-    server = describe(settings, server_id)
-    tmap = load_map(read, server["project_id"])
     source = settings.cloud(SOURCE).connect()
+    server = describe(settings, server_id, source)
+    tmap = load_map(read, server["project_id"])
     flavor_name = (server.get("flavor") or {}).get("original_name")
     flavor = api("flavor %s" % flavor_name, lambda: source.compute.find_flavor(
         flavor_name, ignore_missing=True)) if flavor_name else None

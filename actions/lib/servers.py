@@ -97,9 +97,10 @@ def describe_server(conn: Any, rbd: CephCli, nova_pool: str, server_id: str
         "availability_zone": server.availability_zone, "host": server.compute_host}
 
 
-def describe(settings: Settings, server_id: str) -> Dict[str, Any]:
-    """The source server's description, with the refusals that would stop its migration."""
-    server = describe_server(settings.cloud(SOURCE).connect(), settings.rbd(SOURCE),
+def describe(settings: Settings, server_id: str, conn: Any = None) -> Dict[str, Any]:
+    """The source server's description, with the refusals that would stop its migration
+    (CONN: the source connection, when the caller has one)."""
+    server = describe_server(conn or settings.cloud(SOURCE).connect(), settings.rbd(SOURCE),
                              settings.pools.mirrored_nova, names.server_id(server_id))
     return dict(server, refusals=refusals(server), disk_summary=disk_summary(server["disks"]))
 

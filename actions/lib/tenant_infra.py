@@ -35,9 +35,16 @@ def export_tenant(settings: Settings, project: str) -> Dict[str, Any]:
                    identity + quotas.export(conn, found["id"])
                    + nova.export(conn, found["id"], users) + glance.export(conn, found["id"])
                    + neutron.export(conn, found["id"], external))
+    return exported(doc, external)
+
+
+def exported(doc: Dict[str, Any], external: Mapping[str, str], **more: Any) -> Dict[str, Any]:
+    """export_tenant's result for DOC: its stable YAML, a count per kind, the external
+    networks (source id -> name) the import's translation needs."""
     counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
-    return {"project": doc["project"], "document": doc, "yaml": dump(doc),
-            "counts": counts, "external_networks": dict(sorted(external.items()))}
+    return dict({"project": doc["project"], "document": doc, "yaml": dump(doc),
+                 "counts": counts, "external_networks": dict(sorted(external.items()))},
+                **more)
 
 
 def export_from_os_migrate(texts: Sequence[str],
@@ -48,9 +55,7 @@ def export_from_os_migrate(texts: Sequence[str],
     doc = read["document"]
     external = {r.params["external_gateway_info"]["network_id"]: ""
                 for r in resources(doc, "router") if r.params.get("external_gateway_info")}
-    counts = {kind: len((doc["resources"] or {}).get(kind) or {}) for kind in KINDS}
-    return {"project": doc["project"], "document": doc, "yaml": dump(doc), "counts": counts,
-            "external_networks": dict(sorted(external.items())), "skipped": read["skipped"]}
+    return exported(doc, external, skipped=read["skipped"])
 
 
 def load_map(read: Optional[Reader], source_project_id: str,
@@ -73,8 +78,8 @@ def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap) -
 def import_tenant(settings: Settings, doc: Mapping[str, Any],
                   destination_project: Optional[str], tmap: TenantMap,
                   kinds: Sequence[str] = KINDS, adopt: bool = False, dry_run: bool = False,
-                  passwords: str = "disabled", keep_secret: Optional[Writer] = None
-                  ) -> Dict[str, Any]:
+                  passwords: str = "disabled", keep_secret: Optional[Writer] = None,
+                  conn: Any = None) -> Dict[str, Any]:
     """Every resource of KINDS into the destination project: DESTINATION_PROJECT (an existing
     project, the source project's counterpart), else the one an earlier import made, else made
     now (in the source's domain, by name). Each resource says created, updated, adopted,
@@ -89,7 +94,7 @@ def import_tenant(settings: Settings, doc: Mapping[str, Any],
     if passwords == "random" and keep_secret is None and not dry_run:
         raise RefusedError("random passwords need the StackStorm datastore to keep them")
     cloud = settings.cloud(DESTINATION)
-    conn = cloud.connect()
+    conn = conn or cloud.connect()
     given = resolve_project(conn, destination_project) if destination_project else None
     made_passwords: List[Dict[str, str]] = []
     registrar = _once(lambda: settings.cloud(IMAGE_REGISTRATION).connect())
@@ -158,22 +163,23 @@ def plan_tenant_migration(settings: Settings, doc: Mapping[str, Any],
     quotas hold what the tenant uses, and whether there is room for what the import writes (the
     images, in the destination Glance pool; refused when they do not fit) and for the servers
     that come later (Placement's free VCPU and RAM: said, not refused). Changes nothing."""
+    destination = settings.cloud(DESTINATION).connect()
     planned = import_tenant(settings, doc, destination_project, tmap, kinds, adopt,
-                            dry_run=True, passwords=passwords)
+                            dry_run=True, passwords=passwords, conn=destination)
     used = quotas.usage(settings.cloud(SOURCE).connect(), str(doc["project"]["id"]))
     project = planned["project"]
     if "quota" in kinds:
         allowed = {r.source_id: r.params for r in resources(doc, "quota")}
     elif project:
         allowed = {r.source_id: r.params
-                   for r in quotas.export(settings.cloud(DESTINATION).connect(), project["id"])}
+                   for r in quotas.export(destination, project["id"])}
     else:
         allowed = {}           # a project made with the destination's default quotas
     short = quotas.shortfalls(used, allowed)
     new_images = {r["source_id"] for r in planned["results"]
                   if r["kind"] == "image" and r["outcome"] == "created"}
     images = _image_room(settings, doc, new_images)
-    room = placement.free(settings.cloud(DESTINATION).connect())
+    room = placement.free(destination)
     servers = {"vcpus": used["compute"]["cores"], "ram_mb": used["compute"]["ram"],
                "free_vcpus": room["VCPU"], "free_ram_mb": room["MEMORY_MB"]}
     servers["fits"] = servers["vcpus"] <= room["VCPU"] and servers["ram_mb"] <= room["MEMORY_MB"]
