@@ -19,6 +19,7 @@ from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
+from test_openstack_compute import flavor, server, tenant_network
 from st2_env import (CHAT_USER, COMPLETED, answer_gates, command_words, gate_user,
                      readme_blocks)
 
@@ -469,6 +470,53 @@ def test_a_new_tenant_from_chat_its_passwords_only_in_the_encrypted_datastore(
     assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
     assert not list(ct1.projects(name=project.name))
     assert not list(ct1.users(name=user.name))
+
+
+def test_a_server_described_and_planned_through_stackstorm(st2_pack, clouds):
+    """`st2 run` of the server steps as an operator types them: describe_server reads a
+    volume-backed server; plan_server_migration reports, without failing, what is not at the
+    destination yet (its network); prepare_ports refuses cleanly before the tenant crossed."""
+    st2 = st2_pack["st2"]
+    tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
+    made = []           # what the test creates, undone in reverse order
+    try:
+        net, _ = tenant_network(tenant, made, name="st2srv")
+        volume = tenant.block_storage.create_volume(name="st2srv", size=1, volume_type="ceph")
+        made.append(lambda: tenant.block_storage.delete_volume(volume.id, ignore_missing=True))
+        tenant.block_storage.wait_for_status(volume, "available", failures=["error"], interval=1,
+                                             wait=120)
+        tenant.block_storage.set_volume_bootable_status(volume, True)
+        vm = server(tenant, made, flavor_id=flavor(admin, made, disk=0).id,
+                    networks=[{"uuid": net.id}],
+                    block_device_mapping=[{"boot_index": 0, "uuid": volume.id,
+                                           "source_type": "volume", "destination_type": "volume"}])
+
+        def run(action, *params):
+            done = st2.run("run", "ceph_migrate." + action, "server_id=" + vm.id, *params,
+                           check=False)
+            return st2.execution(run_id(done.stdout))
+
+        described = run("describe_server")
+        assert described["status"] == "succeeded", described["result"]
+        seen = described["result"]["result"]
+        assert (seen["boots_from"], seen["refusals"]) == ("volume", [])
+        assert [(d["role"], d["volume_id"]) for d in seen["disks"]] == [("root", volume.id)]
+        planned = run("plan_server_migration")
+        assert planned["status"] == "succeeded", planned["result"]
+        checks = {c["check"]: c for c in planned["result"]["result"]["checks"]}
+        assert checks["the server can be moved"]["ok"] is True
+        assert not checks["its references are at the destination"]["ok"]
+        assert "network %s is not at the destination" % net.id in \
+            checks["its references are at the destination"]["detail"]
+        refused = run("prepare_ports", "dry_run=true")
+        assert refused["status"] == "failed"
+        assert "migrate the tenant's infrastructure first" in refused["result"]["result"]["error"]
+    finally:
+        for undo in reversed(made):
+            try:
+                undo()
+            except Exception:
+                pass
 
 
 # --------------------------------------------------------------------------- chat

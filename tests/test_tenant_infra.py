@@ -252,8 +252,17 @@ def crossing(full_config, clouds, openstack_facts, source_tenant):
     assert {r["outcome"].split(";")[0] for r in planned["results"]} <= {
         "would be removed", "kept: adopted, not made by the pack",
         "kept: quotas stay as they were set"}
+    people = {(a.user["id"], a.role["id"]) for a in
+              ct1.identity.role_assignments(scope_project_id=dest_project)}
     undone = act("rollback_tenant", full_config, source_project_id=source_id)
     assert undone["changed"] is True
+    # ct1's own accounts of the same names were adopted as they are: the rollback keeps them,
+    # their roles and the project (which carried the pack's tag only)
+    assert {(a.user["id"], a.role["id"]) for a in
+            ct1.identity.role_assignments(scope_project_id=dest_project)} == people
+    assert {u.name for u in ct1.identity.users()} >= {"tenant-user", "tenant-admin"}
+    assert not [t for t in ct1.identity.get_project(dest_project).tags or []
+                if t.startswith("ceph_migrate_source_id=")]
     after = neutron_state(ct1, dest_project)      # the same resources (revisions moved on)
     assert {k: v[0] if isinstance(v, tuple) else v for k, v in after.items()} == {
         k: v[0] if isinstance(v, tuple) else v for k, v in before.items()}
