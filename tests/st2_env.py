@@ -211,6 +211,10 @@ def answer_gates(st2: St2, root_id: str, decide: Callable[[Dict[str, Any]], Opti
             ex["_gates"] = answered
             return ex
         for inquiry in [i for i in st2.inquiries() if root_id in (i["top"], i["batch"])]:
+            if inquiry["task"] is None or inquiry["id"] in [a["id"] for a in answered]:
+                # not yet known which gate it is, or answered and not yet out of the list:
+                # looked at again on the next round, never answered blindly or twice
+                continue
             verdict = decide(inquiry)
             if verdict is None:
                 ex["_gates"] = answered

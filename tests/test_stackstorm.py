@@ -255,7 +255,7 @@ def test_rollback_after_a_rejected_cutover(st2_pack, settings, full_config, clou
                                       "volume_id=%s" % volume.id, "method=mirror").stdout)
         started.append(execution_id)
         stopped = answer_gates(st2, execution_id, lambda i: i["task"] != "approve_cutover")
-        assert stopped["status"] == "failed"
+        assert stopped["status"] == "failed", (stopped["_gates"], stopped.get("result"))
         assert [(g["task"], g["approved"]) for g in stopped["_gates"]] == [
             ("approve_mirroring", True), ("approve_cutover", False)]
         outcome = stopped["result"]["output"]["outcome"]
@@ -286,7 +286,7 @@ def test_export_diff_rolled_back_at_the_cutover_then_migrated_while_written_to(
                                       % volume.id, "method=export_diff").stdout)
         started.append(execution_id)
         stopped = answer_gates(st2, execution_id, lambda i: i["task"] != "approve_cutover")
-        assert stopped["status"] == "failed"
+        assert stopped["status"] == "failed", (stopped["_gates"], stopped.get("result"))
         output = stopped["result"]["output"]
         assert "rejected by the tenant admin" in output["outcome"]
         assert output["left_changed"] == [
