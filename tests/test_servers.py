@@ -216,7 +216,57 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert image.os_distro == "cirros" and image.min_disk == 1
         assert act("register_server_image", full_config,
                    server_id=booted.id)["changed"] is False
-        ct1.image.delete_image(image.id)
+        workload["made"].append(lambda: ct1.image.delete_image(image.id, ignore_missing=True))
+
+        # the server itself at ct1, on what crossed: booted from its own image (a clone of
+        # the copy), on the port made before, with everything the source server says
+        dry = act("create_server", full_config, server_id=booted.id, dry_run=True)
+        assert (dry["outcome"], dry["missing"], dry["request"]["image_id"]) == (
+            "created", [], image.id), dry
+        made_booted = act("create_server", full_config, server_id=booted.id)
+        twin_server = ct1.compute.get_server(made_booted["server_id"])
+        mark = "ceph_migrate_source_id=%s" % booted.id
+        assert (twin_server.status, twin_server.project_id, twin_server.image["id"],
+                twin_server.key_name, twin_server.metadata, twin_server.description,
+                sorted(twin_server.tags), twin_server.user_data,
+                bool(twin_server.has_config_drive)) == (
+            "ACTIVE", project, image.id, workload["key"].name, {"role": "web"},
+            "the web server", sorted(["web", mark]), workload["user_data"], True)
+        assert twin_server.flavor["original_name"] == workload["flavor"].name
+        assert [p.id for p in ct1.network.ports(device_id=twin_server.id)] == [twin.id]
+        assert twin_server.id in ct1.compute.get_server_group(
+            dest["server_group_id"]).member_ids
+        # its root disk is a copy-on-write clone of the copy Glance serves
+        clone = settings.rbd(DESTINATION).run("info", "vms/%s_disk" % twin_server.id)
+        assert clone["parent"]["image"] == root and clone["parent"]["snapshot"] == "snap"
+        # the keypair was lent to the pack's account for the call only
+        assert ct1.compute.find_keypair(workload["key"].name, ignore_missing=True) is None
+        again = act("create_server", full_config, server_id=booted.id)
+        assert (again["changed"], again["outcome"], again["server_id"]) == (
+            False, "unchanged", twin_server.id)
+
+        # the source side of the cutover: stopped (it ran: tagged so), released once its
+        # counterpart stands (locked, tagged with where it went), restored by a rollback
+        refused, said = run_python_action("release_source_server", full_config,
+                                          {"server_id": workload["from_volume"].id})
+        assert not refused and "no counterpart" in str(said), said
+        pa1 = clouds["pa1-admin"]
+        workload["made"].append(lambda: pa1.compute.unlock_server(booted.id))
+        stopped = act("stop_source_server", full_config, server_id=booted.id)
+        assert (stopped["changed"], stopped["was_running"], stopped["status"]) == (
+            True, True, "SHUTOFF")
+        assert act("stop_source_server", full_config, server_id=booted.id)["was_running"]
+        act("release_source_server", full_config, server_id=booted.id)
+        released = pa1.compute.get_server(booted.id)
+        assert (released.is_locked, released.locked_reason) == (
+            True, "migrated by ceph_migrate to %s" % twin_server.id)
+        assert "ceph_migrate_moved_to=%s" % twin_server.id in released.tags
+        assert act("release_source_server", full_config,
+                   server_id=booted.id)["changed"] is False
+        restored = act("restore_source_server", full_config, server_id=booted.id)
+        assert restored["done"] == ["unlocked", "untagged", "started"], restored
+        back = pa1.compute.get_server(booted.id)
+        assert (back.status, back.is_locked, back.tags) == ("ACTIVE", False, ["web"])
 
         # the volume-backed server's volumes: copied, checked, managed in the tenant's
         # project at ct1, the root bootable with its image metadata, the content equal
@@ -240,10 +290,29 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         again = act("manage_server_volumes", full_config, server_id=from_volume)
         assert again["changed"] is False
 
+        # the volume-backed server's request at ct1: its managed volumes in the source's
+        # order, the root first, with their delete-on-termination (made for real once the
+        # sandbox's compute host can attach a managed volume: Cinder leaves its service_uuid
+        # empty and os-brick locks on it where iscsiadm cannot scan manually)
+        act("prepare_ports", full_config, server_id=from_volume)
+        planned = act("create_server", full_config, server_id=from_volume, power_on=False,
+                      dry_run=True)
+        assert planned["missing"] == [] and "image_id" not in planned["request"], planned
+        assert [(b["uuid"], b["boot_index"], b["delete_on_termination"])
+                for b in planned["request"]["block_device_mapping"]] == [
+            (by_role["root"]["volume_id"], 0, False), (by_role["data"]["volume_id"], -1, False)]
+
+        # the rollback takes the servers it made (tagged), then their ports
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])
-        assert {r["outcome"] for r in undone["results"] if r["kind"] == "port"} == {"removed"}
+        assert [(r["kind"], r["outcome"]) for r in undone["results"]
+                if r["kind"] in ("server", "port")] == [
+            ("server", "removed"), ("port", "removed"), ("port", "removed")], undone["results"]
         assert ct1.network.find_port(twin.id, ignore_missing=True) is None
+        assert ct1.compute.find_server(twin_server.id, ignore_missing=True) is None
+        # what the servers were made on stays: the managed volumes, the registered image
+        assert ct1.block_storage.get_volume(by_role["root"]["volume_id"]).status == "available"
+        assert ct1.image.get_image(image.id).status == "active"
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": exported["project"]["id"]})

@@ -475,7 +475,9 @@ def test_a_new_tenant_from_chat_its_passwords_only_in_the_encrypted_datastore(
 def test_a_server_described_and_planned_through_stackstorm(st2_pack, clouds):
     """`st2 run` of the server steps as an operator types them: describe_server reads a
     volume-backed server; plan_server_migration reports, without failing, what is not at the
-    destination yet (its network); prepare_ports refuses cleanly before the tenant crossed."""
+    destination yet (its network); prepare_ports and create_server refuse cleanly before the
+    tenant crossed, release_source_server before a counterpart stands; stop_source_server
+    and restore_source_server stop the source and start it again."""
     st2 = st2_pack["st2"]
     tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
     made = []           # what the test creates, undone in reverse order
@@ -511,6 +513,22 @@ def test_a_server_described_and_planned_through_stackstorm(st2_pack, clouds):
         refused = run("prepare_ports", "dry_run=true")
         assert refused["status"] == "failed"
         assert "migrate the tenant's infrastructure first" in refused["result"]["result"]["error"]
+        refused = run("create_server", "dry_run=true")
+        assert refused["status"] == "failed"
+        assert "migrate the tenant's infrastructure first" in refused["result"]["result"]["error"]
+        refused = run("release_source_server")
+        assert refused["status"] == "failed"
+        assert "no counterpart" in refused["result"]["result"]["error"]
+        # the source side of a cutover and its undo: stopped (tagged: it ran), started again
+        stopped = run("stop_source_server")
+        assert stopped["status"] == "succeeded", stopped["result"]
+        assert stopped["result"]["result"]["was_running"] is True
+        assert admin.compute.get_server(vm.id).status == "SHUTOFF"
+        restored = run("restore_source_server")
+        assert restored["status"] == "succeeded", restored["result"]
+        assert restored["result"]["result"]["done"] == ["started"]
+        back = admin.compute.get_server(vm.id)
+        assert (back.status, back.tags) == ("ACTIVE", [])
     finally:
         for undo in reversed(made):
             try:

@@ -9,7 +9,7 @@ through the mapping only (or adopted by name when asked), so a lost mapping make
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
-from .tenant import Resource, Store
+from .tenant import Resource, Store, source_tag
 
 # the pack's mark on a flavor it made (an extra spec: the source flavor's id)
 FLAVOR_MARK = "ceph_migrate:source_id"
@@ -17,6 +17,9 @@ FLAVOR_PARAMS = ("name", "vcpus", "ram", "disk", "ephemeral", "swap", "rxtx_fact
                  "is_public", "description")
 GROUP_PARAMS = ("name", "policy", "rules")
 KEYPAIR_PARAMS = ("name", "public_key", "type", "user_id")
+# what a destination server is compared on (the rest of its request cannot change in place)
+SERVER_PARAMS = ("name", "description", "metadata", "tags", "flavor_name", "key_name")
+SERVER_UPDATABLE = ("name", "description", "metadata", "tags")
 
 
 def _specs(flavor: Any) -> Dict[str, str]:
@@ -187,11 +190,54 @@ def keypair_store(conn: Any) -> Store:
         builtin=lambda wanted: find("%s:%s" % (wanted["user_id"], wanted["name"])))
 
 
+def _server_params(server: Any) -> Dict[str, Any]:
+    mark = [t for t in server.tags or [] if t.startswith(source_tag(""))]
+    return {"name": server.name, "description": server.description,
+            "metadata": dict(server.metadata or {}),
+            "tags": sorted(t for t in server.tags or [] if t not in mark),
+            "flavor_name": (server.flavor or {}).get("original_name"),
+            "key_name": server.key_name}
+
+
+def live_server(compute: Any, server_id: str) -> Optional[Any]:
+    """A server of any project, None when it is gone."""
+    server = compute.find_server(server_id, ignore_missing=True, all_projects=True)
+    return server if server is not None and server.status != "DELETED" else None
+
+
+def server_store(conn: Any, project_id: str, create: Callable[[List[str]], Any]) -> Store:
+    """A server in the destination project, found by the pack's tag (``tags`` carry it);
+    CREATE(tags) makes it from the request the caller built. Never deleted here: an ERROR
+    server of the pack's is a conflict to look at (deleting it could take its volumes)."""
+    compute = conn.compute
+
+    def update(server: Any, attrs: Dict[str, Any]) -> Any:
+        if "name" in attrs or "description" in attrs:
+            compute.update_server(server, **{k: attrs[k] for k in ("name", "description")
+                                             if k in attrs})
+        if "metadata" in attrs:
+            compute.set_server_metadata(server, **attrs["metadata"])
+        if "tags" in attrs:
+            mark = [t for t in server.tags or [] if t.startswith(source_tag(""))]
+            server.set_tags(compute, sorted(attrs["tags"]) + mark)
+        return server
+    return Store(
+        get=lambda ident: live_server(compute, ident),
+        tagged=lambda tag: list(compute.servers(all_projects=True, project_id=project_id,
+                                                tags=tag)),
+        named=lambda name: [], actual=_server_params,
+        create=lambda wanted, tag: create(sorted(wanted["tags"]) + [tag]),
+        update=update, updatable=SERVER_UPDATABLE,
+        failed=lambda server: server.status == "ERROR")
+
+
 def remove(conn: Any, kind: str, destination_id: str, source_id: str,
            dry_run: bool = False) -> str:
-    """Delete a flavor (only with the pack's mark for SOURCE_ID) or a server group the mapping
-    says the pack made."""
+    """Delete a flavor or a server (only with the pack's mark for SOURCE_ID), a keypair or a
+    server group the mapping says the pack made."""
     compute = conn.compute
+    if kind == "server":
+        return _remove_server(compute, destination_id, source_id, dry_run)
     if kind == "keypair":
         user_id, name = destination_id.split(":", 1)
         if compute.find_keypair(name, user_id=user_id, ignore_missing=True) is None:
@@ -217,6 +263,21 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
     if not dry_run:
         compute.delete_server_group(group, ignore_missing=True)
     return "would be removed" if dry_run else "removed"
+
+
+def _remove_server(compute: Any, server_id: str, source_id: str, dry_run: bool) -> str:
+    """A destination server goes only with the pack's tag for SOURCE_ID; the call returns
+    once Nova has deleted it (its ports are then free for their own rollback)."""
+    server = compute.find_server(server_id, ignore_missing=True, all_projects=True)
+    if server is None:
+        return "gone"
+    if source_tag(source_id) not in (server.tags or []):
+        return "kept: it does not carry the tag %s" % source_tag(source_id)
+    if dry_run:
+        return "would be removed"
+    compute.delete_server(server, ignore_missing=True)
+    compute.wait_for_delete(server, interval=1, wait=300)
+    return "removed"
 
 
 def untag(conn: Any, kind: str, destination_id: str, source_id: str,

@@ -4,8 +4,8 @@ with the source's MAC and addresses, so the window holds only what must wait for
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import glance
-from .cinder import manage_volume
+from . import glance, nova
+from .cinder import find_migrated_volume, manage_volume
 from .clouds import api
 from .copying import create_snapshot
 from .errors import CephMigrateError, NotFound, RefusedError
@@ -14,10 +14,10 @@ from .names import SOURCE_ID_KEY
 from .rbd_image import META_REGISTERED, outcome
 from .neutron import address_pairs, PORT_PARAMS, port_store
 from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
-from .server_plan import destination_refs, disk_pairs
+from .server_plan import destination_refs, disk_pairs, source_flavor_id
 from .servers import describe
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
-from .tenant import reconcile, summary
+from .tenant import reconcile, source_tag, summary, TenantMap
 from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
 
@@ -98,7 +98,7 @@ def register_server_image(settings: Settings, server_id: str,
     dropped, ``snap`` protected, as Glance serves images), owned by the tenant's destination
     project, with the source image's properties (firmware, bus, machine type...): the
     destination server boots from it as a copy-on-write clone and stays image-booted."""
-    server, project_id = _server_and_project(settings, server_id, read)
+    server, _, project_id = _server_and_project(settings, server_id, read)
     root = next((p for p in disk_pairs(server, settings.pools)
                  if p["kind"] == "rbd" and p["role"] == "root"), None)
     if root is None:
@@ -135,16 +135,17 @@ def register_server_image(settings: Settings, server_id: str,
     return outcome(True, location=url, **glance.image_facts(registered))
 
 
-def _server_and_project(settings: Settings, server_id: str, read: Optional[Reader]
-                        ) -> Tuple[Dict[str, Any], str]:
-    """The source server's description and its tenant's destination project (the mapping's),
+def _server_and_project(settings: Settings, server_id: str, read: Optional[Reader],
+                        conn: Any = None) -> Tuple[Dict[str, Any], TenantMap, str]:
+    """The source server's description, its tenant's mapping and destination project,
     refused when the tenant's infrastructure has not crossed yet."""
-    server = describe(settings, server_id)
-    project = load_map(read, server["project_id"]).get("project", server["project_id"])
+    server = describe(settings, server_id, conn)
+    tmap = load_map(read, server["project_id"])
+    project = tmap.get("project", server["project_id"])
     if project is None:
         raise RefusedError("the server's project is not at the destination: migrate the "
                            "tenant's infrastructure first")
-    return server, project.destination_id
+    return server, tmap, project.destination_id
 
 
 def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]:
@@ -170,7 +171,7 @@ def manage_server_volumes(settings: Settings, server_id: str,
     image with snapshots), each as the volume procedure's manage_volume makes it; the root's
     volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
     the same way. A re-run finds each managed volume."""
-    server, project_id = _server_and_project(settings, server_id, read)
+    server, _, project_id = _server_and_project(settings, server_id, read)
     conn = settings.cloud(DESTINATION).connect()
     done = []
     changed = False
@@ -201,3 +202,262 @@ def _volume_pairs(server: Dict[str, Any], settings: Settings) -> Any:
     pairs = [p for p in disk_pairs(server, settings.pools) if p["kind"] == "volume"]
     disks = {d["volume_id"]: d for d in server["disks"] if d["kind"] == "volume"}
     return pairs, [disks[p["volume_id"]] for p in pairs]
+
+
+def create_server(settings: Settings, server_id: str, power_on: bool = True,
+                  read: Optional[Reader] = None, write: Optional[Writer] = None,
+                  dry_run: bool = False, timeout: float = 600) -> Dict[str, Any]:
+    """The destination server, made in its tenant's destination project on what the earlier
+    steps brought (its ports, its managed volumes or its registered root image), with the
+    source's flavor, keypair, server group, availability zone, metadata, tags, description,
+    user data and config drive, its volumes in the source's boot order with their
+    delete-on-termination; left running or stopped (POWER_ON). Found again on a re-run
+    (the mapping, else the pack's tag on it), never made twice."""
+    source = settings.cloud(SOURCE).connect()
+    server, tmap, project_id = _server_and_project(settings, server_id, read, source)
+    refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
+    admin = settings.cloud(DESTINATION).connect()
+    request, missing = _server_request(settings, admin, server, tmap, refs, project_id,
+                                       missing + [m for m in server["refusals"]])
+    wanted = {"name": server["name"], "description": server.get("description"),
+              "metadata": server["metadata"], "tags": server["tags"],
+              "flavor_name": (server.get("flavor") or {}).get("original_name"),
+              "key_name": server.get("key_name")}
+
+    def make(tags: List[str]) -> Any:
+        if missing:
+            raise RefusedError("; ".join(missing))
+        return _boot(settings.cloud(DESTINATION).connect(project_id=project_id), admin,
+                     project_id, dict(request, tags=tags), refs["keypair"], timeout)
+    store = guarded(nova.server_store(admin, project_id, make), "server")
+    result = reconcile("server", server["id"], wanted, store, tmap, dry_run=dry_run)
+    if result.outcome == "conflict":
+        raise RefusedError("the destination server of %s: %s (rollback_tenant removes a server "
+                           "of the pack's)" % (server["id"], result.detail))
+    if dry_run:
+        return {"changed": False, "dry_run": True, "outcome": result.outcome,
+                "request": request, "missing": missing}
+    save_map(write, server["project_id"], tmap)
+    made = _power(admin, _active(admin, str(result.destination_id), timeout), power_on, timeout)
+    return outcome(result.changed, outcome=result.outcome, server_id=made.id,
+                   name=made.name, status=made.status, project_id=project_id,
+                   ports=[n["port"] for n in request["networks"]],
+                   image_id=request.get("image_id"),
+                   volumes=[b["uuid"] for b in request.get("block_device_mapping") or []
+                            if b["source_type"] == "volume"])
+
+
+def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap: TenantMap,
+                    refs: Dict[str, Any], project_id: str, missing: List[str]
+                    ) -> Tuple[Dict[str, Any], List[str]]:
+    """Nova's request for the destination server, and what it still lacks (each said with the
+    step that brings it)."""
+    missing = [m for m in missing if not m.startswith("external network")]
+    ports = []
+    for port in server.get("ports") or []:
+        entry = tmap.get("port", port["id"])
+        if entry is None:
+            missing.append("port %s is not at the destination: run prepare_ports" % port["id"])
+        else:
+            ports.append({"port": entry.destination_id})
+    bdm: List[Dict[str, Any]] = []
+    image_id = None
+    if server["boots_from"] == "image":
+        image = glance.find_registered_image(
+            settings.cloud(IMAGE_REGISTRATION).connect(), server["id"])
+        if image is None or image.status != "active":
+            missing.append("the root disk is not registered at the destination: run "
+                           "register_server_image")
+        else:
+            image_id = image.id
+    for disk in server["disks"]:
+        if disk["kind"] != "volume":
+            continue
+        volume = find_migrated_volume(settings, admin, project_id, disk["volume_id"])
+        if volume is None:
+            missing.append("volume %s is not managed at the destination: run "
+                           "manage_server_volumes" % disk["volume_id"])
+            continue
+        bdm.append({"uuid": volume.id, "source_type": "volume", "destination_type": "volume",
+                    "boot_index": 0 if disk["role"] == "root" else -1,
+                    "delete_on_termination": disk["delete_on_termination"]})
+    request: Dict[str, Any] = {
+        "name": server["name"], "flavor_id": refs["flavor_id"], "networks": ports,
+        "metadata": server["metadata"], "description": server.get("description"),
+        "config_drive": server["config_drive"], "key_name": server.get("key_name")}
+    if server.get("user_data"):
+        request["user_data"] = server["user_data"]
+    if image_id:
+        request["image_id"] = image_id
+        if bdm:     # the image's root first, then the volumes, as the source has them
+            bdm.insert(0, {"uuid": image_id, "source_type": "image",
+                           "destination_type": "local", "boot_index": 0,
+                           "delete_on_termination": True})
+    if bdm:
+        request["block_device_mapping"] = bdm
+    if refs["server_group_id"]:
+        request["scheduler_hints"] = {"group": refs["server_group_id"]}
+    if refs["availability_zone"]:
+        request["availability_zone"] = refs["availability_zone"]
+    return {k: v for k, v in request.items() if v is not None}, missing
+
+
+def _boot(scoped: Any, admin: Any, project_id: str, request: Dict[str, Any],
+          keypair: Optional[str], timeout: float) -> Any:
+    """Create the server as the pack's account scoped to the project (Nova makes a server in
+    the token's project), with its keypair lent to that account for the call."""
+    try:
+        api("signing in to project %s" % project_id, scoped.authorize)
+    except CephMigrateError as exc:
+        raise RefusedError("the pack's account cannot act in the destination project (it needs "
+                           "a role there, e.g. openstack role add --user <pack user> --project "
+                           "<project> member): %s" % exc) from None
+    lent = _lend_keypair(scoped, admin, keypair) if keypair else False
+    try:
+        return api("creating server %s" % request["name"],
+                   lambda: scoped.compute.create_server(**request))
+    finally:
+        if lent:
+            api("returning keypair %s" % request["key_name"],
+                lambda: scoped.compute.delete_keypair(request["key_name"],
+                                                      ignore_missing=True))
+
+
+def _lend_keypair(scoped: Any, admin: Any, keypair: str) -> bool:
+    """Nova reads key_name among the creating account's keypairs: the tenant user's keypair
+    (KEYPAIR, user id:name at the destination) is copied to the pack's account for the call
+    (True: lent, to be removed after). One of that name already there must be the same key."""
+    user_id, name = keypair.split(":", 1)
+    theirs = api("keypair %s" % keypair,
+                 lambda: admin.compute.get_keypair(name, user_id=user_id))
+    mine = api("keypair %s of the pack's account" % name,
+               lambda: scoped.compute.find_keypair(name, ignore_missing=True))
+    if mine is not None:
+        if (mine.public_key or "").strip() != (theirs.public_key or "").strip():
+            raise RefusedError("the pack's account at the destination has a keypair %s with "
+                               "another key: rename or remove it" % name)
+        return False
+    api("lending keypair %s" % name, lambda: scoped.compute.create_keypair(
+        name=name, public_key=theirs.public_key, type=theirs.type or "ssh"))
+    return True
+
+
+def _active(conn: Any, server_id: str, timeout: float) -> Any:
+    """The destination server once Nova has built it (a re-run finds it still building)."""
+    server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
+    if server.status not in ("ACTIVE", "SHUTOFF"):
+        try:
+            server = api("waiting for server %s to be ACTIVE" % server_id,
+                         lambda: conn.compute.wait_for_server(server, status="ACTIVE",
+                                                              failures=["ERROR"], interval=1,
+                                                              wait=timeout))
+        except CephMigrateError:
+            server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
+            if server.status != "ERROR":
+                raise
+    if server.status == "ERROR":
+        raise CephMigrateError("the destination server %s is in ERROR: %s (it carries the "
+                               "pack's tag: rollback_tenant removes it)" % (
+                                   server.id, (server.fault or {}).get("message", "no fault "
+                                                                       "given")))
+    return server
+
+
+def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
+    """The destination server left as the source was: running, or stopped."""
+    if power_on or server.status == "SHUTOFF":
+        return server
+    api("stopping server %s" % server.id, lambda: conn.compute.stop_server(server))
+    return api("waiting for server %s to stop" % server.id, lambda: conn.compute.wait_for_server(
+        server, status="SHUTOFF", failures=["ERROR"], interval=1, wait=timeout))
+
+
+# the source server's tags: the pack stopped it (it ran: a rollback starts it again), and
+# where it went once released
+STOPPED_TAG = "ceph_migrate_stopped"
+MOVED_TAG = "ceph_migrate_moved_to="
+LOCK_REASON = "migrated by ceph_migrate to %s"
+
+
+def stop_source_server(settings: Settings, server_id: str, timeout: float = 600
+                       ) -> Dict[str, Any]:
+    """Stop the source server for its cutover. A running one is tagged first (the tag is the
+    record that it ran: the destination then runs, and a rollback starts it again); one
+    already off is left as it is."""
+    conn = settings.cloud(SOURCE).connect()
+    server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
+    changed = False
+    if server.status == "ACTIVE":
+        if STOPPED_TAG not in (server.tags or []):
+            api("tagging server %s" % server.id,
+                lambda: conn.compute.add_tag_to_server(server, STOPPED_TAG))
+        api("stopping server %s" % server.id, lambda: conn.compute.stop_server(server))
+        changed = True
+    elif server.status != "SHUTOFF":
+        raise RefusedError("server %s is %s: it is stopped for its cutover only from ACTIVE or "
+                           "SHUTOFF" % (server.id, server.status))
+    stopped = api("waiting for server %s to stop" % server.id,
+                  lambda: conn.compute.wait_for_server(server, status="SHUTOFF",
+                                                       failures=["ERROR"], interval=1,
+                                                       wait=timeout))
+    was_running = changed or STOPPED_TAG in (stopped.tags or server.tags or [])
+    return outcome(changed, server_id=server.id, status=stopped.status,
+                   was_running=was_running)
+
+
+def release_source_server(settings: Settings, server_id: str,
+                          read: Optional[Reader] = None) -> Dict[str, Any]:
+    """Once its counterpart stands at the destination: the source server locked (the reason
+    names the counterpart) and tagged with where it went; it is kept, stopped."""
+    conn = settings.cloud(SOURCE).connect()
+    server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
+    tmap = load_map(read, server.project_id)
+    entry = tmap.get("server", server.id)
+    admin = settings.cloud(DESTINATION).connect()
+    found = nova.live_server(admin.compute, entry.destination_id) if entry else None
+    if found is None or found.status not in ("ACTIVE", "SHUTOFF") or \
+            source_tag(server.id) not in (found.tags or []):
+        raise RefusedError("server %s has no counterpart standing at the destination: the "
+                           "source is released only after create_server" % server.id)
+    changed = False
+    if server.status != "SHUTOFF":
+        raise RefusedError("server %s is %s: stop it first (stop_source_server)"
+                           % (server.id, server.status))
+    if not server.is_locked:
+        api("locking server %s" % server.id, lambda: conn.compute.lock_server(
+            server, locked_reason=LOCK_REASON % found.id))
+        changed = True
+    moved = MOVED_TAG + found.id
+    if moved not in (server.tags or []):
+        api("tagging server %s" % server.id,
+            lambda: conn.compute.add_tag_to_server(server, moved))
+        changed = True
+    return outcome(changed, server_id=server.id, destination_server_id=found.id,
+                   locked=True, tag=moved)
+
+
+def restore_source_server(settings: Settings, server_id: str, timeout: float = 600
+                          ) -> Dict[str, Any]:
+    """The rollback of the source side: the lock and tag release_source_server set go (a lock
+    with another reason stays: someone else's), and a server the pack stopped runs again."""
+    conn = settings.cloud(SOURCE).connect()
+    server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
+    done = []
+    for tag in [t for t in server.tags or [] if t.startswith(MOVED_TAG)]:
+        if server.is_locked and server.locked_reason == LOCK_REASON % tag[len(MOVED_TAG):]:
+            api("unlocking server %s" % server.id, lambda: conn.compute.unlock_server(server))
+            done.append("unlocked")
+        api("untagging server %s" % server.id,
+            lambda: conn.compute.remove_tag_from_server(server, tag))
+        done.append("untagged")
+    if STOPPED_TAG in (server.tags or []):
+        if server.status == "SHUTOFF":
+            api("starting server %s" % server.id, lambda: conn.compute.start_server(server))
+            api("waiting for server %s to run" % server.id,
+                lambda: conn.compute.wait_for_server(server, status="ACTIVE",
+                                                     failures=["ERROR"], interval=1,
+                                                     wait=timeout))
+            done.append("started")
+        api("untagging server %s" % server.id,
+            lambda: conn.compute.remove_tag_from_server(server, STOPPED_TAG))
+    return outcome(bool(done), server_id=server.id, done=done)

@@ -64,6 +64,15 @@ def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
                                                 server.get("availability_zone"))}, missing
 
 
+def source_flavor_id(conn: Any, server: Mapping[str, Any]) -> Optional[str]:
+    """The id of the source flavor SERVER runs on (Nova embeds only its name); None when that
+    flavor is gone."""
+    name = (server.get("flavor") or {}).get("original_name")
+    flavor = api("flavor %s" % name, lambda: conn.compute.find_flavor(
+        name, ignore_missing=True)) if name else None
+    return flavor.id if flavor is not None else None
+
+
 def disk_pairs(server: Mapping[str, Any], pools: Any,
                ephemeral: bool = False) -> List[Dict[str, Any]]:
     """Where each of SERVER's disks is copied, in boot order: a volume's RBD image into the
@@ -101,10 +110,7 @@ def plan_server_migration(settings: Settings, server_id: str,
     source = settings.cloud(SOURCE).connect()
     server = describe(settings, server_id, source)
     tmap = load_map(read, server["project_id"])
-    flavor_name = (server.get("flavor") or {}).get("original_name")
-    flavor = api("flavor %s" % flavor_name, lambda: source.compute.find_flavor(
-        flavor_name, ignore_missing=True)) if flavor_name else None
-    refs, missing = destination_refs(server, tmap, flavor.id if flavor else None)
+    refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
     checklist = Checklist()
     checklist.run("the server can be moved", lambda: _none_or_refuse(server["refusals"]))
     checklist.run("its references are at the destination", lambda: _none_or_refuse(missing))

@@ -300,7 +300,7 @@ def rollback_tenant(settings: Settings, tmap: TenantMap, dry_run: bool = False
             "results": done, "mapping": tmap.as_dict()}
 
 
-NOVA_KINDS = ("flavor", "server_group", "keypair")
+NOVA_KINDS = ("flavor", "server_group", "keypair", "server")
 KEYSTONE_KINDS = ("project", "user", "group", "role_assignment")
 # the module that removes or untags each kind (Neutron's for the rest)
 SERVICES = dict([(k, nova) for k in NOVA_KINDS] + [(k, keystone) for k in KEYSTONE_KINDS],
