@@ -290,10 +290,8 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         again = act("manage_server_volumes", full_config, server_id=from_volume)
         assert again["changed"] is False
 
-        # the volume-backed server's request at ct1: its managed volumes in the source's
-        # order, the root first, with their delete-on-termination (made for real once the
-        # sandbox's compute host can attach a managed volume: Cinder leaves its service_uuid
-        # empty and os-brick locks on it where iscsiadm cannot scan manually)
+        # the volume-backed server at ct1, stopped as asked: its managed volumes in the
+        # source's order, the root first, with their delete-on-termination
         act("prepare_ports", full_config, server_id=from_volume)
         planned = act("create_server", full_config, server_id=from_volume, power_on=False,
                       dry_run=True)
@@ -301,13 +299,22 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert [(b["uuid"], b["boot_index"], b["delete_on_termination"])
                 for b in planned["request"]["block_device_mapping"]] == [
             (by_role["root"]["volume_id"], 0, False), (by_role["data"]["volume_id"], -1, False)]
+        made_volume = act("create_server", full_config, server_id=from_volume, power_on=False)
+        twin_volume = ct1.compute.get_server(made_volume["server_id"])
+        assert (twin_volume.status, twin_volume.project_id) == ("SHUTOFF", project)
+        assert not (twin_volume.image or {}).get("id")
+        attached = sorted(ct1.compute.volume_attachments(twin_volume), key=lambda a: a.device)
+        assert [a.volume_id for a in attached] == [by_role["root"]["volume_id"],
+                                                   by_role["data"]["volume_id"]]
+        assert attached[0].device == twin_volume.root_device_name
 
         # the rollback takes the servers it made (tagged), then their ports
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])
         assert [(r["kind"], r["outcome"]) for r in undone["results"]
                 if r["kind"] in ("server", "port")] == [
-            ("server", "removed"), ("port", "removed"), ("port", "removed")], undone["results"]
+            ("server", "removed"), ("server", "removed"), ("port", "removed"),
+            ("port", "removed")], undone["results"]
         assert ct1.network.find_port(twin.id, ignore_missing=True) is None
         assert ct1.compute.find_server(twin_server.id, ignore_missing=True) is None
         # what the servers were made on stays: the managed volumes, the registered image
