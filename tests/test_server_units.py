@@ -125,3 +125,12 @@ def test_each_disk_goes_where_the_destination_serves_it():
         ("root", "vms", "glance-ct1", UUID + "_disk")]
     assert [p["role"] for p in disk_pairs(server, pools, ephemeral=True)] == [
         "data", "root", "ephemeral"]                   # swap never
+
+
+def test_a_floating_address_is_asked_for_again_only_where_the_destination_holds_it():
+    from lib.neutron import same_address
+    assert same_address("203.0.113.7", ["198.51.100.0/24", "203.0.113.0/24"]) == "203.0.113.7"
+    assert same_address("198.51.100.7", ["203.0.113.0/24"]) is None
+    assert same_address("2001:db8::5", ["2001:db8::/64"]) == "2001:db8::5"
+    assert same_address("2001:db8::5", ["203.0.113.0/24"]) is None
+    assert same_address(None, ["203.0.113.0/24"]) is None

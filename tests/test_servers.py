@@ -204,8 +204,15 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
             workload["port"].mac_address, ["10.20.0.50"], project, "")
         assert [p["ip_address"] for p in twin.allowed_address_pairs] == ["10.20.0.99"]
         assert twin.security_group_ids == dest["ports"][0]["security_group_ids"]
+        # its floating IP on ct1's public network, on the twin (ct1's external subnet does
+        # not hold pa1's address: ct1 picks one)
+        assert [f["outcome"] for f in dry["floating_ips"]] == ["created"]
+        fip_twin = ct1.network.get_ip(prepared["floating_ips"][0]["destination_id"])
+        assert (fip_twin.port_id, fip_twin.fixed_ip_address, fip_twin.floating_network_id,
+                fip_twin.project_id) == (twin.id, "10.20.0.50", dest_public, project)
+        assert fip_twin.floating_ip_address.startswith("203.0.113.")
         again = act("prepare_ports", full_config, server_id=booted.id)
-        assert again["changed"] is False and again["summary"]["unchanged"] == 1
+        assert again["changed"] is False and again["summary"]["unchanged"] == 2
 
         # the checked root becomes the server's own image at ct1, served from the Glance pool
         registered = act("register_server_image", full_config, server_id=booted.id)
@@ -312,9 +319,10 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])
         assert [(r["kind"], r["outcome"]) for r in undone["results"]
-                if r["kind"] in ("server", "port")] == [
-            ("server", "removed"), ("server", "removed"), ("port", "removed"),
-            ("port", "removed")], undone["results"]
+                if r["kind"] in ("server", "floating_ip", "port")] == [
+            ("server", "removed"), ("server", "removed"), ("floating_ip", "removed"),
+            ("port", "removed"), ("port", "removed")], undone["results"]
+        assert ct1.network.find_ip(fip_twin.id, ignore_missing=True) is None
         assert ct1.network.find_port(twin.id, ignore_missing=True) is None
         assert ct1.compute.find_server(twin_server.id, ignore_missing=True) is None
         # what the servers were made on stays: the managed volumes, the registered image

@@ -4,10 +4,11 @@
 Parameters use openstacksdk's attribute names. Export reads as an admin filtered by project;
 import acts as an admin on behalf of the destination project (``project_id`` on create).
 """
+import ipaddress
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .clouds import api
-from .errors import RefusedError
+from .errors import CephMigrateError, RefusedError
 from .names import SOURCE_ID_KEY
 from .tenant import Resource, source_tag, Store, TenantMap
 
@@ -345,6 +346,50 @@ def port_store(conn: Any, project_id: str) -> Store:
                   actual=_port_actual)
 
 
+FLOATING_IP_PARAMS = ("floating_network_id", "port_id", "fixed_ip_address", "description")
+
+
+def same_address(address: Optional[str], cidrs: Sequence[str]) -> Optional[str]:
+    """ADDRESS when one of the destination external subnets (CIDRS) holds it: asked for
+    again there; None otherwise (the destination picks one)."""
+    if not address:
+        return None
+    ip = ipaddress.ip_address(address)
+    return address if any(ip in ipaddress.ip_network(c, strict=False) for c in cidrs) else None
+
+
+def floating_ip_store(conn: Any, project_id: str, preferred: Mapping[str, Optional[str]]
+                      ) -> Store:
+    """A server's floating IP at the destination, on its twin port: the source's address when
+    the destination's external subnet holds it and it is free (PREFERRED: the source tag ->
+    that address), else one the destination picks. Its address is not compared: it is what
+    the destination could give."""
+    net = conn.network
+
+    def create(wanted: Dict[str, Any], tag: str) -> Any:
+        attrs = {k: v for k, v in wanted.items() if k != "tags" and v is not None}
+        address = preferred.get(tag)
+        made = None
+        if address:
+            try:
+                made = api("floating IP %s" % address, lambda: net.create_ip(
+                    project_id=project_id, floating_ip_address=address, **attrs))
+            except CephMigrateError:
+                made = None     # taken at the destination: another address
+        if made is None:
+            made = net.create_ip(project_id=project_id, **attrs)
+        net.set_tags(made, sorted(set(wanted.get("tags") or []) | {tag}))
+        return made
+    return Store(
+        get=lambda i: net.find_ip(i, ignore_missing=True),
+        tagged=_tag_filter(net.ips, project_id),
+        named=lambda name: [],
+        actual=_actual(FLOATING_IP_PARAMS), create=create,
+        update=_updater(net.update_ip, net),
+        updatable=("port_id", "fixed_ip_address", "description", "tags"),
+        tag=_add_tag(net))
+
+
 STORES = {"network": network_store, "subnet": subnet_store, "router": router_store,
           "security_group": security_group_store, "port": port_store}
 
@@ -365,7 +410,8 @@ def source_tag_of(obj: Any) -> Optional[str]:
 
 FINDERS = {"network": "find_network", "subnet": "find_subnet", "router": "find_router",
            "security_group": "find_security_group",
-           "security_group_rule": "find_security_group_rule", "port": "find_port"}
+           "security_group_rule": "find_security_group_rule", "port": "find_port",
+           "floating_ip": "find_ip"}
 
 
 def untag(conn: Any, kind: str, destination_id: str, source_id: str,
@@ -407,6 +453,7 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
             net.update_router(obj, external_gateway_info={})
     deleters = {"network": net.delete_network, "subnet": net.delete_subnet,
                 "router": net.delete_router, "security_group": net.delete_security_group,
-                "security_group_rule": net.delete_security_group_rule, "port": net.delete_port}
+                "security_group_rule": net.delete_security_group_rule, "port": net.delete_port,
+                "floating_ip": net.delete_ip}
     deleters[kind](obj, ignore_missing=True)
     return "removed"

@@ -12,12 +12,13 @@ from .errors import CephMigrateError, NotFound, RefusedError
 from .image_transfer import GLANCE_SNAPSHOT
 from .names import SOURCE_ID_KEY
 from .rbd_image import META_REGISTERED, outcome
-from .neutron import address_pairs, PORT_PARAMS, port_store
+from .neutron import (address_pairs, floating_ip_store, PORT_PARAMS, port_store,
+                      same_address)
 from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
 from .server_plan import destination_refs, disk_pairs, source_flavor_id
 from .servers import describe
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
-from .tenant import reconcile, source_tag, summary, TenantMap
+from .tenant import NEW, reconcile, Result, source_tag, summary, TenantMap
 from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
 
@@ -35,8 +36,8 @@ def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = N
     if missing or not refs["project_id"]:
         raise RefusedError("; ".join(missing) or "the server's project is not at the "
                            "destination: migrate the tenant's infrastructure first")
-    store = guarded(port_store(settings.cloud(DESTINATION).connect(), refs["project_id"]),
-                    "port")
+    admin = settings.cloud(DESTINATION).connect()
+    store = guarded(port_store(admin, refs["project_id"]), "port")
     results = []
     for port in refs["ports"]:
         wanted = {k: port[k] for k in PORT_KEYS}
@@ -44,12 +45,47 @@ def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = N
         wanted["security_group_ids"] = sorted(wanted["security_group_ids"])
         results.append(reconcile("port", port["source_id"], wanted, store, tmap,
                                  dry_run=dry_run, label=port["mac_address"]))
+    floating = _floating_ips(admin, refs, results, tmap, dry_run)
     if not dry_run:
         save_map(write, server["project_id"], tmap)
     ports: List[Dict[str, Any]] = [r.as_dict() for r in results]
-    return {"changed": not dry_run and any(r.changed for r in results), "dry_run": dry_run,
-            "summary": summary(results), "ports": ports,
+    done = results + floating
+    return {"changed": not dry_run and any(r.changed for r in done), "dry_run": dry_run,
+            "summary": summary(done), "ports": ports,
+            "floating_ips": [r.as_dict() for r in floating],
             "project_id": refs["project_id"]}
+
+
+def _floating_ips(conn: Any, refs: Dict[str, Any], ports: List[Result], tmap: TenantMap,
+                  dry_run: bool) -> List[Result]:
+    """Each source floating IP on its port's twin, on the external network the translation
+    names (the same address when the destination's external subnet holds it)."""
+    net = conn.network
+    wanted_by_ip: List[Tuple[Dict[str, Any], Optional[Dict[str, Any]]]] = []
+    preferred: Dict[str, Optional[str]] = {}
+    for port, made in zip(refs["ports"], ports):
+        for ip in port["floating_ips"]:
+            if not ip["network_id"]:
+                wanted_by_ip.append((ip, None))
+                continue
+            cidrs = [s.cidr for s in api("subnets of %s" % ip["network_id"], lambda: list(
+                net.subnets(network_id=ip["network_id"])))]
+            preferred[source_tag(ip["id"])] = same_address(ip["address"], cidrs)
+            wanted_by_ip.append((ip, {
+                "floating_network_id": ip["network_id"],
+                "port_id": made.destination_id or "%sport from %s)" % (NEW, port["source_id"]),
+                "fixed_ip_address": ip["fixed_address"], "tags": []}))
+    store = guarded(floating_ip_store(conn, refs["project_id"], preferred), "floating_ip")
+    done = []
+    for ip, wanted in wanted_by_ip:
+        if wanted is None:
+            done.append(Result("floating_ip", ip["id"], ip["address"], "conflict", None, False,
+                               "its external network has no counterpart (translation "
+                               "external_networks)"))
+            continue
+        done.append(reconcile("floating_ip", ip["id"], wanted, store, tmap, dry_run=dry_run,
+                              label=ip["address"]))
+    return done
 
 
 def sync_server_disks(settings: Settings, server_id: str, final: bool = False,

@@ -21,7 +21,7 @@ DOCUMENT_VERSION = 1
 # import order: what a resource refers to comes before it
 KINDS = ("project", "user", "group", "role_assignment", "keypair", "quota", "flavor", "image",
          "network", "subnet", "router", "security_group", "security_group_rule", "server_group",
-         "port", "server")
+         "port", "floating_ip", "server")
 OUTCOMES = ("created", "updated", "adopted", "unchanged", "conflict")
 # the editable translation section of a mapping: source value -> destination value
 TRANSLATIONS = ("projects", "external_networks", "physnets", "flavors", "volume_types",
