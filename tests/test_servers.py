@@ -315,19 +315,32 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
                                                    by_role["data"]["volume_id"]]
         assert attached[0].device == twin_volume.root_device_name
 
-        # the rollback takes the servers it made (tagged), then their ports
+        # the server procedure's undo: the counterpart, its floating IP and port, its root
+        # image and copy at ct1; the source as it was, without the pack's sync snapshots
+        would = act("rollback_server", full_config, server_id=booted.id, dry_run=True)
+        assert would["changed"] is False and would["undone"], would
+        assert ct1.compute.get_server(twin_server.id).status == "ACTIVE"
+        undone = act("rollback_server", full_config, server_id=booted.id)
+        assert undone["kept"] == [], undone
+        assert ct1.compute.find_server(twin_server.id, ignore_missing=True) is None
+        assert ct1.network.find_ip(fip_twin.id, ignore_missing=True) is None
+        assert ct1.network.find_port(twin.id, ignore_missing=True) is None
+        assert ct1.image.find_image(image.id, ignore_missing=True) is None
+        glance_pool = full_config["pools"]["destination_glance_pool"]
+        assert root not in (settings.rbd(DESTINATION).run("ls", glance_pool) or [])
+        assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
+        assert pa1.compute.get_server(booted.id).status == "ACTIVE"
+        assert act("rollback_server", full_config, server_id=booted.id)["changed"] is False
+
+        # rollback_tenant takes the volume-backed server it made (tagged) before its port;
+        # the volumes it was made on stay (the volume procedure's rollback takes those)
         undone = act("rollback_tenant", full_config,
                      source_project_id=exported["project"]["id"])
         assert [(r["kind"], r["outcome"]) for r in undone["results"]
                 if r["kind"] in ("server", "floating_ip", "port")] == [
-            ("server", "removed"), ("server", "removed"), ("floating_ip", "removed"),
-            ("port", "removed"), ("port", "removed")], undone["results"]
-        assert ct1.network.find_ip(fip_twin.id, ignore_missing=True) is None
-        assert ct1.network.find_port(twin.id, ignore_missing=True) is None
-        assert ct1.compute.find_server(twin_server.id, ignore_missing=True) is None
-        # what the servers were made on stays: the managed volumes, the registered image
+            ("server", "removed"), ("port", "removed")], undone["results"]
+        assert ct1.compute.find_server(twin_volume.id, ignore_missing=True) is None
         assert ct1.block_storage.get_volume(by_role["root"]["volume_id"]).status == "available"
-        assert ct1.image.get_image(image.id).status == "active"
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": exported["project"]["id"]})

@@ -134,7 +134,7 @@ def register_server_image(settings: Settings, server_id: str,
     dropped, ``snap`` protected, as Glance serves images), owned by the tenant's destination
     project, with the source image's properties (firmware, bus, machine type...): the
     destination server boots from it as a copy-on-write clone and stays image-booted."""
-    server, _, project_id = _server_and_project(settings, server_id, read)
+    server, _, project_id = server_and_project(settings, server_id, read)
     root = next((p for p in disk_pairs(server, settings.pools)
                  if p["kind"] == "rbd" and p["role"] == "root"), None)
     if root is None:
@@ -171,8 +171,8 @@ def register_server_image(settings: Settings, server_id: str,
     return outcome(True, location=url, **glance.image_facts(registered))
 
 
-def _server_and_project(settings: Settings, server_id: str, read: Optional[Reader],
-                        conn: Any = None) -> Tuple[Dict[str, Any], TenantMap, str]:
+def server_and_project(settings: Settings, server_id: str, read: Optional[Reader],
+                       conn: Any = None) -> Tuple[Dict[str, Any], TenantMap, str]:
     """The source server's description, its tenant's mapping and destination project,
     refused when the tenant's infrastructure has not crossed yet."""
     server = describe(settings, server_id, conn)
@@ -207,7 +207,7 @@ def manage_server_volumes(settings: Settings, server_id: str,
     image with snapshots), each as the volume procedure's manage_volume makes it; the root's
     volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
     the same way. A re-run finds each managed volume."""
-    server, _, project_id = _server_and_project(settings, server_id, read)
+    server, _, project_id = server_and_project(settings, server_id, read)
     conn = settings.cloud(DESTINATION).connect()
     done = []
     changed = False
@@ -250,7 +250,7 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     delete-on-termination; left running or stopped (POWER_ON). Found again on a re-run
     (the mapping, else the pack's tag on it), never made twice."""
     source = settings.cloud(SOURCE).connect()
-    server, tmap, project_id = _server_and_project(settings, server_id, read, source)
+    server, tmap, project_id = server_and_project(settings, server_id, read, source)
     refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
     admin = settings.cloud(DESTINATION).connect()
     request, missing = _server_request(settings, admin, server, tmap, refs, project_id,
