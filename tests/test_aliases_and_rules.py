@@ -43,6 +43,8 @@ IMG = "3f4e5d6c-7b8a-4a9b-8c7d-6e5f4a3b2c1d"
 INQUIRY = "6566f3f0c1a2b3d4e5f60718"
 EXECUTION = "6566f3f0c1a2b3d4e5f6a0b1"
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+SRV = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+NEW_SRV = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
 
 # st2's alias API schema (st2common/models/api/action.py ActionAliasAPI) and rule API schema
 ALIAS_KEYS = {"name", "pack", "description", "enabled", "action_ref", "formats", "ack", "result",
@@ -216,6 +218,9 @@ COMMANDS = [
       "adopt": "true"}),
     ("migrate tenant team-7 as a new project passwords=random", "migrate_tenant.yaml",
      {"project": "team-7", "passwords": "random"}),
+    ("migrate server %s" % SRV, "migrate_server.yaml", {"server_id": SRV}),
+    ("migrate server %s dry_run=true ephemeral=true" % SRV, "migrate_server.yaml",
+     {"server_id": SRV, "dry_run": "true", "ephemeral": "true"}),
 ]
 NOT_COMMANDS = ["migrate volume", "migrate volumes", "plan migration of volume", "approve gate",
                 "approve gates", "reject the gate %s" % INQUIRY, "migration status of image",
@@ -396,6 +401,24 @@ MIRROR_STATUS = {"in_sync": False, "mode": "snapshot",
 # alias file -> [(execution status, action result, facts the chat message must show)]
 TENANT_SUMMARY = {"created": 3, "updated": 1, "adopted": 1, "unchanged": 0, "conflict": 0}
 RESULT_CASES = {
+    "migrate_server.yaml": [
+        ("succeeded", {"output": {
+            "outcome": "migrated as %s in a 16.5 s window (from the stop request to the server "
+                       "ACTIVE at the destination); the source server is kept, stopped and "
+                       "locked" % NEW_SRV,
+            "downtime": {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5, "register": 1.5,
+                         "manage": None, "create": 2.0, "bytes": 3 << 20},
+            "left_changed": [], "resume": None, "undo": None}},
+         ["Server %s: succeeded" % SRV, "migrated as " + NEW_SRV, "window 16.5 s",
+          "last delta 2.5 s (3.0 MiB)", "root image 1.5 s", "server up 2.0 s"]),
+        ("failed", {"output": {
+            "outcome": "failed at create: the destination server x is in ERROR: No valid host",
+            "downtime": None, "left_changed": ["the source server is stopped"],
+            "resume": "st2 run ceph_migrate.migrate_server server_id=" + SRV,
+            "undo": "st2 run ceph_migrate.rollback_server server_id=" + SRV}},
+         ["failed at create", "Left changed: the source server is stopped",
+          "Resume: `st2 run ceph_migrate.migrate_server server_id=%s`" % SRV,
+          "Undo: `st2 run ceph_migrate.rollback_server server_id=%s`" % SRV])],
     "migrate_tenant.yaml": [
         ("succeeded", {"output": {"outcome": "migrated and compared clean: done: ...",
                                   "summary": TENANT_SUMMARY, "differences": []}},

@@ -903,3 +903,165 @@ def test_tenant_infra_rejected_or_unclean_says_so_and_how_to_undo():
     assert result.output["outcome"] == (
         "failed at compare: neutron down. Re-run to finish (what is there is found again), or "
         "undo: st2 run ceph_migrate.rollback_tenant source_project_id=" + SOURCE_PROJECT)
+
+
+# --------------------------------------------------------------------------- servers
+
+SERVER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+COUNTERPART = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+
+
+def server_script(boots_from="image", volumes=0, ok=True, was_running=True, **overrides):
+    disks = ([{"kind": "rbd", "role": "root"}] if boots_from == "image" else []) + \
+        [{"kind": "volume", "role": "root" if boots_from == "volume" and i == 0 else "data"}
+         for i in range(volumes)]
+    server = {"id": SERVER, "name": "web", "boots_from": boots_from, "disks": disks,
+              "disk_summary": "root rbd vms/%s_disk" % SERVER}
+    results = {
+        "plan_server_migration": [(True, {"ok": ok, "server": server, "checks": [],
+                                          "text": "server web: ...\nok the server can be moved"
+                                          if ok else "server web\nNO its references are at "
+                                          "the destination: network n is not there"})],
+        "sync_server_disks": lambda params: (True, {
+            "changed": True, "final": bool(params.get("final")), "bytes": 3 << 20,
+            "disks": [], "seconds": 2.5 if params.get("final") else 40.0,
+            "ended_at": 1000.0}),
+        "stop_source_server": [(True, {"changed": was_running, "was_running": was_running,
+                                       "status": "SHUTOFF", "requested_at": 990.0,
+                                       "seconds": 4.0, "ended_at": 994.0})],
+        "register_server_image": [(True, {"changed": True, "image_id": DEST_IMAGE,
+                                          "seconds": 1.5, "ended_at": 1001.5})],
+        "manage_server_volumes": [(True, {"changed": True, "volumes": [],
+                                          "seconds": 3.0, "ended_at": 1004.5})],
+        "create_server": [(True, {"changed": True, "outcome": "created",
+                                  "server_id": COUNTERPART, "status": "ACTIVE",
+                                  "seconds": 2.0, "ended_at": 1006.5})],
+        "release_source_server": [(True, {"changed": True, "locked": True})],
+        "drop_server_snapshots": [(True, {"changed": True, "dropped": ["vms/x@s"]})]}
+    results.update(overrides)
+    return Script(**results)
+
+
+def run_server(script, answers=None, **inputs):
+    answers = dict({"approve_copy": True, "approve_cutover": True, "approve_cleanup": True},
+                   **(answers or {}))
+    asked = []
+
+    def answer(task, params):
+        asked.append((task, params))
+        return None if answers[task] is None else {"approved": answers[task]}
+    runner = LocalRunner({}, answer=answer, execute=script, delay_scale=0)
+    return runner.run("ceph_migrate.migrate_server", server_id=SERVER, **inputs), asked
+
+
+def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
+    script = server_script()
+    result, asked = run_server(script)
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_server_migration", "gate_approvers", "prepare_ports",
+                              "sync_server_disks", "stop_source_server", "sync_server_disks",
+                              "register_server_image", "create_server",
+                              "release_source_server", "drop_server_snapshots"]
+    assert [(t, p["route"]) for t, p in asked] == [
+        ("approve_copy", "ceph_admin"), ("approve_cutover", "tenant_admin"),
+        ("approve_cleanup", "ceph_admin")]
+    syncs = [p for n, p in script.calls if n == "sync_server_disks"]
+    assert [s.get("final") for s in syncs] == [None, True]
+    assert syncs[0]["max_rounds"] == 3 and syncs[0]["ephemeral"] is False
+    assert [p["power_on"] for n, p in script.calls if n == "create_server"] == [True]
+    out = result.output
+    assert out["downtime"] == {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5,
+                               "register": 1.5, "manage": None, "create": 2.0,
+                               "bytes": 3 << 20}
+    assert out["outcome"].startswith("migrated as %s in a 16.5 s window" % COUNTERPART)
+    assert (out["left_changed"], out["resume"], out["undo"]) == ([], None, None)
+
+
+def test_a_volume_backed_server_that_was_off_comes_up_off_on_its_managed_volumes():
+    script = server_script(boots_from="volume", volumes=2, was_running=False)
+    result, _ = run_server(script)
+    assert result.status == "succeeded", result.errors
+    names = script.names()
+    assert "register_server_image" not in names
+    assert names.index("manage_server_volumes") < names.index("create_server")
+    assert [p["power_on"] for n, p in script.calls if n == "create_server"] == [False]
+    assert result.output["downtime"]["manage"] == 3.0
+    assert result.output["downtime"]["register"] is None
+
+
+def test_an_image_booted_server_with_volumes_registers_its_root_and_manages_its_volumes():
+    script = server_script(volumes=1)
+    result, _ = run_server(script, ephemeral=True)
+    assert result.status == "succeeded", result.errors
+    names = script.names()
+    assert names.index("register_server_image") < names.index("manage_server_volumes") < \
+        names.index("create_server")
+    assert all(p["ephemeral"] is True for n, p in script.calls
+               if n in ("sync_server_disks", "drop_server_snapshots"))
+
+
+def test_a_server_the_plan_refuses_or_a_dry_run_changes_nothing_and_asks_nothing():
+    script = server_script(ok=False)
+    result, asked = run_server(script)
+    assert result.status == "failed" and asked == []
+    assert script.names() == ["plan_server_migration"]
+    assert result.output["outcome"].startswith(
+        "the plan says this server cannot move yet; nothing was changed:\nserver web")
+    assert result.output["undo"] is None
+
+    script = server_script()
+    result, asked = run_server(script, dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["plan_server_migration"]
+    assert result.output["outcome"].startswith("dry run, nothing was changed:\nserver web")
+    assert result.output["resume"] is None
+
+
+def test_a_rejected_cutover_leaves_the_server_running_and_says_what_to_undo():
+    script = server_script()
+    result, _ = run_server(script, answers={"approve_cutover": False})
+    assert result.status == "failed"
+    assert "stop_source_server" not in script.names()
+    out = result.output
+    assert out["outcome"].startswith("rejected by the tenant admin at the cutover; the server "
+                                     "still runs at the source")
+    assert out["left_changed"] == [
+        "ports and floating IPs made at the destination for the server",
+        "copies of its disks are in the destination pools",
+        "sync snapshots (ceph_migrate-sync-N) of its disks are at the source"]
+    assert out["undo"] == "st2 run ceph_migrate.rollback_server server_id=" + SERVER
+
+    script = server_script()
+    result, _ = run_server(script, answers={"approve_copy": False})
+    assert result.status == "failed" and script.names() == [
+        "plan_server_migration", "gate_approvers"]
+    assert result.output["outcome"] == ("rejected by the Ceph admin before the copy; nothing "
+                                        "was changed")
+    assert result.output["undo"] is None
+
+
+def test_a_server_whose_counterpart_fails_says_where_and_how_to_finish_or_undo():
+    script = server_script(create_server=[(False, {"error": "the destination server x is in "
+                                                   "ERROR: No valid host was found",
+                                                   "error_type": "CephMigrateError"})])
+    result, _ = run_server(script)
+    assert result.status == "failed"
+    out = result.output
+    assert out["failed_at"] == "create"
+    assert out["outcome"] == ("failed at create: the destination server x is in ERROR: No "
+                              "valid host was found")
+    assert "the source server is stopped" in out["left_changed"]
+    assert "its root is registered as image %s at the destination" % DEST_IMAGE in \
+        out["left_changed"]
+    assert out["resume"] == "st2 run ceph_migrate.migrate_server server_id=" + SERVER
+    assert out["undo"] == "st2 run ceph_migrate.rollback_server server_id=" + SERVER
+    assert out["downtime"] is None
+
+
+def test_a_declined_cleanup_still_migrates_and_keeps_the_snapshots():
+    script = server_script()
+    result, _ = run_server(script, answers={"approve_cleanup": False})
+    assert result.status == "succeeded", result.errors
+    assert "drop_server_snapshots" not in script.names()
+    assert result.output["outcome"].endswith(
+        "cleanup declined, the sync snapshots are left at the source")

@@ -1,8 +1,9 @@
 """The server procedure's steps at the destination, each found again on a re-run through the
 tenant's mapping (lib.tenant's one rule): first the server's ports, made before the cutover
 with the source's MAC and addresses, so the window holds only what must wait for the stop."""
+import functools
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, cast, Dict, List, Optional, Tuple, TypeVar
 
 from . import glance, nova
 from .cinder import find_migrated_volume, manage_volume
@@ -23,6 +24,19 @@ from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
 
 PORT_KEYS = PORT_PARAMS + ("tags",)
+F = TypeVar("F", bound=Callable[..., Dict[str, Any]])
+
+
+def timed(step: F) -> F:
+    """A step of the cutover window that says how long it took (``seconds``) and when it
+    ended (``ended_at``, epoch): the workflow reports the window by phase from them."""
+    @functools.wraps(step)
+    def run(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+        began = time.monotonic()
+        result = step(*args, **kwargs)
+        return dict(result, seconds=round(time.monotonic() - began, 2),
+                    ended_at=round(time.time(), 2))
+    return cast(F, run)
 
 
 def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = None,
@@ -88,6 +102,7 @@ def _floating_ips(conn: Any, refs: Dict[str, Any], ports: List[Result], tmap: Te
     return done
 
 
+@timed
 def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                       ephemeral: bool = False, max_rounds: int = 3) -> Dict[str, Any]:
     """Bring each carried disk's copy up to a new snapshot of it (disk_pairs): rounds while
@@ -127,6 +142,7 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
             "bytes": sum(d["bytes"] for d in done)}
 
 
+@timed
 def register_server_image(settings: Settings, server_id: str,
                           read: Optional[Reader] = None) -> Dict[str, Any]:
     """The server's root disk, copied and checked (sync_server_disks final), registered at the
@@ -200,6 +216,7 @@ def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]
     return {"properties": properties, "min_ram": params["min_ram"]}
 
 
+@timed
 def manage_server_volumes(settings: Settings, server_id: str,
                           read: Optional[Reader] = None) -> Dict[str, Any]:
     """The server's volumes, copied and checked (sync_server_disks final), managed in its
@@ -240,6 +257,7 @@ def _volume_pairs(server: Dict[str, Any], settings: Settings) -> Any:
     return pairs, [disks[p["volume_id"]] for p in pairs]
 
 
+@timed
 def create_server(settings: Settings, server_id: str, power_on: bool = True,
                   read: Optional[Reader] = None, write: Optional[Writer] = None,
                   dry_run: bool = False, timeout: float = 600) -> Dict[str, Any]:
@@ -408,6 +426,18 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
         server, status="SHUTOFF", failures=["ERROR"], interval=1, wait=timeout))
 
 
+def drop_server_snapshots(settings: Settings, server_id: str,
+                          ephemeral: bool = False) -> Dict[str, Any]:
+    """The cleanup after a server's cutover: the sync snapshots the pack took of its source
+    disks (Nova and Cinder delete no disk with snapshots); the disks themselves are kept."""
+    server = describe(settings, server_id)
+    dropped = []
+    for pair in disk_pairs(server, settings.pools, ephemeral):
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        dropped += ["%s@%s" % (source.spec, name) for name in drop_snapshots(source, source)]
+    return outcome(bool(dropped), dropped=dropped)
+
+
 # the source server's tags: the pack stopped it (it ran: a rollback starts it again), and
 # where it went once released
 STOPPED_TAG = "ceph_migrate_stopped"
@@ -415,11 +445,13 @@ MOVED_TAG = "ceph_migrate_moved_to="
 LOCK_REASON = "migrated by ceph_migrate to %s"
 
 
+@timed
 def stop_source_server(settings: Settings, server_id: str, timeout: float = 600
                        ) -> Dict[str, Any]:
     """Stop the source server for its cutover. A running one is tagged first (the tag is the
     record that it ran: the destination then runs, and a rollback starts it again); one
     already off is left as it is."""
+    requested_at = round(time.time(), 2)
     conn = settings.cloud(SOURCE).connect()
     server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
     changed = False
@@ -438,7 +470,7 @@ def stop_source_server(settings: Settings, server_id: str, timeout: float = 600
                                                        wait=timeout))
     was_running = changed or STOPPED_TAG in (stopped.tags or server.tags or [])
     return outcome(changed, server_id=server.id, status=stopped.status,
-                   was_running=was_running)
+                   was_running=was_running, requested_at=requested_at)
 
 
 def release_source_server(settings: Settings, server_id: str,
