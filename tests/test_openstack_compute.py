@@ -54,6 +54,16 @@ def tenant_network(conn, made, name="net"):
     return net, subnet
 
 
+def routed(conn, made, subnet, external_id, name="r"):
+    """A router from SUBNET to the external network EXTERNAL_ID (what floating IPs need)."""
+    router = conn.network.create_router(name="%s-%s" % (name, uuid.uuid4().hex[:6]),
+                                        external_gateway_info={"network_id": external_id})
+    made.append(lambda: conn.network.delete_router(router.id, ignore_missing=True))
+    conn.network.add_interface_to_router(router, subnet.id)
+    made.append(lambda: conn.network.remove_interface_from_router(router, subnet.id))
+    return router
+
+
 def flavor(admin, made, **sizes):
     f = admin.compute.create_flavor(name="f-%s" % uuid.uuid4().hex[:6], vcpus=1, ram=64,
                                     **sizes)
@@ -94,12 +104,7 @@ def test_a_tenant_builds_its_network_and_a_server_gets_a_bound_port(
     tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
     net, subnet = tenant_network(tenant, made)
     public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-    router = tenant.network.create_router(name="r-%s" % uuid.uuid4().hex[:6],
-                                          external_gateway_info={"network_id": public})
-    made.append(lambda: tenant.network.delete_router(router.id, ignore_missing=True))
-    tenant.network.add_interface_to_router(router, subnet.id)
-    made.append(lambda: tenant.network.remove_interface_from_router(router, subnet.id))
-    router = tenant.network.get_router(router.id)
+    router = tenant.network.get_router(routed(tenant, made, subnet, public).id)
     gateway_ips = [ip["ip_address"] for ip in router.external_gateway_info["external_fixed_ips"]]
     assert gateway_ips and all(ip.startswith("198.51.100.") for ip in gateway_ips)
     group = tenant.network.create_security_group(name="web-%s" % uuid.uuid4().hex[:6])

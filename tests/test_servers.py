@@ -11,8 +11,8 @@ import pytest
 from runner.actions import LocalActionService, run_python_action
 from ceph_env import write_random
 from lib.settings import DESTINATION, SOURCE
-from test_openstack_compute import (GiB, flavor, head_sha, made, server,  # noqa: F401
-                                    tenant_network)
+from test_openstack_compute import (GiB, flavor, head_sha, made, routed,  # noqa: F401
+                                    server, tenant_network)
 from test_tenant_infra import public_key
 
 
@@ -63,11 +63,7 @@ def workload(clouds, openstack_facts, made):  # noqa: F811
     tag = uuid.uuid4().hex[:6]
     net, subnet = tenant_network(tenant, made, name="srv")
     public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-    router = tenant.network.create_router(name="srv-%s" % tag,
-                                          external_gateway_info={"network_id": public})
-    made.append(lambda: tenant.network.delete_router(router.id, ignore_missing=True))
-    tenant.network.add_interface_to_router(router, subnet.id)
-    made.append(lambda: tenant.network.remove_interface_from_router(router, subnet.id))
+    routed(tenant, made, subnet, public, name="srv")
     group = tenant.network.create_security_group(name="srv-%s" % tag)
     made.append(lambda: tenant.network.delete_security_group(group.id, ignore_missing=True))
     key = tenant.compute.create_keypair(name="srv-%s" % tag, public_key=public_key())

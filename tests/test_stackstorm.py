@@ -21,7 +21,7 @@ from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
-from test_openstack_compute import flavor, head_sha, server, tenant_network
+from test_openstack_compute import flavor, head_sha, routed, server, tenant_network
 from st2_env import (CHAT_USER, COMPLETED, answer_gates, command_words, gate_user,
                      readme_blocks)
 
@@ -556,11 +556,7 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         net, subnet = tenant_network(tenant, made, name="st2vm")
         source_project = net.project_id
         public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-        router = tenant.network.create_router(name="st2vm-%s" % uuid.uuid4().hex[:6],
-                                              external_gateway_info={"network_id": public})
-        made.append(lambda: tenant.network.delete_router(router.id, ignore_missing=True))
-        tenant.network.add_interface_to_router(router, subnet.id)
-        made.append(lambda: tenant.network.remove_interface_from_router(router, subnet.id))
+        routed(tenant, made, subnet, public, name="st2vm")
         image = tenant.image.create_image(name="st2vm", disk_format="raw",
                                           container_format="bare",
                                           data=io.BytesIO(os.urandom(4 << 20)))
