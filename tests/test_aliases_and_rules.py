@@ -219,8 +219,8 @@ COMMANDS = [
     ("migrate tenant team-7 as a new project passwords=random", "migrate_tenant.yaml",
      {"project": "team-7", "passwords": "random"}),
     ("migrate server %s" % SRV, "migrate_server.yaml", {"server_id": SRV}),
-    ("migrate server %s dry_run=true ephemeral=true" % SRV, "migrate_server.yaml",
-     {"server_id": SRV, "dry_run": "true", "ephemeral": "true"}),
+    ("migrate server %s dry_run=true max_rounds=5" % SRV, "migrate_server.yaml",
+     {"server_id": SRV, "dry_run": "true", "max_rounds": "5"}),
 ]
 NOT_COMMANDS = ["migrate volume", "migrate volumes", "plan migration of volume", "approve gate",
                 "approve gates", "reject the gate %s" % INQUIRY, "migration status of image",

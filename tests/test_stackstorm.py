@@ -595,6 +595,8 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         source = admin.compute.get_server(vm.id)
         assert (source.status, source.is_locked) == ("SHUTOFF", True)
         assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
+        assert [s["name"] for s in settings.rbd(DESTINATION).run("snap", "ls", "%s/%s" % (
+            full_config["pools"]["destination_glance_pool"], root))] == ["snap"]
         copy = "%s/%s@snap" % (full_config["pools"]["destination_glance_pool"], root)
         assert head_sha(settings, DESTINATION, copy, 64 << 20) == head_sha(
             settings, SOURCE, "vms/" + root, 64 << 20)

@@ -967,7 +967,7 @@ def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
         ("approve_cleanup", "ceph_admin")]
     syncs = [p for n, p in script.calls if n == "sync_server_disks"]
     assert [s.get("final") for s in syncs] == [None, True]
-    assert syncs[0]["max_rounds"] == 3 and syncs[0]["ephemeral"] is False
+    assert syncs[0]["max_rounds"] == 3
     assert [p["power_on"] for n, p in script.calls if n == "create_server"] == [True]
     out = result.output
     assert out["downtime"] == {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5,
@@ -991,13 +991,13 @@ def test_a_volume_backed_server_that_was_off_comes_up_off_on_its_managed_volumes
 
 def test_an_image_booted_server_with_volumes_registers_its_root_and_manages_its_volumes():
     script = server_script(volumes=1)
-    result, _ = run_server(script, ephemeral=True)
+    result, _ = run_server(script, max_rounds=5)
     assert result.status == "succeeded", result.errors
     names = script.names()
     assert names.index("register_server_image") < names.index("manage_server_volumes") < \
         names.index("create_server")
-    assert all(p["ephemeral"] is True for n, p in script.calls
-               if n in ("sync_server_disks", "drop_server_snapshots"))
+    assert [p.get("max_rounds") for n, p in script.calls if n == "sync_server_disks"] == [
+        5, None]
 
 
 def test_a_server_the_plan_refuses_or_a_dry_run_changes_nothing_and_asks_nothing():

@@ -24,6 +24,8 @@ from .tenant_infra import guarded, load_map, save_map
 from .waiting import Reader, Writer
 
 PORT_KEYS = PORT_PARAMS + ("tags",)
+# seconds between two looks at a server or image changing state inside the cutover window
+POLL = 0.5
 F = TypeVar("F", bound=Callable[..., Dict[str, Any]])
 
 
@@ -164,9 +166,9 @@ def register_server_image(settings: Settings, server_id: str,
     target = settings.image(DESTINATION, root["destination"]["pool"],
                             root["destination"]["image"])
     if GLANCE_SNAPSHOT not in [s["name"] for s in target.snapshots()]:
-        # only a copy checked at its newest snapshot is registered (the delta's check)
+        # only a copy checked at its newest snapshot is registered (the delta's check); its
+        # sync snapshots go at the cleanup (drop_server_snapshots), after the window
         verify_sync(source, target, settings.copy_timeout, full=False)
-        drop_snapshots(target, source)
         create_snapshot(target, GLANCE_SNAPSHOT, protect=True)
     base = _source_image(settings, server.get("image_id"))
     properties = dict(base.get("properties") or {}, **{SOURCE_ID_KEY: server["id"]})
@@ -182,7 +184,7 @@ def register_server_image(settings: Settings, server_id: str,
     url = "rbd://%s/%s/%s/%s" % (settings.fsid(DESTINATION), target.pool, target.name,
                                  GLANCE_SNAPSHOT)
     api("registering %s" % url, lambda: registrar.image.add_image_location(existing.id, url))
-    registered = glance.wait_for_image(registrar, existing.id, 120)
+    registered = glance.wait_for_image(registrar, existing.id, 120, poll_interval=0.5)
     target.record(META_REGISTERED, {"image_id": registered.id})
     return outcome(True, location=url, **glance.image_facts(registered))
 
@@ -403,7 +405,7 @@ def _active(conn: Any, server_id: str, timeout: float) -> Any:
         try:
             server = api("waiting for server %s to be ACTIVE" % server_id,
                          lambda: conn.compute.wait_for_server(server, status="ACTIVE",
-                                                              failures=["ERROR"], interval=1,
+                                                              failures=["ERROR"], interval=POLL,
                                                               wait=timeout))
         except CephMigrateError:
             server = api("server %s" % server_id, lambda: conn.compute.get_server(server_id))
@@ -423,18 +425,23 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
         return server
     api("stopping server %s" % server.id, lambda: conn.compute.stop_server(server))
     return api("waiting for server %s to stop" % server.id, lambda: conn.compute.wait_for_server(
-        server, status="SHUTOFF", failures=["ERROR"], interval=1, wait=timeout))
+        server, status="SHUTOFF", failures=["ERROR"], interval=POLL, wait=timeout))
 
 
 def drop_server_snapshots(settings: Settings, server_id: str,
                           ephemeral: bool = False) -> Dict[str, Any]:
     """The cleanup after a server's cutover: the sync snapshots the pack took of its source
-    disks (Nova and Cinder delete no disk with snapshots); the disks themselves are kept."""
+    disks (Nova and Cinder delete no disk with snapshots) and those its root's copy still
+    carries under Glance's ``snap``; the disks themselves are kept."""
     server = describe(settings, server_id)
     dropped = []
     for pair in disk_pairs(server, settings.pools, ephemeral):
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
-        dropped += ["%s@%s" % (source.spec, name) for name in drop_snapshots(source, source)]
+        copy = settings.image(DESTINATION, pair["destination"]["pool"],
+                              pair["destination"]["image"])
+        # the root's copy (Glance's data now) first: its snapshots are named on the source
+        for image in ([copy] if pair["kind"] == "rbd" else []) + [source]:
+            dropped += ["%s@%s" % (image.spec, name) for name in drop_snapshots(image, source)]
     return outcome(bool(dropped), dropped=dropped)
 
 
@@ -466,7 +473,7 @@ def stop_source_server(settings: Settings, server_id: str, timeout: float = 600
                            "SHUTOFF" % (server.id, server.status))
     stopped = api("waiting for server %s to stop" % server.id,
                   lambda: conn.compute.wait_for_server(server, status="SHUTOFF",
-                                                       failures=["ERROR"], interval=1,
+                                                       failures=["ERROR"], interval=POLL,
                                                        wait=timeout))
     was_running = changed or STOPPED_TAG in (stopped.tags or server.tags or [])
     return outcome(changed, server_id=server.id, status=stopped.status,
@@ -523,7 +530,7 @@ def restore_source_server(settings: Settings, server_id: str, timeout: float = 6
             api("starting server %s" % server.id, lambda: conn.compute.start_server(server))
             api("waiting for server %s to run" % server.id,
                 lambda: conn.compute.wait_for_server(server, status="ACTIVE",
-                                                     failures=["ERROR"], interval=1,
+                                                     failures=["ERROR"], interval=POLL,
                                                      wait=timeout))
             done.append("started")
         api("untagging server %s" % server.id,

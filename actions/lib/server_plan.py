@@ -124,7 +124,17 @@ def plan_server_migration(settings: Settings, server_id: str,
     checklist.run("the destination cluster has room for its disks",
                   lambda: _disk_room(settings, server))
     return checklist.report(server=server, destination=refs, needs=need,
-                            warnings=[], text=_text(server, refs, checklist))
+                            warnings=warnings(server), text=_text(server, refs, checklist))
+
+
+def warnings(server: Mapping[str, Any]) -> List[str]:
+    """What moves differently than an operator may assume (said, not refused)."""
+    said = []
+    for disk in server["disks"]:
+        if disk["kind"] == "rbd" and disk["role"] == "ephemeral":
+            said.append("ephemeral disk %s/%s is not carried: the server at the destination "
+                        "gets a blank one from its flavor" % (disk["pool"], disk["image"]))
+    return said
 
 
 def _none_or_refuse(problems: List[str]) -> str:
@@ -194,4 +204,5 @@ def _text(server: Mapping[str, Any], refs: Mapping[str, Any], checklist: Checkli
     for check in checklist.checks:
         lines.append("%s %s: %s" % ("ok" if check["ok"] else "NO", check["check"],
                                     check["detail"]))
+    lines += ["warning: " + w for w in warnings(server)]
     return "\n".join(lines)
