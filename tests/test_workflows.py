@@ -917,25 +917,29 @@ def server_script(boots_from="image", volumes=0, ok=True, was_running=True, **ov
          for i in range(volumes)]
     server = {"id": SERVER, "name": "web", "boots_from": boots_from, "disks": disks,
               "disk_summary": "root rbd vms/%s_disk" % SERVER}
+    parts = {"stop": {"changed": was_running, "was_running": was_running, "status": "SHUTOFF",
+                      "requested_at": 990.0, "seconds": 4.0, "ended_at": 994.0},
+             "final_sync": {"changed": True, "final": True, "bytes": 3 << 20, "disks": [],
+                            "seconds": 2.5, "ended_at": 996.5}}
+    if boots_from == "image":
+        parts["register"] = {"changed": True, "image_id": DEST_IMAGE, "seconds": 1.5,
+                             "ended_at": 998.0}
+    if volumes:
+        parts["manage"] = {"changed": True, "volumes": [], "seconds": 3.0, "ended_at": 1001.0}
+    parts["create"] = {"changed": True, "outcome": "created", "server_id": COUNTERPART,
+                       "status": "ACTIVE" if was_running else "SHUTOFF", "seconds": 2.0,
+                       "ended_at": 1006.5}
+    window = {"seconds": 16.5, "bytes": 3 << 20, "stop": 4.0, "final_sync": 2.5,
+              "register": parts.get("register", {}).get("seconds"),
+              "manage": parts.get("manage", {}).get("seconds"), "create": 2.0}
     results = {
         "plan_server_migration": [(True, {"ok": ok, "server": server, "checks": [],
                                           "text": "server web: ...\nok the server can be moved"
                                           if ok else "server web\nNO its references are at "
                                           "the destination: network n is not there"})],
-        "sync_server_disks": lambda params: (True, {
-            "changed": True, "final": bool(params.get("final")), "bytes": 3 << 20,
-            "disks": [], "seconds": 2.5 if params.get("final") else 40.0,
-            "ended_at": 1000.0}),
-        "stop_source_server": [(True, {"changed": was_running, "was_running": was_running,
-                                       "status": "SHUTOFF", "requested_at": 990.0,
-                                       "seconds": 4.0, "ended_at": 994.0})],
-        "register_server_image": [(True, {"changed": True, "image_id": DEST_IMAGE,
-                                          "seconds": 1.5, "ended_at": 1001.5})],
-        "manage_server_volumes": [(True, {"changed": True, "volumes": [],
-                                          "seconds": 3.0, "ended_at": 1004.5})],
-        "create_server": [(True, {"changed": True, "outcome": "created",
-                                  "server_id": COUNTERPART, "status": "ACTIVE",
-                                  "seconds": 2.0, "ended_at": 1006.5})],
+        "sync_server_disks": [(True, {"changed": True, "final": False, "bytes": 300 << 20,
+                                      "disks": [], "seconds": 40.0, "ended_at": 980.0})],
+        "cutover_server": [(True, dict(parts, changed=True, downtime=window))],
         "release_source_server": [(True, {"changed": True, "locked": True})],
         "drop_server_snapshots": [(True, {"changed": True, "dropped": ["vms/x@s"]})]}
     results.update(overrides)
@@ -959,16 +963,14 @@ def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
     result, asked = run_server(script)
     assert result.status == "succeeded", result.errors
     assert script.names() == ["plan_server_migration", "gate_approvers", "prepare_ports",
-                              "sync_server_disks", "stop_source_server", "sync_server_disks",
-                              "register_server_image", "create_server",
-                              "release_source_server", "drop_server_snapshots"]
+                              "sync_server_disks", "cutover_server", "release_source_server",
+                              "drop_server_snapshots"]
     assert [(t, p["route"]) for t, p in asked] == [
         ("approve_copy", "ceph_admin"), ("approve_cutover", "tenant_admin"),
         ("approve_cleanup", "ceph_admin")]
     syncs = [p for n, p in script.calls if n == "sync_server_disks"]
-    assert [s.get("final") for s in syncs] == [None, True]
-    assert syncs[0]["max_rounds"] == 3
-    assert [p["power_on"] for n, p in script.calls if n == "create_server"] == [True]
+    assert [(s.get("final"), s["max_rounds"]) for s in syncs] == [(None, 3)]
+    assert [p for n, p in script.calls if n == "cutover_server"] == [{"server_id": SERVER}]
     out = result.output
     assert out["downtime"] == {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5,
                                "register": 1.5, "manage": None, "create": 2.0,
@@ -977,27 +979,22 @@ def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
     assert (out["left_changed"], out["resume"], out["undo"]) == ([], None, None)
 
 
-def test_a_volume_backed_server_that_was_off_comes_up_off_on_its_managed_volumes():
+def test_a_volume_backed_server_cut_over_reports_its_volumes_phase():
     script = server_script(boots_from="volume", volumes=2, was_running=False)
-    result, _ = run_server(script)
-    assert result.status == "succeeded", result.errors
-    names = script.names()
-    assert "register_server_image" not in names
-    assert names.index("manage_server_volumes") < names.index("create_server")
-    assert [p["power_on"] for n, p in script.calls if n == "create_server"] == [False]
-    assert result.output["downtime"]["manage"] == 3.0
-    assert result.output["downtime"]["register"] is None
-
-
-def test_an_image_booted_server_with_volumes_registers_its_root_and_manages_its_volumes():
-    script = server_script(volumes=1)
     result, _ = run_server(script, max_rounds=5)
     assert result.status == "succeeded", result.errors
-    names = script.names()
-    assert names.index("register_server_image") < names.index("manage_server_volumes") < \
-        names.index("create_server")
-    assert [p.get("max_rounds") for n, p in script.calls if n == "sync_server_disks"] == [
-        5, None]
+    assert [p.get("max_rounds") for n, p in script.calls if n == "sync_server_disks"] == [5]
+    assert result.output["downtime"]["manage"] == 3.0
+    assert result.output["downtime"]["register"] is None
+    assert result.output["destination_server"]["status"] == "SHUTOFF"
+
+
+def test_an_image_booted_server_with_volumes_reports_both_phases():
+    script = server_script(volumes=1)
+    result, _ = run_server(script)
+    assert result.status == "succeeded", result.errors
+    window = result.output["downtime"]
+    assert (window["register"], window["manage"]) == (1.5, 3.0)
 
 
 def test_a_server_the_plan_refuses_or_a_dry_run_changes_nothing_and_asks_nothing():
@@ -1041,15 +1038,18 @@ def test_a_rejected_cutover_leaves_the_server_running_and_says_what_to_undo():
 
 
 def test_a_server_whose_counterpart_fails_says_where_and_how_to_finish_or_undo():
-    script = server_script(create_server=[(False, {"error": "the destination server x is in "
-                                                   "ERROR: No valid host was found",
-                                                   "error_type": "CephMigrateError"})])
+    done = {"stop": {"was_running": True, "requested_at": 990.0},
+            "final_sync": {"bytes": 1 << 20},
+            "register": {"changed": True, "image_id": DEST_IMAGE}}
+    script = server_script(cutover_server=[(False, {
+        "error": "at create: the destination server x is in ERROR: No valid host was found",
+        "error_type": "StepFailed", "failed_at": "create", "done": done})])
     result, _ = run_server(script)
     assert result.status == "failed"
     out = result.output
-    assert out["failed_at"] == "create"
-    assert out["outcome"] == ("failed at create: the destination server x is in ERROR: No "
-                              "valid host was found")
+    assert out["failed_at"] == "cutover (create)"
+    assert out["outcome"] == ("failed at cutover (create): at create: the destination server x "
+                              "is in ERROR: No valid host was found")
     assert "the source server is stopped" in out["left_changed"]
     assert "its root is registered as image %s at the destination" % DEST_IMAGE in \
         out["left_changed"]

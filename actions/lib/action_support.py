@@ -3,7 +3,7 @@ import functools
 import logging
 from typing import Any, Callable, Dict, Tuple, Union
 
-from .errors import CephMigrateError, RbdError
+from .errors import CephMigrateError, RbdError, StepFailed
 
 Result = Union[Dict[str, Any], Tuple[bool, Dict[str, Any]]]
 
@@ -24,5 +24,7 @@ def reported(run: Callable[..., Result]) -> Callable[..., Result]:
             error: Dict[str, Any] = {"error": str(exc), "error_type": type(exc).__name__}
             if isinstance(exc, RbdError):
                 error.update(command=exc.argv, stderr=exc.stderr)
+            if isinstance(exc, StepFailed):
+                error.update(exc.facts)
             return False, error
     return wrapper

@@ -1,5 +1,5 @@
 """Typed errors. Every message is meant for an operator: it names the thing and what to do."""
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 
 class CephMigrateError(Exception):
@@ -59,3 +59,12 @@ def _last_lines(text: str, limit: int = 6) -> str:
     """rbd prints librbd debug lines before the real error: keep the tail that explains."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     return "\n".join(lines[-limit:])
+
+
+class StepFailed(CephMigrateError):
+    """A step made of parts failed part way: ``facts`` (the part, what was done before it)
+    go into the failed execution's result beside the message."""
+
+    def __init__(self, message: str, facts: Dict[str, Any]) -> None:
+        super().__init__(message)
+        self.facts = facts

@@ -9,7 +9,7 @@ from . import glance, nova
 from .cinder import find_migrated_volume, manage_volume
 from .clouds import api
 from .copying import create_snapshot
-from .errors import CephMigrateError, NotFound, RefusedError
+from .errors import CephMigrateError, NotFound, RefusedError, StepFailed
 from .image_transfer import GLANCE_SNAPSHOT
 from .names import SOURCE_ID_KEY
 from .rbd_image import META_REGISTERED, outcome
@@ -106,12 +106,13 @@ def _floating_ips(conn: Any, refs: Dict[str, Any], ports: List[Result], tmap: Te
 
 @timed
 def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
-                      ephemeral: bool = False, max_rounds: int = 3) -> Dict[str, Any]:
+                      ephemeral: bool = False, max_rounds: int = 3,
+                      server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Bring each carried disk's copy up to a new snapshot of it (disk_pairs): rounds while
     the server runs, then the full check; or (FINAL, once it is stopped) one last round per
     disk and the check of the delta it shipped. The copies are the pack's (recorded), found
-    again on a re-run."""
-    server = describe(settings, server_id)
+    again on a re-run. SERVER: its description when the caller has it."""
+    server = server or describe(settings, server_id)
     pairs = disk_pairs(server, settings.pools, ephemeral)
     done = []
     # every disk within the one copy timeout (under the action's own StackStorm timeout)
@@ -145,14 +146,14 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
 
 
 @timed
-def register_server_image(settings: Settings, server_id: str,
-                          read: Optional[Reader] = None) -> Dict[str, Any]:
+def register_server_image(settings: Settings, server_id: str, read: Optional[Reader] = None,
+                          server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The server's root disk, copied and checked (sync_server_disks final), registered at the
     destination Glance as the server's own image by its rbd:// location (its sync snapshots
     dropped, ``snap`` protected, as Glance serves images), owned by the tenant's destination
     project, with the source image's properties (firmware, bus, machine type...): the
     destination server boots from it as a copy-on-write clone and stays image-booted."""
-    server, _, project_id = server_and_project(settings, server_id, read)
+    server, _, project_id = server_and_project(settings, server_id, read, server=server)
     root = next((p for p in disk_pairs(server, settings.pools)
                  if p["kind"] == "rbd" and p["role"] == "root"), None)
     if root is None:
@@ -190,10 +191,12 @@ def register_server_image(settings: Settings, server_id: str,
 
 
 def server_and_project(settings: Settings, server_id: str, read: Optional[Reader],
-                       conn: Any = None) -> Tuple[Dict[str, Any], TenantMap, str]:
-    """The source server's description, its tenant's mapping and destination project,
-    refused when the tenant's infrastructure has not crossed yet."""
-    server = describe(settings, server_id, conn)
+                       conn: Any = None, server: Optional[Dict[str, Any]] = None
+                       ) -> Tuple[Dict[str, Any], TenantMap, str]:
+    """The source server's description (SERVER, when the caller has it), its tenant's
+    mapping and destination project, refused when the tenant's infrastructure has not
+    crossed yet."""
+    server = server or describe(settings, server_id, conn)
     tmap = load_map(read, server["project_id"])
     project = tmap.get("project", server["project_id"])
     if project is None:
@@ -219,14 +222,14 @@ def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]
 
 
 @timed
-def manage_server_volumes(settings: Settings, server_id: str,
-                          read: Optional[Reader] = None) -> Dict[str, Any]:
+def manage_server_volumes(settings: Settings, server_id: str, read: Optional[Reader] = None,
+                          server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The server's volumes, copied and checked (sync_server_disks final), managed in its
     tenant's destination project (the copies' sync snapshots dropped first: Cinder manages no
     image with snapshots), each as the volume procedure's manage_volume makes it; the root's
     volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
     the same way. A re-run finds each managed volume."""
-    server, _, project_id = server_and_project(settings, server_id, read)
+    server, _, project_id = server_and_project(settings, server_id, read, server=server)
     conn = settings.cloud(DESTINATION).connect()
     done = []
     changed = False
@@ -262,7 +265,8 @@ def _volume_pairs(server: Dict[str, Any], settings: Settings) -> Any:
 @timed
 def create_server(settings: Settings, server_id: str, power_on: bool = True,
                   read: Optional[Reader] = None, write: Optional[Writer] = None,
-                  dry_run: bool = False, timeout: float = 600) -> Dict[str, Any]:
+                  dry_run: bool = False, timeout: float = 600,
+                  server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The destination server, made in its tenant's destination project on what the earlier
     steps brought (its ports, its managed volumes or its registered root image), with the
     source's flavor, keypair, server group, availability zone, metadata, tags, description,
@@ -270,7 +274,7 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     delete-on-termination; left running or stopped (POWER_ON). Found again on a re-run
     (the mapping, else the pack's tag on it), never made twice."""
     source = settings.cloud(SOURCE).connect()
-    server, tmap, project_id = server_and_project(settings, server_id, read, source)
+    server, tmap, project_id = server_and_project(settings, server_id, read, source, server)
     refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
     admin = settings.cloud(DESTINATION).connect()
     request, missing = _server_request(settings, admin, server, tmap, refs, project_id,
@@ -426,6 +430,41 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
     api("stopping server %s" % server.id, lambda: conn.compute.stop_server(server))
     return api("waiting for server %s to stop" % server.id, lambda: conn.compute.wait_for_server(
         server, status="SHUTOFF", failures=["ERROR"], interval=POLL, wait=timeout))
+
+
+@timed
+def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = None,
+                   write: Optional[Writer] = None, timeout: float = 600) -> Dict[str, Any]:
+    """The cutover window as one step, so that only the work sits in it (a workflow pays a
+    runner's start for each step): the source stopped, the last delta of every disk copied and
+    checked, the root registered, the volumes managed, the counterpart created (running when
+    the source ran). Each part is the step of its name, idempotent: a re-run goes on where one
+    stopped, and a failure says which part and what was done before it."""
+    done: Dict[str, Any] = {}
+
+    def part(name: str, call: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+        try:
+            done[name] = call()
+        except CephMigrateError as exc:
+            raise StepFailed("at %s: %s" % (name, exc),
+                             {"failed_at": name, "done": dict(done)}) from None
+        return done[name]
+    stopped = part("stop", lambda: stop_source_server(settings, server_id, timeout))
+    server = describe(settings, server_id)      # once, for every part after the stop
+    synced = part("final_sync", lambda: sync_server_disks(settings, server_id, final=True,
+                                                          server=server))
+    if server["boots_from"] == "image":
+        part("register", lambda: register_server_image(settings, server_id, read, server))
+    if any(d["kind"] == "volume" for d in server["disks"]):
+        part("manage", lambda: manage_server_volumes(settings, server_id, read, server))
+    created = part("create", lambda: create_server(
+        settings, server_id, stopped["was_running"], read, write, timeout=timeout,
+        server=server))
+    window = {"seconds": round(created["ended_at"] - stopped["requested_at"], 1),
+              "bytes": synced["bytes"]}
+    window.update((name, (done.get(name) or {}).get("seconds"))
+                  for name in ("stop", "final_sync", "register", "manage", "create"))
+    return outcome(True, downtime=window, **done)
 
 
 def drop_server_snapshots(settings: Settings, server_id: str,
