@@ -539,93 +539,6 @@ def test_a_server_described_and_planned_through_stackstorm(st2_pack, clouds):
                 pass
 
 
-def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
-        st2_pack, settings, full_config, clouds, openstack_facts):
-    """The tenant's infrastructure with `st2 run migrate_tenant_infra` (its router's external
-    network translated), then `migrate server <id>` typed in chat, each gate answered by the
-    account it names: the counterpart runs at ct1 on the source's MAC with a floating IP, its
-    root the copy of the stopped source's; the source is stopped and locked, its sync
-    snapshots gone; the reply gives the window by phase. `rollback_server` puts the source
-    back running and takes everything made at ct1."""
-    st2 = st2_pack["st2"]
-    tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
-    ct1 = clouds["ct1-admin"]
-    made = []           # what the test creates, undone in reverse order
-    source_project = vm = None
-    try:
-        net, subnet = tenant_network(tenant, made, name="st2vm")
-        source_project = net.project_id
-        public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-        routed(tenant, made, subnet, public, name="st2vm")
-        image = tenant.image.create_image(name="st2vm", disk_format="raw",
-                                          container_format="bare",
-                                          data=io.BytesIO(os.urandom(4 << 20)))
-        made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
-        port = tenant.network.create_port(network_id=net.id, fixed_ips=[
-            {"subnet_id": subnet.id, "ip_address": "10.20.0.60"}])
-        made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
-        fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
-        made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
-        vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1).id, image_id=image.id,
-                    networks=[{"port": port.id}])
-        made.append(lambda: admin.compute.unlock_server(vm.id))
-        root = "%s_disk" % vm.id
-
-        dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
-        infra = run_id(st2.run("run", "ceph_migrate.migrate_tenant_infra",
-                               "project=tenant", "destination_project=tenant",
-                               "translation=%s" % json.dumps(
-                                   {"external_networks": {public: dest_public}})).stdout)
-        crossed = answer_gates(st2, infra, lambda inquiry: True)
-        assert crossed["status"] == "succeeded", crossed["result"]
-
-        execution_id = st2.chat("migrate server %s" % vm.id)["execution"]["id"]
-        done = answer_gates(st2, execution_id, lambda inquiry: True)
-        output = done["result"]["output"]
-        assert done["status"] == "succeeded", output
-        assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
-            ("approve_copy", "ceph-admin"), ("approve_cutover", "tenant-admin"),
-            ("approve_cleanup", "ceph-admin")], done["_gates"]
-        counterpart = ct1.compute.get_server(output["destination_server"]["server_id"])
-        assert counterpart.status == "ACTIVE"
-        twin_port = next(ct1.network.ports(device_id=counterpart.id))
-        assert (twin_port.mac_address, twin_port.fixed_ips[0]["ip_address"]) == (
-            port.mac_address, "10.20.0.60")
-        assert [ip.port_id for ip in ct1.network.ips(port_id=twin_port.id)] == [twin_port.id]
-        source = admin.compute.get_server(vm.id)
-        assert (source.status, source.is_locked) == ("SHUTOFF", True)
-        assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
-        assert [s["name"] for s in settings.rbd(DESTINATION).run("snap", "ls", "%s/%s" % (
-            full_config["pools"]["destination_glance_pool"], root))] == ["snap"]
-        copy = "%s/%s@snap" % (full_config["pools"]["destination_glance_pool"], root)
-        assert head_sha(settings, DESTINATION, copy, 64 << 20) == head_sha(
-            settings, SOURCE, "vms/" + root, 64 << 20)
-        window = output["downtime"]
-        assert window["seconds"] > 0 and all(window[k] is not None and window[k] >= 0 for k in (
-            "stop", "final_sync", "register", "create")), window
-        reply = st2.chat_reply(execution_id, 300)
-        assert "Server %s: succeeded; migrated as %s" % (vm.id, counterpart.id) in reply, reply
-        assert "window %s s: stop" % window["seconds"] in reply, reply
-
-        undone = st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id)
-        assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
-        back = admin.compute.get_server(vm.id)
-        assert (back.status, back.is_locked) == ("ACTIVE", False)
-        assert ct1.compute.find_server(counterpart.id, ignore_missing=True) is None
-        assert ct1.network.find_port(twin_port.id, ignore_missing=True) is None
-    finally:
-        if vm is not None:
-            st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id, check=False)
-        if source_project:
-            st2.run("run", "ceph_migrate.rollback_tenant",
-                    "source_project_id=%s" % source_project, check=False)
-        for undo in reversed(made):
-            try:
-                undo()
-            except Exception:
-                pass
-
-
 # --------------------------------------------------------------------------- chat
 
 def test_a_batch_of_three_from_chat_runs_two_at_a_time(st2_pack, settings, full_config, clouds):
@@ -916,3 +829,92 @@ def test_the_maintenance_window_rule_and_its_timer(st2_pack):
     finally:
         st2.run("rule", "disable", "ceph_migrate.scheduled_maintenance_batch")
         st2.run("key", "delete", "ceph_migrate_maintenance_volumes", check=False)
+
+
+# --------------------------------------------------------------------------- servers
+
+def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
+        st2_pack, settings, full_config, clouds, openstack_facts):
+    """The tenant's infrastructure with `st2 run migrate_tenant_infra` (its router's external
+    network translated), then `migrate server <id>` typed in chat, each gate answered by the
+    account it names: the counterpart runs at ct1 on the source's MAC with a floating IP, its
+    root the copy of the stopped source's; the source is stopped and locked, its sync
+    snapshots gone; the reply gives the window by phase. `rollback_server` puts the source
+    back running and takes everything made at ct1."""
+    st2 = st2_pack["st2"]
+    tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
+    ct1 = clouds["ct1-admin"]
+    made = []           # what the test creates, undone in reverse order
+    source_project = vm = None
+    try:
+        net, subnet = tenant_network(tenant, made, name="st2vm")
+        source_project = net.project_id
+        public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
+        routed(tenant, made, subnet, public, name="st2vm")
+        image = tenant.image.create_image(name="st2vm", disk_format="raw",
+                                          container_format="bare",
+                                          data=io.BytesIO(os.urandom(4 << 20)))
+        made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
+        port = tenant.network.create_port(network_id=net.id, fixed_ips=[
+            {"subnet_id": subnet.id, "ip_address": "10.20.0.60"}])
+        made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
+        fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
+        made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
+        vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1).id, image_id=image.id,
+                    networks=[{"port": port.id}])
+        made.append(lambda: admin.compute.unlock_server(vm.id))
+        root = "%s_disk" % vm.id
+
+        dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
+        infra = run_id(st2.run("run", "ceph_migrate.migrate_tenant_infra",
+                               "project=tenant", "destination_project=tenant",
+                               "translation=%s" % json.dumps(
+                                   {"external_networks": {public: dest_public}})).stdout)
+        crossed = answer_gates(st2, infra, lambda inquiry: True)
+        assert crossed["status"] == "succeeded", crossed["result"]
+
+        execution_id = st2.chat("migrate server %s" % vm.id)["execution"]["id"]
+        done = answer_gates(st2, execution_id, lambda inquiry: True)
+        output = done["result"]["output"]
+        assert done["status"] == "succeeded", output
+        assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
+            ("approve_copy", "ceph-admin"), ("approve_cutover", "tenant-admin"),
+            ("approve_cleanup", "ceph-admin")], done["_gates"]
+        counterpart = ct1.compute.get_server(output["destination_server"]["server_id"])
+        assert counterpart.status == "ACTIVE"
+        twin_port = next(ct1.network.ports(device_id=counterpart.id))
+        assert (twin_port.mac_address, twin_port.fixed_ips[0]["ip_address"]) == (
+            port.mac_address, "10.20.0.60")
+        assert [ip.port_id for ip in ct1.network.ips(port_id=twin_port.id)] == [twin_port.id]
+        source = admin.compute.get_server(vm.id)
+        assert (source.status, source.is_locked) == ("SHUTOFF", True)
+        assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
+        assert [s["name"] for s in settings.rbd(DESTINATION).run("snap", "ls", "%s/%s" % (
+            full_config["pools"]["destination_glance_pool"], root))] == ["snap"]
+        copy = "%s/%s@snap" % (full_config["pools"]["destination_glance_pool"], root)
+        assert head_sha(settings, DESTINATION, copy, 64 << 20) == head_sha(
+            settings, SOURCE, "vms/" + root, 64 << 20)
+        window = output["downtime"]
+        assert window["seconds"] > 0 and all(window[k] is not None and window[k] >= 0 for k in (
+            "stop", "final_sync", "register", "create")), window
+        reply = st2.chat_reply(execution_id, 300)
+        assert "Server %s: succeeded; migrated as %s" % (vm.id, counterpart.id) in reply, reply
+        assert "window %s s: stop" % window["seconds"] in reply, reply
+
+        undone = st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id)
+        assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
+        back = admin.compute.get_server(vm.id)
+        assert (back.status, back.is_locked) == ("ACTIVE", False)
+        assert ct1.compute.find_server(counterpart.id, ignore_missing=True) is None
+        assert ct1.network.find_port(twin_port.id, ignore_missing=True) is None
+    finally:
+        if vm is not None:
+            st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id, check=False)
+        if source_project:
+            st2.run("run", "ceph_migrate.rollback_tenant",
+                    "source_project_id=%s" % source_project, check=False)
+        for undo in reversed(made):
+            try:
+                undo()
+            except Exception:
+                pass
