@@ -9,8 +9,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .clouds import api
 from .errors import CephMigrateError, RefusedError
-from .names import SOURCE_ID_KEY
-from .tenant import Resource, source_tag, Store, TenantMap
+from .tenant import Resource, source_tag, Store, TenantMap, user_tags
 
 NETWORK_PARAMS = ("name", "description", "mtu", "is_port_security_enabled", "is_shared",
                   "is_admin_state_up", "availability_zone_hints", "dns_domain",
@@ -26,11 +25,6 @@ RULE_PARAMS = ("security_group_id", "direction", "ether_type", "protocol", "port
                "port_range_max", "remote_ip_prefix", "remote_group_id", "description")
 INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed",
                     "network:ha_router_replicated_interface")
-
-
-def _user_tags(obj: Any) -> List[str]:
-    """Tags without the pack's own source tag (it names the resource at one cloud only)."""
-    return sorted(t for t in (obj.tags or []) if not t.startswith(SOURCE_ID_KEY + "="))
 
 
 def _pick(obj: Any, keys: Sequence[str]) -> Dict[str, Any]:
@@ -60,13 +54,13 @@ def export(conn: Any, project_id: str, external: Dict[str, str]) -> List[Resourc
         if n.is_router_external:
             continue            # an operator's network: translated, never copied
         found.append(Resource("network", n.id, dict(_pick(n, NETWORK_PARAMS),
-                                                    tags=_user_tags(n)),
+                                                    tags=user_tags(n)),
                               _pick(n, NETWORK_FACTS)))
     ours = {n.id for n in networks if not n.is_router_external}
     for s in api("subnets of %s" % project_id, lambda: list(net.subnets(project_id=project_id))):
         if s.network_id in ours:
             found.append(Resource("subnet", s.id, dict(_pick(s, SUBNET_PARAMS),
-                                                       tags=_user_tags(s)),
+                                                       tags=user_tags(s)),
                                   {"subnet_pool_id": s.subnet_pool_id},
                                   refs={"network_id": "network"}))
     for r in api("routers of %s" % project_id, lambda: list(net.routers(project_id=project_id))):
@@ -75,7 +69,7 @@ def export(conn: Any, project_id: str, external: Dict[str, str]) -> List[Resourc
                  lambda: list(net.security_groups(project_id=project_id)))
     for g in groups:
         found.append(Resource("security_group", g.id, dict(_pick(g, GROUP_PARAMS),
-                                                           tags=_user_tags(g))))
+                                                           tags=user_tags(g))))
         for rule in api("rules of security group %s" % g.id, _rules_of(net, g.id)):
             refs = {"security_group_id": "security_group"}
             if rule.remote_group_id:
@@ -91,7 +85,7 @@ def _rules_of(net: Any, group_id: str) -> Callable[[], List[Any]]:
 
 def _export_router(net: Any, router: Any, external: Dict[str, str]) -> Resource:
     gateway = router.external_gateway_info or {}
-    params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router), routes=plain(
+    params = dict(_pick(router, ROUTER_PARAMS), tags=user_tags(router), routes=plain(
         router.routes or []))
     facts: Dict[str, Any] = {"status": router.status, "is_ha": router.is_ha,
                              "is_distributed": router.is_distributed}
@@ -167,14 +161,14 @@ def _updater(update: Callable[..., Any], net: Any) -> Callable[[Any, Dict[str, A
         if plain:
             obj = update(obj, **plain)
         if "tags" in attrs:
-            ours = [t for t in (obj.tags or []) if t.startswith(SOURCE_ID_KEY + "=")]
+            ours = set(obj.tags or []) - set(user_tags(obj))
             net.set_tags(obj, sorted(set(attrs["tags"]) | set(ours)))
         return obj
     return change
 
 
 def _actual(keys: Sequence[str]) -> Callable[[Any], Dict[str, Any]]:
-    return lambda obj: dict(_pick(obj, keys), tags=_user_tags(obj))
+    return lambda obj: dict(_pick(obj, keys), tags=user_tags(obj))
 
 
 def _add_tag(net: Any) -> Callable[[Any, str], None]:
@@ -212,7 +206,7 @@ def subnet_store(conn: Any, project_id: str) -> Store:
 
 def _router_actual(net: Any) -> Callable[[Any], Dict[str, Any]]:
     def actual(router: Any) -> Dict[str, Any]:
-        params = dict(_pick(router, ROUTER_PARAMS), tags=_user_tags(router),
+        params = dict(_pick(router, ROUTER_PARAMS), tags=user_tags(router),
                       routes=plain(router.routes or []))
         gateway = router.external_gateway_info or {}
         if gateway.get("network_id"):
@@ -324,7 +318,7 @@ PORT_FIXED = ("network_id", "mac_address", "fixed_ips")
 
 
 def _port_actual(port: Any) -> Dict[str, Any]:
-    params = dict(_pick(port, PORT_PARAMS), tags=_user_tags(port))
+    params = dict(_pick(port, PORT_PARAMS), tags=user_tags(port))
     params["fixed_ips"] = plain([{"subnet_id": ip["subnet_id"], "ip_address": ip["ip_address"]}
                                  for ip in port.fixed_ips or []])
     params["allowed_address_pairs"] = address_pairs(port.allowed_address_pairs)

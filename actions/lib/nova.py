@@ -9,7 +9,7 @@ through the mapping only (or adopted by name when asked), so a lost mapping make
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from .clouds import api
-from .tenant import Resource, Store, source_tag
+from .tenant import Resource, Store, source_tag, user_tags
 
 # the pack's mark on a flavor it made (an extra spec: the source flavor's id)
 FLAVOR_MARK = "ceph_migrate:source_id"
@@ -191,10 +191,8 @@ def keypair_store(conn: Any) -> Store:
 
 
 def _server_params(server: Any) -> Dict[str, Any]:
-    mark = [t for t in server.tags or [] if t.startswith(source_tag(""))]
     return {"name": server.name, "description": server.description,
-            "metadata": dict(server.metadata or {}),
-            "tags": sorted(t for t in server.tags or [] if t not in mark),
+            "metadata": dict(server.metadata or {}), "tags": user_tags(server),
             "flavor_name": (server.flavor or {}).get("original_name"),
             "key_name": server.key_name}
 
@@ -218,7 +216,7 @@ def server_store(conn: Any, project_id: str, create: Callable[[List[str]], Any])
         if "metadata" in attrs:
             compute.set_server_metadata(server, **attrs["metadata"])
         if "tags" in attrs:
-            mark = [t for t in server.tags or [] if t.startswith(source_tag(""))]
+            mark = sorted(set(server.tags or []) - set(user_tags(server)))
             server.set_tags(compute, sorted(attrs["tags"]) + mark)
         return server
     return Store(
@@ -268,7 +266,7 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
 def _remove_server(compute: Any, server_id: str, source_id: str, dry_run: bool) -> str:
     """A destination server goes only with the pack's tag for SOURCE_ID; the call returns
     once Nova has deleted it (its ports are then free for their own rollback)."""
-    server = compute.find_server(server_id, ignore_missing=True, all_projects=True)
+    server = live_server(compute, server_id)
     if server is None:
         return "gone"
     if source_tag(source_id) not in (server.tags or []):

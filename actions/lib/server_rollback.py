@@ -5,7 +5,7 @@ only on the record that proves the pack made it (the tag on the server, floating
 the copy's own records for volumes, images and copies); anything else is kept and said."""
 from typing import Any, Callable, Dict, List, Optional
 
-from . import neutron, nova
+from . import neutron
 from .cinder import find_migrated_volume, wait_for_volume
 from .clouds import api
 from .diff_sync import drop_snapshots
@@ -16,7 +16,7 @@ from .rollback import remove_copy, rollback_destination
 from .server_migration import server_and_project, restore_source_server
 from .server_plan import disk_pairs
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
-from .tenant_infra import save_map
+from .tenant_infra import save_map, SERVICES
 from .waiting import Reader, Writer
 
 
@@ -36,23 +36,18 @@ def rollback_server(settings: Settings, server_id: str, read: Optional[Reader] =
             return
         act()
 
-    # 1. the counterpart (its root clone goes with it; its volumes are detached)
-    entry = tmap.get("server", server["id"])
-    if entry is not None:
-        said = nova.remove(admin, "server", entry.destination_id, server["id"], dry_run)
-        (done if said in ("removed", "would be removed", "gone") else kept).append(
-            "server %s: %s" % (entry.destination_id, said))
-        if said in ("removed", "gone") and not dry_run:
-            tmap.forget("server", server["id"])
-    # 2. its floating IPs, then its ports
-    for kind, source_ids in (("floating_ip", [ip["id"] for p in server["ports"]
-                                              for ip in p["floating_ips"]]),
-                             ("port", [p["id"] for p in server["ports"]])):
+    # 1. the counterpart (its root clone goes with it; its volumes are detached), then its
+    # floating IPs and its ports, each by the service that removes that kind
+    ports = server["ports"]
+    for kind, source_ids in (("server", [server["id"]]),
+                             ("floating_ip", [ip["id"] for p in ports for ip in p["floating_ips"]]),
+                             ("port", [p["id"] for p in ports])):
         for source_id in source_ids:
             mapped = tmap.get(kind, source_id)
             if mapped is None:
                 continue
-            said = neutron.remove(admin, kind, mapped.destination_id, source_id, dry_run)
+            said = SERVICES.get(kind, neutron).remove(admin, kind, mapped.destination_id,
+                                                      source_id, dry_run)
             (done if said in ("removed", "would be removed", "gone") else kept).append(
                 "%s %s: %s" % (kind.replace("_", " "), mapped.destination_id, said))
             if said in ("removed", "gone") and not dry_run:

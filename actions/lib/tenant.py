@@ -33,6 +33,11 @@ def source_tag(source_id: str) -> str:
     return "%s=%s" % (SOURCE_ID_KEY, source_id)
 
 
+def user_tags(obj: Any) -> List[str]:
+    """OBJ's tags without the pack's own source tag (it names the resource at one cloud only)."""
+    return sorted(t for t in (obj.tags or []) if not t.startswith(source_tag("")))
+
+
 def fingerprint(params: Mapping[str, Any]) -> str:
     """A short digest of parameters, independent of key order."""
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
