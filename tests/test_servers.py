@@ -3,6 +3,7 @@ RBD disks of the sandbox's virt driver): describe_server and plan_server_migrati
 after the tenant's infrastructure is at the destination."""
 import base64
 import io
+import json
 import os
 import uuid
 
@@ -310,6 +311,17 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert [a.volume_id for a in attached] == [by_role["root"]["volume_id"],
                                                    by_role["data"]["volume_id"]]
         assert attached[0].device == twin_volume.root_device_name
+
+        # compare_tenant, field by field through the mapping: the image-booted twin equals its
+        # source in every field carried; the volume-backed one differs only in its power
+        # state (made stopped above while its source runs)
+        compared = act("compare_tenant", full_config, export=exported)
+        servers = [d for d in compared["differences"] if d["kind"] == "server"]
+        assert [(d["source_id"], d["param"], d["source"], d["destination"])
+                for d in servers] == [(from_volume, "power_state", "running", "shutdown")], \
+            json.dumps(servers, indent=1)
+        assert sorted(s["destination_id"] for s in compared["servers"]["migrated"]) == sorted(
+            [twin_server.id, twin_volume.id]) and compared["servers"]["not_migrated"] == []
 
         # the server procedure's undo: the counterpart, its floating IP and port, its root
         # image and copy at ct1; the source as it was, without the pack's sync snapshots

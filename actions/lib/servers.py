@@ -41,10 +41,10 @@ def rbd_role(server_id: str, name: str) -> Optional[str]:
     return RBD_DISK_ROLES.get(suffix)
 
 
-def describe_server(conn: Any, rbd: CephCli, nova_pool: str, server_id: str
+def describe_server(conn: Any, rbd: Optional[CephCli], nova_pool: str, server_id: str
                     ) -> Dict[str, Any]:
     """Everything about SERVER_ID its migration needs, read as an admin (RBD disks listed in
-    NOVA_POOL of the source cluster through RBD)."""
+    NOVA_POOL of the source cluster through RBD; none without RBD: a counterpart's)."""
     compute, net = conn.compute, conn.network
     server = api("server %s" % server_id, lambda: compute.get_server(server_id))
     embedded = server.flavor or {}
@@ -66,7 +66,10 @@ def describe_server(conn: Any, rbd: CephCli, nova_pool: str, server_id: str
             "bootable": bool(volume.is_bootable), "encrypted": bool(volume.is_encrypted),
             "multiattach": bool(volume.is_multiattach), "volume_type": volume.volume_type,
             "image_metadata": dict(volume.volume_image_metadata or {})})
-    names = api("RBD images of %s" % nova_pool, lambda: rbd.run("ls", nova_pool)) or []
+    names: List[str] = []
+    if rbd is not None:
+        cli = rbd
+        names = api("RBD images of %s" % nova_pool, lambda: cli.run("ls", nova_pool)) or []
     for name in sorted(n for n in names if rbd_role(server.id, n)):
         disks.append({"kind": "rbd", "role": rbd_role(server.id, name), "pool": nova_pool,
                       "image": name})
