@@ -27,7 +27,7 @@ import yaml  # noqa: E402
 from orquesta import conducting, events, statuses  # noqa: E402
 
 sys.path.append(os.path.join(PACK_DIR, "actions"))
-from lib.batch import item_result  # noqa: E402
+from lib.batch import item_result, SERVERS, VOLUMES  # noqa: E402
 from orquesta.specs import native as native_specs  # noqa: E402
 
 PACK = "ceph_migrate"
@@ -235,19 +235,23 @@ class LocalRunner:
         conductor.log_entry("error", message, task_id=task_id, route=route)
 
     def _batch(self, params: Dict[str, Any]) -> Tuple[bool, Any]:
-        """migrate_batch's round (run_batch): StackStorm starts each volume's
-        migrate_batch_item as an execution of its own; the local runner runs them here, one
-        after another, through the conductor, and reports the batch done."""
-        item = dict((k, v) for k, v in params.items()
-                    if k not in ("volumes", "concurrency", "round_seconds"))
+        """A batch's round (run_batch): StackStorm starts each volume's migrate_batch_item (or
+        server's migrate_server) as an execution of its own; the local runner runs them here,
+        one after another, through the conductor, and reports the batch done."""
+        kind = SERVERS if params.get("servers") else VOLUMES
+        if kind is SERVERS:
+            item = {k: params[k] for k in ("max_rounds", "dry_run", "batch_id")
+                    if params.get(k) is not None}
+        else:
+            item = {k: v for k, v in params.items() if k not in (
+                "volumes", "servers", "max_rounds", "concurrency", "round_seconds")}
         results = []
-        for volume_id in params["volumes"]:
-            ok, sub = self._execute("ceph_migrate.migrate_batch_item",
-                                    dict(item, volume_id=volume_id))
+        for item_id in params["servers"] if kind is SERVERS else params["volumes"]:
+            ok, sub = self._execute(kind.action, dict(item, **{kind.key: item_id}))
             output = sub.get("output") if isinstance(sub, dict) else None
-            results.append(item_result(volume_id, {"id": "local", "status": "succeeded" if ok
-                                                   else "failed",
-                                                   "result": {"output": output}}))
+            results.append(item_result(item_id, {"id": "local", "status": "succeeded" if ok
+                                                 else "failed",
+                                                 "result": {"output": output}}, kind))
         return True, python_result(True, {"done": True, "results": results, "running": [],
                                           "waiting": []})
 

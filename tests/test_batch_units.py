@@ -82,3 +82,18 @@ def test_free_slots_are_filled_in_the_batch_order():
     assert to_start(["a", "b", "c", "d"], started, 2) == ["c"]
     assert to_start(["a", "b", "c", "d"], started, 3) == ["c", "d"]
     assert to_start(["a", "b"], started, 1) == []
+
+
+def test_a_server_is_as_its_execution_ended_with_its_output():
+    from lib.batch import SERVERS
+    ended = {"id": "y" * 24, "status": "failed",
+             "result": {"output": {"outcome": "rejected by the tenant admin at the cutover",
+                                   "undo": "st2 run ceph_migrate.rollback_server"}}}
+    result = item_result("s", ended, SERVERS)
+    assert (result["server_id"], result["status"], result["outcome"], result["undo"]) == (
+        "s", "failed", "rejected by the tenant admin at the cutover",
+        "st2 run ceph_migrate.rollback_server")
+    ended.update(status="succeeded", result={"output": {"outcome": "migrated"}})
+    assert item_result("s", ended, SERVERS)["status"] == "succeeded"
+    assert item_result("t", {"id": "z" * 24, "status": "running"}, SERVERS) == {
+        "server_id": "t", "status": "running", "execution_id": "z" * 24}

@@ -1065,3 +1065,46 @@ def test_a_declined_cleanup_still_migrates_and_keeps_the_snapshots():
     assert "drop_server_snapshots" not in script.names()
     assert result.output["outcome"].endswith(
         "cleanup declined, the sync snapshots are left at the source")
+
+
+# -- migrate_servers ------------------------------------------------------------------------
+SERVERS = ["5e1b7c1a-6f0e-4a57-8d7c-2b9e1f3a4c5%d" % i for i in range(3)]
+
+
+def test_servers_in_a_wave_each_through_its_gates_one_failure_does_not_stop_the_rest():
+    def plan(params):
+        ok = params["server_id"] != SERVERS[1]
+        return server_script(ok=ok).results["plan_server_migration"][0]
+    script = server_script(plan_server_migration=plan)
+    asked = []
+
+    def answer(task, params):
+        asked.append(task)
+        return {"approved": True}
+    runner = LocalRunner({}, answer=answer, execute=script, delay_scale=0)
+    result = runner.run("ceph_migrate.migrate_servers", servers=SERVERS, concurrency=2,
+                        max_rounds=4)
+    assert result.status == "failed", result.errors
+    out = result.output
+    assert [(r["server_id"], r["status"]) for r in out["results"]] == [
+        (SERVERS[0], "succeeded"), (SERVERS[1], "failed"), (SERVERS[2], "succeeded")]
+    assert (out["migrated"], out["failed"]) == ([SERVERS[0], SERVERS[2]], [SERVERS[1]])
+    assert out["outcome"] == "2 of 3 servers done; failed: " + SERVERS[1]
+    assert out["results"][0]["downtime"]["seconds"] == 16.5
+    assert out["results"][0]["destination_server"]["server_id"] == COUNTERPART
+    assert out["results"][1]["outcome"].startswith("the plan says this server cannot move")
+    assert asked.count("approve_cutover") == 2
+    assert {p["max_rounds"] for n, p in script.calls if n == "sync_server_disks"} == {4}
+
+
+def test_servers_dry_run_plans_each_and_a_listed_twice_server_changes_nothing():
+    script = server_script()
+    runner = LocalRunner({}, answer=lambda t, p: {"approved": True}, execute=script,
+                         delay_scale=0)
+    result = runner.run("ceph_migrate.migrate_servers", servers=SERVERS[:2], dry_run=True)
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_server_migration"] * 2
+    assert result.output["outcome"] == "2 of 2 servers done (dry run, nothing was changed)"
+    result = runner.run("ceph_migrate.migrate_servers", servers=[SERVERS[0], SERVERS[0]])
+    assert result.status == "failed" and "listed twice" in result.output["outcome"]
+    assert script.names() == ["plan_server_migration"] * 2

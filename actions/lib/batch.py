@@ -1,5 +1,5 @@
-"""A batch of volumes, each migrated by its own execution of migrate_batch_item, at most
-``concurrency`` at a time, scheduled in bounded rounds.
+"""A batch of volumes or servers, each migrated by its own execution (migrate_batch_item,
+migrate_server), at most ``concurrency`` at a time, scheduled in bounded rounds.
 
 Why not an Orquesta with-items over the per-volume workflow: its gates pause each item's
 subworkflow, StackStorm cascades the pause to the batch, and StackStorm 3.9 can leave a
@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence
 
-ITEM_ACTION = "ceph_migrate.migrate_batch_item"
 PAGE = 100      # StackStorm's API pages at 100 by default (api.max_page_size)
 COMPLETED = ("succeeded", "failed", "timeout", "canceled", "abandoned")
 
@@ -30,57 +29,71 @@ class Executions(Protocol):
         """Start one item execution; its id."""
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What a batch is of: the action each item runs as, and the parameter naming the item."""
+    action: str
+    key: str
+
+
+VOLUMES = Kind("ceph_migrate.migrate_batch_item", "volume_id")
+SERVERS = Kind("ceph_migrate.migrate_server", "server_id")
+
+
 @dataclass
 class Round:
     done: bool
-    results: List[Dict[str, Any]]     # one per volume, in the batch's order
-    running: List[str]                # volume ids whose execution has not completed
-    waiting: List[str]                # volume ids not started yet
+    results: List[Dict[str, Any]]     # one per item, in the batch's order
+    running: List[str]                # item ids whose execution has not completed
+    waiting: List[str]                # item ids not started yet
 
 
-def item_result(volume_id: str, execution: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """One volume's line of the batch result: migrate_batch_item's output and its execution;
-    an execution that ended without output (canceled, abandoned) is a failed volume that says
-    so."""
+def item_result(item_id: str, execution: Optional[Dict[str, Any]],
+                kind: Kind = VOLUMES) -> Dict[str, Any]:
+    """One item's line of the batch result: its execution's output (migrate_batch_item says
+    its status; a migrate_server's is its execution's) and the execution; one that ended
+    without output (canceled, abandoned) is a failed item that says so."""
     if execution is None:
-        return {"volume_id": volume_id, "status": "waiting", "execution_id": None}
+        return {kind.key: item_id, "status": "waiting", "execution_id": None}
     status = execution.get("status")
     output = (execution.get("result") or {}).get("output")
     if status not in COMPLETED:
-        return {"volume_id": volume_id, "status": "running", "execution_id": execution["id"]}
+        return {kind.key: item_id, "status": "running", "execution_id": execution["id"]}
+    if kind is not VOLUMES and isinstance(output, dict):
+        output = dict(output, status="succeeded" if status == "succeeded" else "failed")
     if not isinstance(output, dict) or not output.get("status"):
-        output = {"volume_id": volume_id, "procedure": None, "status": "failed", "volume": None,
-                  "verified": None, "outcome": "execution %s ended %s without a result"
+        output = {"status": "failed", "outcome": "execution %s ended %s without a result"
                   % (execution["id"], status)}
-    return dict(output, execution_id=execution["id"])
+    return dict(output, execution_id=execution["id"], **{kind.key: item_id})
 
 
-def to_start(volumes: Sequence[str], started: Dict[Optional[str], Dict[str, Any]],
+def to_start(items: Sequence[str], started: Dict[Optional[str], Dict[str, Any]],
              concurrency: int) -> List[str]:
-    """The volumes to start now: the next ones in the batch's order, as many as free slots."""
+    """The items to start now: the next ones in the batch's order, as many as free slots."""
     running = sum(1 for e in started.values() if e.get("status") not in COMPLETED)
     free = max(0, concurrency - running)
-    return [v for v in volumes if v not in started][:free]
+    return [v for v in items if v not in started][:free]
 
 
-def run_round(batch_id: str, volumes: Sequence[str], item_parameters: Dict[str, Any],
+def run_round(batch_id: str, items: Sequence[str], item_parameters: Dict[str, Any],
               concurrency: int, executions: Executions, seconds: float,
               poll_interval: float = 2.0, sleep: Callable[[float], None] = time.sleep,
               clock: Callable[[], float] = time.monotonic,
-              log: Callable[[str], None] = lambda line: None) -> Round:
-    """Start what may start, watch, start the next when one ends; return when every volume's
+              log: Callable[[str], None] = lambda line: None, kind: Kind = VOLUMES) -> Round:
+    """Start what may start, watch, start the next when one ends; return when every item's
     execution has completed, or after SECONDS (the workflow runs another round)."""
     deadline = clock() + seconds
+    noun = kind.key[:-len("_id")]
     while True:
-        started = _by_volume(executions.started(batch_id))
-        for volume_id in to_start(volumes, started, concurrency):
-            execution_id = executions.start(dict(item_parameters, volume_id=volume_id,
-                                                 batch_id=batch_id))
-            started[volume_id] = {"id": execution_id, "status": "requested"}
-            log("volume %s: started execution %s" % (volume_id, execution_id))
-        results = [item_result(v, started.get(v)) for v in volumes]
-        running = [r["volume_id"] for r in results if r["status"] == "running"]
-        waiting = [r["volume_id"] for r in results if r["status"] == "waiting"]
+        started = _by_item(executions.started(batch_id), kind.key)
+        for item_id in to_start(items, started, concurrency):
+            execution_id = executions.start(dict(item_parameters, batch_id=batch_id,
+                                                 **{kind.key: item_id}))
+            started[item_id] = {"id": execution_id, "status": "requested"}
+            log("%s %s: started execution %s" % (noun, item_id, execution_id))
+        results = [item_result(v, started.get(v), kind) for v in items]
+        running = [r[kind.key] for r in results if r["status"] == "running"]
+        waiting = [r[kind.key] for r in results if r["status"] == "waiting"]
         if not running and not waiting:
             return Round(True, results, [], [])
         if clock() >= deadline:
@@ -88,23 +101,24 @@ def run_round(batch_id: str, volumes: Sequence[str], item_parameters: Dict[str, 
         sleep(poll_interval)
 
 
-def _by_volume(executions: List[Dict[str, Any]]) -> Dict[Optional[str], Dict[str, Any]]:
-    """volume id -> its execution (the first one started, should there be more); one without
-    a volume id still takes a slot."""
+def _by_item(executions: List[Dict[str, Any]], key: str
+             ) -> Dict[Optional[str], Dict[str, Any]]:
+    """item id -> its execution (the first one started, should there be more); one without
+    an item id still takes a slot."""
     found: Dict[Optional[str], Dict[str, Any]] = {}
     for execution in sorted(executions, key=lambda e: e.get("start_timestamp") or ""):
-        found.setdefault((execution.get("parameters") or {}).get("volume_id"), execution)
+        found.setdefault((execution.get("parameters") or {}).get(key), execution)
     return found
 
 
 class ClientExecutions:
     """Executions over st2client (CLIENT, its LiveAction class): a batch's items are the
-    migrate_batch_item executions started since the batch began whose batch_id is the
+    executions of KIND's action started since the batch began whose batch_id is the
     batch's."""
 
     def __init__(self, client: Any, live_action: Any, batch_id: str,
-                 requester: Optional[str] = None) -> None:
-        self.client, self.live_action = client, live_action
+                 requester: Optional[str] = None, kind: Kind = VOLUMES) -> None:
+        self.client, self.live_action, self.kind = client, live_action, kind
         self.since = client.executions.get_by_id(batch_id).start_timestamp
         # who asked for the batch (a chat user) goes with each volume's run, as StackStorm
         # passes it down a workflow: respond_gate keeps them from approving its cutover
@@ -114,7 +128,8 @@ class ClientExecutions:
         found: List[Dict[str, Any]] = []
         offset = 0
         while True:
-            page = self.client.executions.query(action=ITEM_ACTION, timestamp_gt=self.since,
+            page = self.client.executions.query(action=self.kind.action,
+                                                timestamp_gt=self.since,
                                                 limit=PAGE, offset=offset)
             found += [e.to_dict() for e in page
                       if (getattr(e, "parameters", None) or {}).get("batch_id") == batch_id]
@@ -124,5 +139,6 @@ class ClientExecutions:
 
     def start(self, parameters: Dict[str, Any]) -> str:
         execution = self.client.executions.create(
-            self.live_action(action=ITEM_ACTION, parameters=parameters, context=self.context))
+            self.live_action(action=self.kind.action, parameters=parameters,
+                             context=self.context))
         return str(execution.id)
