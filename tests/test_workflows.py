@@ -932,6 +932,7 @@ def server_script(boots_from="image", volumes=0, ok=True, was_running=True, **ov
     window = {"seconds": 16.5, "bytes": 3 << 20, "stop": 4.0, "final_sync": 2.5,
               "register": parts.get("register", {}).get("seconds"),
               "manage": parts.get("manage", {}).get("seconds"), "create": 2.0}
+    window["text"] = "16.5 s (stop 4.0 s, final sync 2.5 s, ...)"
     results = {
         "plan_server_migration": [(True, {"ok": ok, "server": server, "checks": [],
                                           "text": "server web: ...\nok the server can be moved"
@@ -974,7 +975,8 @@ def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
     out = result.output
     assert out["downtime"] == {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5,
                                "register": 1.5, "manage": None, "create": 2.0,
-                               "bytes": 3 << 20}
+                               "bytes": 3 << 20,
+                               "text": "16.5 s (stop 4.0 s, final sync 2.5 s, ...)"}
     assert out["outcome"].startswith("migrated as %s in a 16.5 s window" % COUNTERPART)
     assert (out["left_changed"], out["resume"], out["undo"]) == ([], None, None)
 
@@ -1108,3 +1110,118 @@ def test_servers_dry_run_plans_each_and_a_listed_twice_server_changes_nothing():
     result = runner.run("ceph_migrate.migrate_servers", servers=[SERVERS[0], SERVERS[0]])
     assert result.status == "failed" and "listed twice" in result.output["outcome"]
     assert script.names() == ["plan_server_migration"] * 2
+
+
+def test_a_server_rerun_after_its_cutover_only_releases_and_cleans_then_does_nothing():
+    counterpart = {"server_id": COUNTERPART, "name": "web", "status": "ACTIVE"}
+
+    def planned(released):
+        plan = dict(server_script().results["plan_server_migration"][0][1],
+                    counterpart=counterpart, released=released,
+                    text="server web is already at the destination as %s" % COUNTERPART)
+        return [(True, plan)]
+    script = server_script(plan_server_migration=planned(False))
+    result, asked = run_server(script)
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_server_migration", "gate_approvers",
+                              "release_source_server", "drop_server_snapshots"]
+    assert [t for t, _ in asked] == ["approve_cleanup"]
+    assert result.output["outcome"].startswith(
+        "migrated as %s after its cutover (an earlier run)" % COUNTERPART)
+    script = server_script(plan_server_migration=planned(True))
+    result, asked = run_server(script)
+    assert result.status == "succeeded" and asked == [] and script.names() == [
+        "plan_server_migration"]
+    assert result.output["outcome"] == ("already migrated as %s, the source released; "
+                                        "nothing to do" % COUNTERPART)
+    result, asked = run_server(server_script(plan_server_migration=planned(False)),
+                               dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert result.output["outcome"].startswith("dry run, nothing was changed: server web is")
+
+
+# -- migrate_tenant -------------------------------------------------------------------------
+def whole_tenant_script(servers=SERVERS[:2], volumes=VOLUMES[:1], **overrides):
+    results = dict(tenant_script(NEW_NETWORK).results)
+    results.update(server_script().results)
+    results.update({
+        "tenant_workload": [(True, {
+            "project": {"id": SOURCE_PROJECT, "name": "tenant"}, "skipped": [],
+            "servers": [{"id": s, "name": "vm%d" % i, "status": "ACTIVE"}
+                        for i, s in enumerate(servers)],
+            "volumes": [{"id": v} for v in volumes], "server_ids": list(servers),
+            "volume_ids": list(volumes)})],
+        "describe_volume": [(True, {"bootable": False})],
+        "compare_tenant": [(True, {"clean": True, "differences": [], "servers": {
+            "migrated": [{"server_id": s} for s in servers], "not_migrated": []}})]})
+    results.update(overrides)
+    return Script(**results)
+
+
+def run_whole_tenant(script, **inputs):
+    asked = []
+
+    def answer(task, params):
+        asked.append(task)
+        return {"approved": True}
+    runner = LocalRunner({}, answer=answer, execute=script, delay_scale=0)
+    return runner.run("ceph_migrate.migrate_tenant", project="tenant", **inputs), asked
+
+
+def test_a_whole_tenant_infrastructure_then_volumes_then_servers_then_compared():
+    script = whole_tenant_script()
+    result, asked = run_whole_tenant(script, concurrency=3, max_rounds=2)
+    assert result.status == "succeeded", result.errors
+    names = script.names()
+    assert names[:5] == ["export_tenant", "plan_tenant_migration", "gate_approvers",
+                         "import_tenant", "compare_tenant"]
+    assert names[5] == "tenant_workload" and names[-1] == "compare_tenant"
+    # the volume before the servers, each server through its own gates
+    assert names.index("manage_volume") < names.index("plan_server_migration")
+    assert names.count("cutover_server") == 2 and asked.count("approve_copy") == 2
+    assert asked.count("approve_cutover") == 3         # the volume's and each server's
+    assert [p["destination_project"] for n, p in script.calls if n == "manage_volume"] == [
+        DESTINATION_PROJECT]
+    assert {p["max_rounds"] for n, p in script.calls if n == "sync_server_disks"} == {2}
+    out = result.output
+    assert out["outcome"] == "tenant migrated and compared clean: 2 server(s), 1 detached volume(s)"
+    assert out["downtime"] == {s: out["server_results"][0]["downtime"] for s in SERVERS[:2]}
+    assert out["report"].splitlines()[1:] == [
+        "volumes: 1 of 1 volumes done", "servers: 2 of 2 servers done",
+        "  server %s down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[0],
+        "  server %s down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[1],
+        "compared clean"]
+    assert out["undo"] == ["st2 run ceph_migrate.rollback_server server_id=" + s
+                           for s in SERVERS[:2]] + [
+        "st2 run ceph_migrate.rollback_tenant source_project_id=" + SOURCE_PROJECT]
+
+
+def test_a_whole_tenant_with_a_failed_server_goes_on_and_says_what_to_undo():
+    def plan(params):
+        return server_script(ok=params["server_id"] != SERVERS[0]).results[
+            "plan_server_migration"][0]
+    compared = {"clean": True, "differences": [],
+                "servers": {"migrated": [], "not_migrated": [{"server_id": SERVERS[0]}]}}
+    script = whole_tenant_script(volumes=[], plan_server_migration=plan,
+                                 compare_tenant=[(True, compared)])
+    result, _ = run_whole_tenant(script)
+    assert result.status == "failed"
+    assert "migrate_batch_item" not in script.names() and "manage_volume" not in script.names()
+    out = result.output
+    assert out["failed_at"] == "servers"
+    assert out["outcome"].startswith("not all crossed: servers 1 of 2 servers done; failed: "
+                                     + SERVERS[0])
+    assert "1 server(s) not migrated" in out["outcome"]
+    assert "volumes: none detached" in out["report"]
+    assert out["undo"][0] == "st2 run ceph_migrate.rollback_server server_id=" + SERVERS[1]
+
+
+def test_a_whole_tenant_dry_run_plans_the_infrastructure_and_lists_what_would_move():
+    script = whole_tenant_script()
+    result, asked = run_whole_tenant(script, dry_run=True)
+    assert result.status == "succeeded" and asked == []
+    assert script.names() == ["export_tenant", "plan_tenant_migration", "tenant_workload"]
+    assert result.output["outcome"].startswith(
+        "dry run, nothing was changed: the infrastructure as planned, then 1 detached "
+        "volume(s) and 2 server(s)")
+    assert result.output["undo"] == []

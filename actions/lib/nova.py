@@ -197,10 +197,26 @@ def _server_params(server: Any) -> Dict[str, Any]:
             "key_name": server.key_name}
 
 
+def project_servers(compute: Any, project_id: str) -> List[Any]:
+    """The servers of a project (any cloud, as an admin), by name: the order waves take."""
+    return sorted(api("servers of project %s" % project_id, lambda: list(
+        compute.servers(all_projects=True, project_id=project_id))),
+        key=lambda s: (s.name or "", s.id))
+
+
 def live_server(compute: Any, server_id: str) -> Optional[Any]:
     """A server of any project, None when it is gone."""
     server = compute.find_server(server_id, ignore_missing=True, all_projects=True)
     return server if server is not None and server.status != "DELETED" else None
+
+
+def counterpart(compute: Any, source_id: str) -> Optional[Any]:
+    """The destination server the pack made of source server SOURCE_ID (its tag; any
+    project), None before its cutover: once there, the source's disks are no longer copied."""
+    found = api("servers made of %s" % source_id, lambda: [
+        s for s in compute.servers(all_projects=True, tags=source_tag(source_id))
+        if s.status != "DELETED"])
+    return found[0] if found else None
 
 
 def server_store(conn: Any, project_id: str, create: Callable[[List[str]], Any]) -> Store:

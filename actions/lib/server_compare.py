@@ -10,7 +10,6 @@ stopped it. The pack's own tags are left out on both sides (they name one cloud 
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import glance, nova
-from .clouds import api
 from .server_plan import destination_refs, source_flavor_id
 from .servers import describe, describe_server
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
@@ -129,10 +128,8 @@ def compare_servers(settings: Settings, project_id: str,
     """Every server of the source project PROJECT_ID: the migrated ones compared, the others
     named (not a difference: a tenant's infrastructure crosses before its servers)."""
     source = settings.cloud(SOURCE).connect()
-    found = api("servers of project %s" % project_id, lambda: list(source.compute.servers(
-        all_projects=True, project_id=project_id)))
     compared = [compare_server(settings, s.id, read, source)
-                for s in sorted(found, key=lambda s: (s.name or "", s.id))]
+                for s in nova.project_servers(source.compute, project_id)]
     return {"migrated": [c for c in compared if c["migrated"]],
             "not_migrated": [{"server_id": c["server_id"], "name": c["name"]}
                              for c in compared if not c["migrated"]]}

@@ -16,7 +16,7 @@ from .rbd_image import META_REGISTERED, outcome
 from .neutron import (address_pairs, floating_ip_store, PORT_PARAMS, port_store,
                       same_address)
 from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
-from .server_plan import destination_refs, disk_pairs, source_flavor_id
+from .server_plan import destination_refs, disk_pairs, MOVED_TAG, source_flavor_id
 from .servers import describe
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .tenant import NEW, reconcile, Result, source_tag, summary, TenantMap
@@ -113,6 +113,11 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
     disk and the check of the delta it shipped. The copies are the pack's (recorded), found
     again on a re-run. SERVER: its description when the caller has it."""
     server = server or describe(settings, server_id)
+    made = nova.counterpart(settings.cloud(DESTINATION).connect().compute, server["id"])
+    if made is not None:    # its copies are its disks now: another round would overwrite them
+        raise RefusedError("server %s already stands at the destination as %s: its disks are "
+                           "not copied again (rollback_server undoes the migration)"
+                           % (server["id"], made.id))
     pairs = disk_pairs(server, settings.pools, ephemeral)
     done = []
     # every disk within the one copy timeout (under the action's own StackStorm timeout)
@@ -464,6 +469,10 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
               "bytes": synced["bytes"]}
     window.update((name, (done.get(name) or {}).get("seconds"))
                   for name in ("stop", "final_sync", "register", "manage", "create"))
+    window["text"] = "%s s (%s)" % (window["seconds"], ", ".join(
+        "%s %s s" % (name.replace("_", " "), window[name])
+        for name in ("stop", "final_sync", "register", "manage", "create")
+        if window[name] is not None))
     return outcome(True, downtime=window, **done)
 
 
@@ -487,7 +496,6 @@ def drop_server_snapshots(settings: Settings, server_id: str,
 # the source server's tags: the pack stopped it (it ran: a rollback starts it again), and
 # where it went once released
 STOPPED_TAG = "ceph_migrate_stopped"
-MOVED_TAG = "ceph_migrate_moved_to="
 LOCK_REASON = "migrated by ceph_migrate to %s"
 
 

@@ -4,7 +4,9 @@ security groups, keypair, server group, project), and the destination checked be
 changes: the refusals, what is not there yet, quotas, compute and Ceph room. Read-only."""
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from . import names, placement, quotas
+from . import names, nova, placement, quotas
+from .cinder import project_volumes
+from .keystone import resolve_project
 from .capacity import require_room
 from .checklist import Checklist
 from .clouds import api
@@ -16,6 +18,7 @@ from .tenant_infra import load_map
 from .waiting import Reader
 
 GIB = 1024 ** 3
+MOVED_TAG = "ceph_migrate_moved_to="    # the source server's tag once released: where it went
 
 
 def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
@@ -115,6 +118,14 @@ def plan_server_migration(settings: Settings, server_id: str,
     checklist.run("the server can be moved", lambda: _none_or_refuse(server["refusals"]))
     checklist.run("its references are at the destination", lambda: _none_or_refuse(missing))
     destination = settings.cloud(DESTINATION).connect()
+    made = nova.counterpart(destination.compute, server["id"])
+    if made is not None:    # cut over already: what is left is its release and cleanup
+        return checklist.report(server=server, destination=refs, warnings=warnings(server),
+                                counterpart={"server_id": made.id, "name": made.name,
+                                             "status": made.status},
+                                released=any(t.startswith(MOVED_TAG) for t in server["tags"]),
+                                text="server %s (%s) is already at the destination as %s (%s)"
+                                % (server["name"], server["id"], made.id, made.status))
     need = _needs(server)
     if refs["project_id"]:
         checklist.run("the destination project's quotas hold it",
@@ -123,8 +134,9 @@ def plan_server_migration(settings: Settings, server_id: str,
                   lambda: _compute_room(destination, need))
     checklist.run("the destination cluster has room for its disks",
                   lambda: _disk_room(settings, server))
-    return checklist.report(server=server, destination=refs, needs=need,
-                            warnings=warnings(server), text=_text(server, refs, checklist))
+    return checklist.report(server=server, destination=refs, needs=need, counterpart=None,
+                            released=False, warnings=warnings(server),
+                            text=_text(server, refs, checklist))
 
 
 def warnings(server: Mapping[str, Any]) -> List[str]:
@@ -206,3 +218,26 @@ def _text(server: Mapping[str, Any], refs: Mapping[str, Any], checklist: Checkli
                                     check["detail"]))
     lines += ["warning: " + w for w in warnings(server)]
     return "\n".join(lines)
+
+
+def workload(settings: Settings, project: str) -> Dict[str, Any]:
+    """What of the source PROJECT migrate_tenant moves after its infrastructure: its servers
+    (with their attached volumes) and its detached volumes, each in the order they go; the
+    volumes neither can take (not available, not attached) said with why."""
+    conn = settings.cloud(SOURCE).connect()
+    found = resolve_project(conn, project)
+    servers = nova.project_servers(conn.compute, found["id"])
+    volumes, skipped = [], []
+    for volume in sorted(project_volumes(conn, found["id"]), key=lambda v: (v.name or "", v.id)):
+        if volume.attachments:
+            continue                # its server carries it
+        if volume.status == "available":
+            volumes.append({"id": volume.id, "name": volume.name, "size_gib": volume.size,
+                            "bootable": bool(volume.is_bootable)})
+        else:
+            skipped.append({"id": volume.id, "name": volume.name,
+                            "why": "it is %s (neither available nor attached)" % volume.status})
+    return {"project": found,
+            "servers": [{"id": s.id, "name": s.name, "status": s.status} for s in servers],
+            "volumes": volumes, "skipped": skipped,
+            "server_ids": [s.id for s in servers], "volume_ids": [v["id"] for v in volumes]}
