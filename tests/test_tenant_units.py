@@ -372,3 +372,24 @@ def test_a_carry_that_fails_says_what_it_left_and_how_to_finish(monkeypatch):
     assert done == ["enable_mirroring", "copy_replica", "create_snapshot"]
     with pytest.raises(RefusedError, match="not in the mirrored Glance pool osglance"):
         image_transfer.carry_image(settings, {"pool": "images", "image": "img-1"})
+
+
+def test_a_dry_run_over_a_lost_mapping_resolves_refs_to_what_the_tags_find():
+    """A run killed inside its import leaves tagged resources and no mapping: the plan of the
+    re-run finds them by tag and what refers to them resolves to them (not a conflict)."""
+    net = Resource("network", "n1", {"name": "net"})
+    sub = Resource("subnet", "s1", {"name": "sub", "network_id": "n1"},
+                   refs={"network_id": "network"})
+    doc = document({"id": "p1"}, [sub, net])
+    clouds = {"network": Cloud(), "subnet": Cloud(fixed=("network_id",))}
+
+    def run_all(tmap, dry_run):
+        return import_all(doc, tmap, lambda kind, wanted: clouds[kind].store(),
+                          lambda resource, wanted, m: wanted, kinds=("network", "subnet"),
+                          dry_run=dry_run)
+    run_all(TenantMap(), False)                      # the mapping it wrote is lost
+    writes = list(clouds["subnet"].writes)
+    planned = run_all(TenantMap(), True)
+    assert [(r.kind, r.outcome) for r in planned] == [("network", "unchanged"),
+                                                      ("subnet", "unchanged")], planned
+    assert clouds["subnet"].writes == writes

@@ -320,7 +320,10 @@ def _refers_to_new(wanted: Mapping[str, Any]) -> bool:
 
 
 def _recorded(tmap: TenantMap, dry_run: bool, result: Result, print_: str) -> Result:
-    if not dry_run and result.destination_id:
+    """RESULT recorded in TMAP once its destination is known. A dry run records what it found
+    too (its map is never saved): what refers to it then resolves to it, as the import will,
+    also when the mapping was lost and the pack's tags found what an earlier run made."""
+    if result.destination_id:
         tmap.record(result.kind, result.source_id, Entry(
             result.destination_id, result.outcome, print_, made=result.outcome == "created"))
     return result
