@@ -2,15 +2,19 @@
 
 Runs the pack's real workflow (or one action) with the pack's real action classes. Gates are
 answered by --approve GATE=yes|no|timeout, or asked on the terminal; --yes approves them all.
---config is a pack config file; --sandbox builds it from the running sandboxes.
+--config is a pack config file; --sandbox builds it from the running sandboxes. What the
+actions keep in StackStorm's datastore (a tenant's mapping) is kept in
+$CEPH_MIGRATE_LOCAL_DATASTORE (default ~/.local/state/ceph_migrate/datastore.json, mode 0600;
+secrets stay in the run's memory).
 """
 import argparse
 import json
+import os
 import sys
 
 import yaml
 
-from runner.actions import metadata, run_python_action
+from runner.actions import DATASTORE_FILE, metadata, run_python_action
 from runner.local import LocalRunner
 from sandbox.pack_config import local_config
 
@@ -39,6 +43,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     config = local_config() if args.sandbox else yaml.safe_load(open(args.config))
+    # what actions keep (a tenant's mapping) lasts from one run to the next, as in st2
+    state = os.path.join(os.environ.get("XDG_STATE_HOME") or os.path.expanduser(
+        "~/.local/state"), "ceph_migrate")
+    os.makedirs(state, mode=0o700, exist_ok=True)
+    os.environ.setdefault(DATASTORE_FILE, os.path.join(state, "datastore.json"))
     params = dict(p.split("=", 1) for p in args.params)
     params = {k: parse_value(v) for k, v in params.items()}
     answers = {}

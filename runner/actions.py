@@ -2,13 +2,15 @@
 (runner and action parameter schemas merged, casts, defaults, validation, immutables), the class
 found in its file, instantiated with the pack config and an action service."""
 import copy
+import fcntl
 import importlib.util
 import inspect
+import json
 import os
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, MutableMapping, Optional, Tuple
 
 import jsonschema
 import yaml
@@ -105,14 +107,72 @@ def use_st2_stand_in() -> None:
         sys.path.append(actions_dir)
 
 
+DATASTORE_FILE = "CEPH_MIGRATE_LOCAL_DATASTORE"
+
+
+class LocalDatastore(MutableMapping[str, str]):
+    """The local runner's datastore: in the process's memory, or, when the environment names
+    a file (CEPH_MIGRATE_LOCAL_DATASTORE), in that JSON file, shared by every process as st2's
+    datastore is (a re-run after a killed run finds the tenant's mapping it kept). Secrets
+    (values stored encrypted in st2) stay in memory only: the runner has no key for them."""
+
+    def __init__(self) -> None:
+        self.memory: Dict[str, str] = {}
+
+    def _read(self) -> Dict[str, str]:
+        path = os.environ.get(DATASTORE_FILE)
+        if not path or not os.path.exists(path):
+            return dict(self.memory)
+        with open(path) as handle:
+            return dict(json.load(handle), **self.memory)
+
+    def _write(self, change: Any) -> None:
+        path = os.environ.get(DATASTORE_FILE)
+        if not path:
+            change(self.memory)
+            return
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data: Dict[str, str] = {}
+            if os.path.exists(path):
+                with open(path) as handle:
+                    data = json.load(handle)
+            change(data)
+            with open(path + ".new", "w") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                json.dump(data, handle)
+            os.replace(path + ".new", path)
+
+    def keep_secret(self, name: str, value: str) -> None:
+        self.memory[name] = value
+
+    def __getitem__(self, name: str) -> str:
+        return self._read()[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._write(lambda data: data.__setitem__(name, value))
+
+    def __delitem__(self, name: str) -> None:
+        self._write(lambda data: data.pop(name, None))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def clear(self) -> None:
+        self.memory.clear()
+        self._write(lambda data: data.clear())
+
+
 class LocalActionService:
     """The ``action_service`` an action gets from the local runner: what st2's Action base
-    reads from the runner's wrapper, and a datastore held by the runner's process (no sensor
-    runs beside the local runner, so the waits' keys are never set and every wait falls back to
-    its own checks; what actions keep, such as a tenant's mapping, lasts as long as the
-    process)."""
+    reads from the runner's wrapper, and a datastore (LocalDatastore; no sensor runs beside
+    the local runner, so the waits' keys are never set and every wait falls back to its own
+    checks)."""
 
-    DATASTORE: Dict[str, str] = {}
+    DATASTORE = LocalDatastore()
 
     def __init__(self, pack: str, class_name: str) -> None:
         self._action_wrapper = SimpleNamespace(_pack=pack, _class_name=class_name,
@@ -124,7 +184,10 @@ class LocalActionService:
 
     def set_value(self, name: str, value: str, ttl: Optional[int] = None, local: bool = True,
                   scope: str = "system", encrypt: bool = False) -> bool:
-        self.DATASTORE[name] = value
+        if encrypt:
+            self.DATASTORE.keep_secret(name, value)
+        else:
+            self.DATASTORE[name] = value
         return True
 
 

@@ -4,7 +4,15 @@ from ceph_env import ceph_config, settings  # noqa: F401,E402  (the real Ceph sa
 from openstack_env import clouds, full_config, openstack_facts  # noqa: F401,E402 (two clouds)
 from st2_env import broker_proxies, st2_facts, st2_pack  # noqa: F401,E402 (real StackStorm)
 
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
 import pytest  # noqa: E402
+
+# the local runner's datastore in a file of this test process's own, shared with the runners
+# it starts (python -m runner), as st2's datastore is shared by its executions
+os.environ["CEPH_MIGRATE_LOCAL_DATASTORE"] = os.path.join(
+    tempfile.mkdtemp(prefix="ceph_migrate_datastore_"), "datastore.json")
 
 # Tiers (setup.cfg registers the markers). The fast lane (tests/run.sh --fast) runs the first two.
 FAST_TIERS = ("unit", "workflows")

@@ -10,7 +10,10 @@ import uuid
 import pytest
 
 from runner.actions import LocalActionService, run_python_action
+from runner.local import LocalRunner
 from ceph_env import write_random
+from openstack_env import destination_sha, forget_migration, migrated, source_sha
+from test_e2e_workflows import run_until
 from lib.settings import DESTINATION, SOURCE
 from test_openstack_compute import (GiB, flavor, head_sha, made, routed,  # noqa: F401
                                     server, tenant_network)
@@ -46,6 +49,13 @@ def drop_volume_syncs(settings, workload):
         source = settings.image(SOURCE, "oscinder", "volume-%s" % volume.id)
         if source.find() is not None:
             drop_snapshots(source, source)
+
+
+def delete_when_free(conn, volume):
+    """A test volume deleted once its server let it go (detaching takes a moment)."""
+    conn.block_storage.wait_for_status(volume, "available", failures=["error"], interval=1,
+                                       wait=120)
+    conn.block_storage.delete_volume(volume.id, ignore_missing=True)
 
 
 def act(name, config, **params):
@@ -352,3 +362,95 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
     finally:
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": exported["project"]["id"]})
+
+
+def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
+        settings, full_config, clouds, openstack_facts, made):  # noqa: F811
+    """migrate_tenant as a user types it (python -m runner), on a tenant of one image-booted
+    server with a data volume attached, a floating IP, and one detached volume: the runner
+    (and whatever it had started) killed right after the import, after the server's ports,
+    after its pre-sync, after its cutover; each re-run goes on from there, and the last
+    finishes: exactly one counterpart, one port, one floating IP, each volume managed once
+    with the source's content, compare_tenant clean, the window reported by phase. Then the
+    disks are never copied again (the counterpart stands), and the rollbacks take it all."""
+    tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
+    net, subnet = tenant_network(tenant, made, name="whole")
+    public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
+    routed(tenant, made, subnet, public, name="whole")
+    image = tenant.image.create_image(name="whole", disk_format="raw", container_format="bare",
+                                      data=io.BytesIO(os.urandom(4 << 20)))
+    made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
+    port = tenant.network.create_port(network_id=net.id, fixed_ips=[
+        {"subnet_id": subnet.id, "ip_address": "10.20.0.70"}])
+    made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
+    fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
+    made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
+    volumes = {}
+    for role in ("data", "detached"):
+        volumes[role] = tenant.block_storage.create_volume(name="whole-" + role, size=1,
+                                                           volume_type="ceph")
+        made.append(lambda v=volumes[role]: delete_when_free(tenant, v))
+        tenant.block_storage.wait_for_status(volumes[role], "available", failures=["error"],
+                                             interval=1, wait=120)
+        write_random(settings, SOURCE, "%s/volume-%s" % (settings.pools.mirrored_cinder,
+                                                         volumes[role].id), 2)
+    vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1).id, image_id=image.id,
+                networks=[{"port": port.id}])
+    made.append(lambda: admin.compute.unlock_server(vm.id))
+    tenant.compute.create_volume_attachment(vm, volume_id=volumes["data"].id)
+    tenant.block_storage.wait_for_status(volumes["data"], "in-use", failures=["error"],
+                                         interval=1, wait=120)
+    listed = act("tenant_workload", full_config, project="tenant")
+    assert (listed["server_ids"], listed["volume_ids"]) == ([vm.id], [volumes["detached"].id]), \
+        "the sandbox tenant holds more than this test made: %s" % listed
+    translation = {"external_networks": {
+        public: openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]}}
+    args = ["project=tenant", "destination_project=tenant", "concurrency=1",
+            "translation=" + json.dumps(translation)]
+    twins = lambda: list(ct1.compute.servers(all_projects=True,  # noqa: E731
+                                             tags="ceph_migrate_source_id=" + vm.id))
+    try:
+        for step in ("import", "prepare_ports",
+                     r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover"):
+            run_until(step, "ceph_migrate.migrate_tenant", *args)
+            assert len(twins()) <= 1, step
+        asked = []
+        result = LocalRunner(full_config, answer=lambda gate, params: asked.append(gate) or {
+            "approved": True}, delay_scale=0.2).run(
+            "ceph_migrate.migrate_tenant", project="tenant", destination_project="tenant",
+            concurrency=1, translation=translation)
+        out = result.output
+        assert result.status == "succeeded", json.dumps(out, indent=1, default=str)
+        assert out["outcome"] == ("tenant migrated and compared clean: 1 server(s), 1 detached "
+                                  "volume(s)"), out
+        # the server was cut over by the killed run: this one only released and cleaned it
+        assert "approve_copy" not in asked and "approve_cleanup" in asked, asked
+        [twin] = twins()
+        assert twin.status == "ACTIVE"
+        [twin_port] = ct1.network.ports(device_id=twin.id)
+        assert (twin_port.mac_address, twin_port.fixed_ips[0]["ip_address"]) == (
+            port.mac_address, "10.20.0.70")
+        assert len(list(ct1.network.ips(port_id=twin_port.id))) == 1
+        assert len(list(ct1.network.ports(mac_address=port.mac_address))) == 1
+        for volume in volumes.values():
+            [copy] = migrated(clouds, volume.id)
+            assert destination_sha(settings, settings.pools.destination_cinder,
+                                   "volume-" + copy.id) == source_sha(settings, volume.id)
+        assert [a.volume_id for a in ct1.compute.volume_attachments(twin)] == [
+            migrated(clouds, volumes["data"].id)[0].id]
+        source = admin.compute.get_server(vm.id)
+        assert (source.status, source.is_locked) == ("SHUTOFF", True)
+        assert out["report"].startswith("infrastructure: "), out["report"]
+        # its window was in the killed run: this one says what it found
+        assert "server %s: migrated as %s after its cutover (an earlier run)" % (
+            vm.id, twin.id) in out["report"], out["report"]
+        # the counterpart stands: its disks are never written by another round
+        refused, said = run_python_action("sync_server_disks", full_config,
+                                          {"server_id": vm.id})
+        assert not refused and "already stands at the destination" in str(said), said
+    finally:
+        run_python_action("rollback_server", full_config, {"server_id": vm.id})
+        forget_migration(settings, full_config, clouds, volumes["detached"].id)
+        run_python_action("rollback_tenant", full_config,
+                          {"source_project_id": net.project_id})
+    assert twins() == [] and admin.compute.get_server(vm.id).status == "ACTIVE"

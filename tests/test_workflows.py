@@ -1188,8 +1188,8 @@ def test_a_whole_tenant_infrastructure_then_volumes_then_servers_then_compared()
     assert out["downtime"] == {s: out["server_results"][0]["downtime"] for s in SERVERS[:2]}
     assert out["report"].splitlines()[1:] == [
         "volumes: 1 of 1 volumes done", "servers: 2 of 2 servers done",
-        "  server %s down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[0],
-        "  server %s down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[1],
+        "  server %s: down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[0],
+        "  server %s: down 16.5 s (stop 4.0 s, final sync 2.5 s, ...)" % SERVERS[1],
         "compared clean"]
     assert out["undo"] == ["st2 run ceph_migrate.rollback_server server_id=" + s
                            for s in SERVERS[:2]] + [
