@@ -139,6 +139,11 @@ class St2:
                 ex = self.execution(ex["parent"])
             inquiry["top"] = ex["id"]
             inquiry["batch"] = (ex.get("parameters") or {}).get("batch_id")
+            if inquiry["batch"]:    # a batch run inside a workflow (migrate_tenant): its top
+                batch = self.execution(inquiry["batch"])
+                while batch.get("parent"):
+                    batch = self.execution(batch["parent"])
+                inquiry["batch_top"] = batch["id"]
             found.append(inquiry)
         return found
 
@@ -210,7 +215,8 @@ def answer_gates(st2: St2, root_id: str, decide: Callable[[Dict[str, Any]], Opti
         if ex["status"] in COMPLETED:
             ex["_gates"] = answered
             return ex
-        for inquiry in [i for i in st2.inquiries() if root_id in (i["top"], i["batch"])]:
+        for inquiry in [i for i in st2.inquiries()
+                        if root_id in (i["top"], i["batch"], i.get("batch_top"))]:
             if inquiry["task"] is None or inquiry["id"] in [a["id"] for a in answered]:
                 # not yet known which gate it is, or answered and not yet out of the list:
                 # looked at again on the next round, never answered blindly or twice

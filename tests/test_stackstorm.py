@@ -911,6 +911,25 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         assert (back.status, back.is_locked) == ("ACTIVE", False)
         assert ct1.compute.find_server(counterpart.id, ignore_missing=True) is None
         assert ct1.network.find_port(twin_port.id, ignore_missing=True) is None
+
+        # the whole tenant with migrate_tenant: its infrastructure there already (nothing
+        # asked), no detached volume, the server in a wave of migrate_servers (an execution
+        # of its own, through its gates), all compared, the window in the report
+        whole = run_id(st2.run("run", "ceph_migrate.migrate_tenant", "project=tenant",
+                               "destination_project=tenant", "translation=%s" % json.dumps(
+                                   {"external_networks": {public: dest_public}})).stdout)
+        done = answer_gates(st2, whole, lambda inquiry: True)
+        output = done["result"]["output"]
+        assert done["status"] == "succeeded", json.dumps(output, indent=1)
+        assert output["outcome"] == ("tenant migrated and compared clean: 1 server(s), 0 "
+                                     "detached volume(s)"), output
+        assert [g["task"] for g in done["_gates"]] == [
+            "approve_copy", "approve_cutover", "approve_cleanup"], done["_gates"]
+        [result] = output["server_results"]
+        assert (result["server_id"], result["status"]) == (vm.id, "succeeded"), result
+        assert output["downtime"][vm.id]["seconds"] > 0, output["downtime"]
+        assert "  server %s: down %s s (stop" % (vm.id, output["downtime"][vm.id]["seconds"]) \
+            in output["report"], output["report"]
     finally:
         if vm is not None:
             st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id, check=False)
