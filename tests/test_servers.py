@@ -370,9 +370,10 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     server with a data volume attached, a floating IP, and one detached volume: the runner
     (and whatever it had started) killed right after the import, after the server's ports,
     after its pre-sync, after its cutover; each re-run goes on from there, and the last
-    finishes: exactly one counterpart, one port, one floating IP, each volume managed once
-    with the source's content, compare_tenant clean, the window reported by phase. Then the
-    disks are never copied again (the counterpart stands), and the rollbacks take it all."""
+    finishes: exactly one counterpart, one port, one floating IP, each disk with the source's
+    content (the writes made after the pre-sync included), each volume managed once,
+    compare_tenant clean, the report saying what the last run found. Then the disks are never
+    copied again (the counterpart stands), and the rollbacks take it all."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
     net, subnet = tenant_network(tenant, made, name="whole")
     public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
@@ -414,6 +415,10 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
                      r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover"):
             run_until(step, "ceph_migrate.migrate_tenant", *args)
             assert len(twins()) <= 1, step
+            if step.startswith("presync"):     # the guest writes after the pre-sync
+                for spec in ("vms/%s_disk" % vm.id, "%s/volume-%s" % (
+                        settings.pools.mirrored_cinder, volumes["data"].id)):
+                    write_random(settings, SOURCE, spec, 3, offset_mib=5)
         asked = []
         result = LocalRunner(full_config, answer=lambda gate, params: asked.append(gate) or {
             "approved": True}, delay_scale=0.2).run(
@@ -438,6 +443,10 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
                                    "volume-" + copy.id) == source_sha(settings, volume.id)
         assert [a.volume_id for a in ct1.compute.volume_attachments(twin)] == [
             migrated(clouds, volumes["data"].id)[0].id]
+        # the root too, as the stopped source has it (its copy's snapshot, the twin's parent)
+        assert head_sha(settings, DESTINATION, "%s/%s_disk@snap" % (
+            full_config["pools"]["destination_glance_pool"], vm.id), 16 << 20) == head_sha(
+            settings, SOURCE, "vms/%s_disk" % vm.id, 16 << 20)
         source = admin.compute.get_server(vm.id)
         assert (source.status, source.is_locked) == ("SHUTOFF", True)
         assert out["report"].startswith("infrastructure: "), out["report"]

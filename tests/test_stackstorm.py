@@ -36,10 +36,10 @@ def approve(inquiry):
 
 
 def run_id(output):
-    """The execution id `st2 run` prints ("id: <id>")."""
-    match = re.search(r"^id: ([0-9a-f]{24})$", output, re.M)
+    """The execution id `st2 run` prints ("id: <id>"; with --async: "st2 execution get <id>")."""
+    match = re.search(r"^id: ([0-9a-f]{24})$|st2 execution get ([0-9a-f]{24})", output, re.M)
     assert match, "no execution id in:\n%s" % output
-    return match.group(1)
+    return match.group(1) or match.group(2)
 
 
 # --------------------------------------------------------------------------- install
@@ -364,6 +364,7 @@ def test_every_workflow_dry_run_changes_nothing(st2_pack, settings, clouds):
             "migrate_batch": ["volumes=%s,%s" % (data.id, boot.id)],
             "rollback": ["volume_id=%s" % data.id, "procedure=data"],
             "migrate_tenant_infra": ["project=tenant", "destination_project=tenant"],
+            "migrate_tenant": ["project=tenant", "destination_project=tenant"],
         }
         for workflow, params in runs.items():
             shown = st2.run("run", "ceph_migrate.%s" % workflow, *(params + ["dry_run=true"]))
@@ -915,7 +916,8 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         # the whole tenant with migrate_tenant: its infrastructure there already (nothing
         # asked), no detached volume, the server in a wave of migrate_servers (an execution
         # of its own, through its gates), all compared, the window in the report
-        whole = run_id(st2.run("run", "ceph_migrate.migrate_tenant", "project=tenant",
+        # (--async: its gates are in the servers' own executions, it never pauses itself)
+        whole = run_id(st2.run("run", "--async", "ceph_migrate.migrate_tenant", "project=tenant",
                                "destination_project=tenant", "translation=%s" % json.dumps(
                                    {"external_networks": {public: dest_public}})).stdout)
         done = answer_gates(st2, whole, lambda inquiry: True)
