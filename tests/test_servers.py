@@ -15,7 +15,8 @@ from ceph_env import write_random
 from openstack_env import destination_sha, forget_migration, migrated, source_sha
 from test_e2e_workflows import run_until
 from lib.settings import DESTINATION, SOURCE
-from test_openstack_compute import (GiB, flavor, head_sha, made, routed,  # noqa: F401
+from test_openstack_compute import (addressed_server, GiB, flavor, head_sha,  # noqa: F401
+                                    made, routed,
                                     server, tenant_network)
 from test_tenant_infra import public_key
 
@@ -375,17 +376,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     compare_tenant clean, the report saying what the last run found. Then the disks are never
     copied again (the counterpart stands), and the rollbacks take it all."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
-    net, subnet = tenant_network(tenant, made, name="whole")
-    public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-    routed(tenant, made, subnet, public, name="whole")
-    image = tenant.image.create_image(name="whole", disk_format="raw", container_format="bare",
-                                      data=io.BytesIO(os.urandom(4 << 20)))
-    made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
-    port = tenant.network.create_port(network_id=net.id, fixed_ips=[
-        {"subnet_id": subnet.id, "ip_address": "10.20.0.70"}])
-    made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
-    fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
-    made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
+    parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70")
+    vm, port, public = parts["server"], parts["port"], parts["public"]
     volumes = {}
     for role in ("data", "detached"):
         volumes[role] = tenant.block_storage.create_volume(name="whole-" + role, size=1,
@@ -395,9 +387,6 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
                                              interval=1, wait=120)
         write_random(settings, SOURCE, "%s/volume-%s" % (settings.pools.mirrored_cinder,
                                                          volumes[role].id), 2)
-    vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1).id, image_id=image.id,
-                networks=[{"port": port.id}])
-    made.append(lambda: admin.compute.unlock_server(vm.id))
     tenant.compute.create_volume_attachment(vm, volume_id=volumes["data"].id)
     tenant.block_storage.wait_for_status(volumes["data"], "in-use", failures=["error"],
                                          interval=1, wait=120)
@@ -461,5 +450,5 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         run_python_action("rollback_server", full_config, {"server_id": vm.id})
         forget_migration(settings, full_config, clouds, volumes["detached"].id)
         run_python_action("rollback_tenant", full_config,
-                          {"source_project_id": net.project_id})
+                          {"source_project_id": vm.project_id})
     assert twins() == [] and admin.compute.get_server(vm.id).status == "ACTIVE"

@@ -3,9 +3,7 @@ its users type it: installed and configured by the README's commands, workflows 
 only what a user types, every gate answered by the account it names (and refused to anyone
 else), the content checked on the real clusters; aliases as the chat bot runs them; both
 sensors in StackStorm's sensor container; rules and the timer."""
-import io
 import json
-import os
 import uuid
 import urllib.error
 import re
@@ -21,7 +19,7 @@ from lib.settings import DESTINATION, SOURCE
 from openstack_env import (cloud_fingerprint, create_source_volume, delete_quietly,
                            destination_sha, eventually, forget_migration, migrated, source_sha,
                            wait_gone)
-from test_openstack_compute import flavor, head_sha, routed, server, tenant_network
+from test_openstack_compute import addressed_server, flavor, head_sha, server, tenant_network
 from st2_env import (CHAT_USER, COMPLETED, answer_gates, command_words, gate_user,
                      readme_blocks)
 
@@ -852,22 +850,9 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
     made = []           # what the test creates, undone in reverse order
     source_project = vm = None
     try:
-        net, subnet = tenant_network(tenant, made, name="st2vm")
-        source_project = net.project_id
-        public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
-        routed(tenant, made, subnet, public, name="st2vm")
-        image = tenant.image.create_image(name="st2vm", disk_format="raw",
-                                          container_format="bare",
-                                          data=io.BytesIO(os.urandom(4 << 20)))
-        made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
-        port = tenant.network.create_port(network_id=net.id, fixed_ips=[
-            {"subnet_id": subnet.id, "ip_address": "10.20.0.60"}])
-        made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
-        fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
-        made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
-        vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1).id, image_id=image.id,
-                    networks=[{"port": port.id}])
-        made.append(lambda: admin.compute.unlock_server(vm.id))
+        parts = addressed_server(tenant, admin, made, openstack_facts, "st2vm", "10.20.0.60")
+        vm, port, public = parts["server"], parts["port"], parts["public"]
+        source_project = vm.project_id
         root = "%s_disk" % vm.id
 
         dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
