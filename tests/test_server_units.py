@@ -134,3 +134,52 @@ def test_a_floating_address_is_asked_for_again_only_where_the_destination_holds_
     assert same_address("2001:db8::5", ["2001:db8::/64"]) == "2001:db8::5"
     assert same_address("2001:db8::5", ["203.0.113.0/24"]) is None
     assert same_address(None, ["203.0.113.0/24"]) is None
+
+
+def test_a_counterpart_equals_its_source_through_the_mapping_and_differences_are_named():
+    """compare_tenant's rule for a server (lib.server_compare): the source described as the
+    pack left it (stopped, tagged) against its counterpart in destination ids; the pack's
+    own tags and flavor mark are not differences, a changed field is."""
+    import copy
+
+    from lib.server_compare import expected, facts
+    from lib.server_plan import destination_refs
+    from lib.tenant import Entry, TenantMap
+
+    tmap = TenantMap()
+    for kind, sid, did in (("project", "p-src", "p-dst"), ("network", "n-src", "n-dst"),
+                           ("subnet", "s-src", "s-dst"), ("security_group", "g-src", "g-dst"),
+                           ("server_group", "sg-src", "sg-dst")):
+        tmap.record(kind, sid, Entry(did, "created", "x", made=True))
+    tmap.translation["volume_types"] = {"ceph-old": "ceph"}
+    port = {"id": "port-1", "name": "eth0", "description": "", "tags": [],
+            "mac_address": "fa:16:3e:00:00:01", "network_id": "n-src",
+            "fixed_ips": [{"subnet_id": "s-src", "ip_address": "10.0.0.5"}],
+            "security_group_ids": ["g-src"], "allowed_address_pairs": [],
+            "is_port_security_enabled": True,
+            "floating_ips": [{"id": "f", "address": "198.51.100.7", "network_id": None,
+                              "fixed_address": "10.0.0.5"}]}
+    source = {
+        "name": "web", "project_id": "p-src", "power_state": "shutdown",
+        "flavor": {"original_name": "m1", "vcpus": 1, "extra_specs": {}},
+        "image_id": None, "boots_from": "volume", "server_group_id": "sg-src",
+        "key_name": None, "metadata": {"role": "web"}, "description": None, "user_data": None,
+        "config_drive": False, "availability_zone": "nova", "user_id": "u",
+        "tags": ["web", "ceph_migrate_stopped", "ceph_migrate_moved_to=d-1"],
+        "disks": [{"kind": "volume", "role": "root", "size_gib": 1, "bootable": True,
+                   "delete_on_termination": False, "volume_type": "ceph-old",
+                   "image_metadata": {"hw_firmware_type": "uefi", "checksum": "abc"}}],
+        "ports": [port]}
+    twin = copy.deepcopy(source)
+    twin.update(project_id="p-dst", power_state="running", server_group_id="sg-dst",
+                tags=["web", "ceph_migrate_source_id=s-1"])
+    twin["flavor"]["extra_specs"] = {"ceph_migrate:source_id": "f-src"}
+    twin["disks"][0].update(volume_type="ceph", image_metadata={"hw_firmware_type": "uefi"})
+    twin["ports"][0].update(id="port-2", network_id="n-dst", security_group_ids=["g-dst"],
+                            fixed_ips=[{"subnet_id": "s-dst", "ip_address": "10.0.0.5"}])
+    refs, _ = destination_refs(source, tmap, None)
+    wanted = expected(source, refs, tmap)
+    assert facts(twin) == wanted
+    twin["ports"][0]["mac_address"] = "fa:16:3e:00:00:02"
+    twin["metadata"] = {}
+    assert [k for k in wanted if wanted[k] != facts(twin)[k]] == ["ports", "metadata"]

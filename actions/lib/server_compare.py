@@ -10,7 +10,7 @@ stopped it. The pack's own tags are left out on both sides (they name one cloud 
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import glance, nova
-from .server_plan import destination_refs, source_flavor_id
+from .server_plan import destination_refs, source_flavor_id, STOPPED_TAG
 from .servers import describe, describe_server
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .tenant import differences, TenantMap
@@ -56,7 +56,7 @@ def expected(server: Mapping[str, Any], refs: Mapping[str, Any],
     want.update(project_id=refs["project_id"], server_group_id=refs["server_group_id"],
                 availability_zone=refs["availability_zone"] or server["availability_zone"])
     # the source is off since the pack stopped it: what it was before is what the tag says
-    if "ceph_migrate_stopped" in (server.get("tags") or []):
+    if STOPPED_TAG in (server.get("tags") or []):
         want["power_state"] = "running"
     want["block_devices"] = [
         (role, size, delete, bootable, tmap.translate("volume_types", volume_type) or volume_type)

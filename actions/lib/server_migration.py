@@ -16,7 +16,8 @@ from .rbd_image import META_REGISTERED, outcome
 from .neutron import (address_pairs, floating_ip_store, PORT_PARAMS, port_store,
                       same_address)
 from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
-from .server_plan import destination_refs, disk_pairs, MOVED_TAG, source_flavor_id
+from .server_plan import (destination_refs, disk_pairs, MOVED_TAG, source_flavor_id,
+                          STOPPED_TAG)
 from .servers import describe
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .tenant import NEW, reconcile, Result, source_tag, summary, TenantMap
@@ -493,9 +494,6 @@ def drop_server_snapshots(settings: Settings, server_id: str,
     return outcome(bool(dropped), dropped=dropped)
 
 
-# the source server's tags: the pack stopped it (it ran: a rollback starts it again), and
-# where it went once released
-STOPPED_TAG = "ceph_migrate_stopped"
 LOCK_REASON = "migrated by ceph_migrate to %s"
 
 

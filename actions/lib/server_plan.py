@@ -18,7 +18,10 @@ from .tenant_infra import load_map
 from .waiting import Reader
 
 GIB = 1024 ** 3
-MOVED_TAG = "ceph_migrate_moved_to="    # the source server's tag once released: where it went
+# the source server's tags: the pack stopped it (it ran: its counterpart runs, a rollback
+# starts it again), and where it went once released
+STOPPED_TAG = "ceph_migrate_stopped"
+MOVED_TAG = "ceph_migrate_moved_to="
 
 
 def destination_refs(server: Mapping[str, Any], tmap: TenantMap,
