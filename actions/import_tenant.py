@@ -20,5 +20,6 @@ class ImportTenant(PackAction):
                                keep_secret=datastore_writer(self.action_service, encrypt=True),
                                **kw)
         if not dry_run:
-            save_map(datastore_writer(self.action_service), source_id, tmap)
+            save_map(datastore_writer(self.action_service), source_id, tmap,
+                     datastore_reader(self.action_service))
         return result

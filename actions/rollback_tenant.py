@@ -12,5 +12,6 @@ class RollbackTenant(PackAction):
         tmap = load_map(datastore_reader(self.action_service), source_project_id)
         result = rollback_tenant(self.settings, tmap, dry_run=dry_run)
         if not dry_run:
-            save_map(datastore_writer(self.action_service), source_project_id, tmap)
+            save_map(datastore_writer(self.action_service), source_project_id, tmap,
+                     datastore_reader(self.action_service))
         return result

@@ -393,3 +393,26 @@ def test_a_dry_run_over_a_lost_mapping_resolves_refs_to_what_the_tags_find():
     assert [(r.kind, r.outcome) for r in planned] == [("network", "unchanged"),
                                                       ("subnet", "unchanged")], planned
     assert clouds["subnet"].writes == writes
+
+
+def test_two_runs_saving_one_mapping_side_by_side_keep_each_others_entries():
+    """Two servers of a tenant migrate at once: each run read the mapping before the other
+    saved; each saves only what it recorded or forgot over the mapping as it is then."""
+    from lib.tenant_infra import load_map, save_map
+
+    store = {}
+    read, write = store.get, store.__setitem__
+    first = TenantMap()
+    first.record("network", "n1", Entry("dest-n1", "created", "x", made=True))
+    save_map(write, "p1", first, read)
+    a, b = load_map(read, "p1"), load_map(read, "p1")
+    a.record("port", "pa", Entry("dest-pa", "created", "x", made=True))
+    b.record("port", "pb", Entry("dest-pb", "created", "x", made=True))
+    b.forget("network", "n1")
+    save_map(write, "p1", a, read)
+    save_map(write, "p1", b, read)
+    saved = load_map(read, "p1")
+    assert sorted(saved.entries["port"]) == ["pa", "pb"]
+    assert saved.get("network", "n1") is None and saved.get("port", "pa").made
+    save_map(write, "p1", TenantMap(entries={"port": {}}), None)     # no reader: as it is
+    assert load_map(read, "p1").entries.get("port") == {}

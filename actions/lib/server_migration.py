@@ -64,7 +64,7 @@ def prepare_ports(settings: Settings, server_id: str, read: Optional[Reader] = N
                                  dry_run=dry_run, label=port["mac_address"]))
     floating = _floating_ips(admin, refs, results, tmap, dry_run)
     if not dry_run:
-        save_map(write, server["project_id"], tmap)
+        save_map(write, server["project_id"], tmap, read)
     ports: List[Dict[str, Any]] = [r.as_dict() for r in results]
     done = results + floating
     return {"changed": not dry_run and any(r.changed for r in done), "dry_run": dry_run,
@@ -303,7 +303,7 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     if dry_run:
         return {"changed": False, "dry_run": True, "outcome": result.outcome,
                 "request": request, "missing": missing}
-    save_map(write, server["project_id"], tmap)
+    save_map(write, server["project_id"], tmap, read)
     made = _power(admin, _active(admin, str(result.destination_id), timeout), power_on, timeout)
     return outcome(result.changed, outcome=result.outcome, server_id=made.id,
                    name=made.name, status=made.status, project_id=project_id,

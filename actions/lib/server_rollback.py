@@ -53,7 +53,7 @@ def rollback_server(settings: Settings, server_id: str, read: Optional[Reader] =
             if said in ("removed", "gone") and not dry_run:
                 tmap.forget(kind, source_id)
     if not dry_run:
-        save_map(write, server["project_id"], tmap)
+        save_map(write, server["project_id"], tmap, read)
     # 3. the disks at the destination: managed volumes, the registered root, the copies
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
     for pair in disk_pairs(server, settings.pools, ephemeral=True):

@@ -12,7 +12,8 @@ is reported, not overwritten.
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set,
+                    Tuple)
 
 from .errors import CephMigrateError, ConfigError, RefusedError
 from .names import SOURCE_ID_KEY
@@ -124,6 +125,8 @@ class TenantMap:
     tenants cannot write (the StackStorm datastore), exportable as a file."""
     entries: Dict[str, Dict[str, Entry]] = field(default_factory=dict)
     translation: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    # (kind, source id) this run recorded or forgot: what it saves over what others saved
+    touched: Set[Tuple[str, str]] = field(default_factory=set, compare=False, repr=False)
 
     def get(self, kind: str, source_id: str) -> Optional[Entry]:
         return self.entries.get(kind, {}).get(source_id)
@@ -134,9 +137,24 @@ class TenantMap:
         if before is not None and before.made and before.destination_id == entry.destination_id:
             entry.made = True
         self.entries.setdefault(kind, {})[source_id] = entry
+        self.touched.add((kind, source_id))
 
     def forget(self, kind: str, source_id: str) -> None:
         self.entries.get(kind, {}).pop(source_id, None)
+        self.touched.add((kind, source_id))
+
+    def merged_into(self, stored: "TenantMap") -> "TenantMap":
+        """STORED (the mapping as saved now) with what this run recorded or forgot, and this
+        run's translations: servers of one tenant migrate side by side, each saving its own
+        entries without undoing the others'."""
+        for kind, source_id in sorted(self.touched):
+            entry = self.get(kind, source_id)
+            if entry is None:
+                stored.entries.get(kind, {}).pop(source_id, None)
+            else:
+                stored.entries.setdefault(kind, {})[source_id] = entry
+        stored.translation = self.translation
+        return stored
 
     def destination(self, kind: str, source_id: str) -> str:
         """The destination id of a resource imported before: refs are resolved with it."""

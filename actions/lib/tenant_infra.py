@@ -70,9 +70,15 @@ def load_map(read: Optional[Reader], source_project_id: str,
     return tmap
 
 
-def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap) -> None:
-    if write is not None:
-        write(MAP_KEY % source_project_id, json.dumps(tmap.as_dict(), sort_keys=True))
+def save_map(write: Optional[Writer], source_project_id: str, tmap: TenantMap,
+             read: Optional[Reader] = None) -> None:
+    """TMAP kept for the source project; with READ, only what this run changed is written
+    over the mapping as it is now (another run may have saved since this one read it)."""
+    if write is None:
+        return
+    if read is not None:
+        tmap = tmap.merged_into(load_map(read, source_project_id))
+    write(MAP_KEY % source_project_id, json.dumps(tmap.as_dict(), sort_keys=True))
 
 
 def import_tenant(settings: Settings, doc: Mapping[str, Any],
