@@ -20,6 +20,15 @@ def act(config: Dict[str, Any], name: str, **params: Any) -> Dict[str, Any]:
     return result
 
 
+def undone(undo: Undo) -> None:
+    """Every undo step, the last first; one that fails is said and the rest go on."""
+    for step in reversed(undo):
+        try:
+            step()
+        except BaseException as exc:      # cleanup goes on
+            print("cleanup: %s" % exc, file=sys.stderr)
+
+
 def routed_network(tenant: Any, admin: Any, undo: Undo, tag: str, cidr: str) -> Dict[str, Any]:
     """A network with a router to the public network, and a small raw image to boot from."""
     net = tenant.network.create_network(name="bench-srv-%s" % tag)

@@ -28,7 +28,7 @@ from runner.local import LocalRunner  # noqa: E402
 from lib.settings import SOURCE, Settings  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
 import bench_volumes  # noqa: E402
-from bench_servers import act, boot, infrastructure, routed_network  # noqa: E402
+from bench_servers import act, boot, infrastructure, routed_network, undone  # noqa: E402
 from cutover_downtime import reclaimed, used_raw  # noqa: E402
 
 HEAD = "  %-4s %-8s %-8s %-6s %-11s %-9s %-7s %-9s %-9s %-9s"
@@ -88,11 +88,7 @@ def main() -> int:
                              found["final_sync"], found["register"], found["create"],
                              found["presync"], cold, cold / found["seconds"]), flush=True)
     finally:
-        for step in reversed(undo):
-            try:
-                step()
-            except BaseException as exc:      # cleanup goes on
-                print("cleanup: %s" % exc, file=sys.stderr)
+        undone(undo)
     return 0
 
 

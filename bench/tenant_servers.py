@@ -34,7 +34,7 @@ os.environ["CEPH_MIGRATE_LOCAL_DATASTORE"] = os.path.join(
 from sandbox.pack_config import local_config  # noqa: E402
 from lib.settings import SOURCE, Settings  # noqa: E402
 import bench_volumes  # noqa: E402
-from bench_servers import act, boot, infrastructure, routed_network  # noqa: E402
+from bench_servers import act, boot, infrastructure, routed_network, undone  # noqa: E402
 
 HEAD = "  %-11s %-8s %-15s %-22s %-7s"
 ROW = "  %-11d %-8.1f %-15.1f %-22s %-7.2f"
@@ -93,11 +93,7 @@ def main() -> int:
             for server_id in servers:
                 act(config, "rollback_server", server_id=server_id)
     finally:
-        for step in reversed(undo):
-            try:
-                step()
-            except BaseException as exc:      # cleanup goes on
-                print("cleanup: %s" % exc, file=sys.stderr)
+        undone(undo)
     return 0
 
 
