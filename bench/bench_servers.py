@@ -4,11 +4,13 @@ helper appends its undo to UNDO (run in reverse)."""
 import io
 import os
 import sys
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from runner.actions import run_python_action
+from sandbox.pack_config import local_config
 from lib.settings import DESTINATION, SOURCE, Settings
 from rbd_writer import write_random
+import bench_volumes
 
 Undo = List[Callable[[], Any]]
 
@@ -18,6 +20,14 @@ def act(config: Dict[str, Any], name: str, **params: Any) -> Dict[str, Any]:
     if not ok:
         sys.exit("%s failed: %s" % (name, result))
     return result
+
+
+def sandbox() -> Tuple[Dict[str, Any], Settings, Any, Any]:
+    """The pack config of the running sandboxes, its settings, the tenant's and the source
+    admin's connections."""
+    config = local_config()
+    settings = Settings.from_config(config)
+    return config, settings, bench_volumes.tenant(config), settings.cloud(SOURCE).connect()
 
 
 def undone(undo: Undo) -> None:

@@ -23,12 +23,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox"), str(REPO / "bench")]
 
-from sandbox.pack_config import local_config  # noqa: E402
 from runner.local import LocalRunner  # noqa: E402
-from lib.settings import SOURCE, Settings  # noqa: E402
+from lib.settings import SOURCE  # noqa: E402
 from rbd_writer import write_random  # noqa: E402
-import bench_volumes  # noqa: E402
-from bench_servers import act, boot, infrastructure, routed_network, undone  # noqa: E402
+from bench_servers import (act, boot, infrastructure, routed_network, sandbox,  # noqa: E402
+                           undone)
 from cutover_downtime import reclaimed, used_raw  # noqa: E402
 
 HEAD = "  %-4s %-8s %-8s %-6s %-11s %-9s %-7s %-9s %-9s %-9s"
@@ -56,10 +55,7 @@ def main() -> int:
                         help="MiB written after the last pre-sync round")
     parser.add_argument("--fill-mib", type=int, default=256)
     args = parser.parse_args()
-    config = local_config()
-    settings = Settings.from_config(config)
-    tenant = bench_volumes.tenant(config)
-    admin = settings.cloud(SOURCE).connect()
+    config, settings, tenant, admin = sandbox()
     undo = []
     tag = uuid.uuid4().hex[:6]
     rows = []

@@ -31,10 +31,8 @@ sys.path[:0] = [str(REPO), str(REPO / "actions"), str(REPO / "sandbox"), str(REP
 os.environ["CEPH_MIGRATE_LOCAL_DATASTORE"] = os.path.join(
     tempfile.mkdtemp(prefix="bench-tenant-servers-"), "datastore.json")
 
-from sandbox.pack_config import local_config  # noqa: E402
-from lib.settings import SOURCE, Settings  # noqa: E402
-import bench_volumes  # noqa: E402
-from bench_servers import act, boot, infrastructure, routed_network, undone  # noqa: E402
+from bench_servers import (act, boot, infrastructure, routed_network, sandbox,  # noqa: E402
+                           undone)
 
 HEAD = "  %-11s %-8s %-15s %-22s %-7s"
 ROW = "  %-11d %-8.1f %-15.1f %-22s %-7.2f"
@@ -63,10 +61,7 @@ def main() -> int:
     parser.add_argument("--size-gib", type=int, default=1)
     parser.add_argument("--fill-mib", type=int, default=64)
     args = parser.parse_args()
-    config = local_config()
-    settings = Settings.from_config(config)
-    tenant = bench_volumes.tenant(config)
-    admin = settings.cloud(SOURCE).connect()
+    config, settings, tenant, admin = sandbox()
     undo: list = []
     tag = uuid.uuid4().hex[:6]
     try:
