@@ -369,16 +369,14 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         settings, full_config, clouds, openstack_facts, made):  # noqa: F811
     """migrate_tenant as a user types it (python -m runner), on a tenant of one image-booted
     server with a data volume attached, a floating IP, and one detached volume: the runner
-    (and whatever it had started) killed right after the import, after the server's ports,
-    after its pre-sync, after its cutover; each re-run goes on from there, and the last
+    (and whatever it had started) killed right after the import, after the server's ports
+    and pre-sync, after its cutover; each re-run goes on from there, and the last
     finishes: exactly one counterpart, one port, one floating IP, each disk with the source's
     content (the writes made after the pre-sync included), each volume managed once,
     compare_tenant clean, the report saying what the last run found. Then the disks are never
     copied again (the counterpart stands), and the rollbacks take it all."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
-    parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70")
-    vm, port, public = parts["server"], parts["port"], parts["public"]
-    volumes = {}
+    volumes = {}      # made first: undone after the server that holds one
     for role in ("data", "detached"):
         volumes[role] = tenant.block_storage.create_volume(name="whole-" + role, size=1,
                                                            volume_type="ceph")
@@ -387,6 +385,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
                                              interval=1, wait=120)
         write_random(settings, SOURCE, "%s/volume-%s" % (settings.pools.mirrored_cinder,
                                                          volumes[role].id), 2)
+    parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70")
+    vm, port, public = parts["server"], parts["port"], parts["public"]
     tenant.compute.create_volume_attachment(vm, volume_id=volumes["data"].id)
     tenant.block_storage.wait_for_status(volumes["data"], "in-use", failures=["error"],
                                          interval=1, wait=120)
@@ -400,8 +400,7 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     twins = lambda: list(ct1.compute.servers(all_projects=True,  # noqa: E731
                                              tags="ceph_migrate_source_id=" + vm.id))
     try:
-        for step in ("import", "prepare_ports",
-                     r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover"):
+        for step in ("import", r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover"):
             run_until(step, "ceph_migrate.migrate_tenant", *args)
             assert len(twins()) <= 1, step
             if step.startswith("presync"):     # the guest writes after the pre-sync
