@@ -24,15 +24,16 @@ OWN_METADATA = ("checksum", "size", "image_name", "os_hash_value", "os_hash_algo
 
 
 def compare_server(settings: Settings, server_id: str, read: Optional[Reader] = None,
-                   source: Any = None) -> Dict[str, Any]:
+                   source: Any = None, admin: Any = None) -> Dict[str, Any]:
     """SERVER_ID (a source server) and its counterpart: {server_id, destination_id,
     migrated, differences: [{param, source, destination}]}. A server not migrated yet has
-    migrated false and no differences (nothing to compare)."""
+    migrated false and no differences (nothing to compare). SOURCE, ADMIN: the two clouds'
+    connections, when the caller has them."""
     source = source or settings.cloud(SOURCE).connect()
     server = describe(settings, server_id, source)
     tmap = load_map(read, server["project_id"])
     entry = tmap.get("server", server["id"])
-    admin = settings.cloud(DESTINATION).connect()
+    admin = admin or settings.cloud(DESTINATION).connect()
     found = nova.live_server(admin.compute, entry.destination_id) if entry else None
     result = {"server_id": server["id"], "name": server["name"],
               "destination_id": found.id if found is not None else None,
@@ -128,8 +129,9 @@ def compare_servers(settings: Settings, project_id: str,
     """Every server of the source project PROJECT_ID: the migrated ones compared, the others
     named (not a difference: a tenant's infrastructure crosses before its servers)."""
     source = settings.cloud(SOURCE).connect()
-    compared = [compare_server(settings, s.id, read, source)
-                for s in nova.project_servers(source.compute, project_id)]
+    servers = nova.project_servers(source.compute, project_id)
+    admin = settings.cloud(DESTINATION).connect() if servers else None   # once, for all
+    compared = [compare_server(settings, s.id, read, source, admin) for s in servers]
     return {"migrated": [c for c in compared if c["migrated"]],
             "not_migrated": [{"server_id": c["server_id"], "name": c["name"]}
                              for c in compared if not c["migrated"]]}
