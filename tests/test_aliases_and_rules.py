@@ -45,6 +45,7 @@ EXECUTION = "6566f3f0c1a2b3d4e5f6a0b1"
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 SRV = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 NEW_SRV = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+SRV2 = "2e4d6f80-1a3c-4b5d-8e7f-9a0b1c2d3e4f"
 
 # st2's alias API schema (st2common/models/api/action.py ActionAliasAPI) and rule API schema
 ALIAS_KEYS = {"name", "pack", "description", "enabled", "action_ref", "formats", "ack", "result",
@@ -221,11 +222,20 @@ COMMANDS = [
     ("migrate server %s" % SRV, "migrate_server.yaml", {"server_id": SRV}),
     ("migrate server %s dry_run=true max_rounds=5" % SRV, "migrate_server.yaml",
      {"server_id": SRV, "dry_run": "true", "max_rounds": "5"}),
+    ("migrate servers %s,%s" % (SRV, SRV2), "migrate_servers.yaml",
+     {"servers": "%s,%s" % (SRV, SRV2)}),
+    ("migrate servers %s concurrency=1 dry_run=true" % SRV, "migrate_servers.yaml",
+     {"servers": SRV, "concurrency": "1", "dry_run": "true"}),
+    ("migrate whole tenant acme to acme-prod", "migrate_whole_tenant.yaml",
+     {"project": "acme", "destination_project": "acme-prod"}),
+    ("migrate whole tenant team-7 as a new project concurrency=3 passwords=random",
+     "migrate_whole_tenant.yaml", {"project": "team-7", "concurrency": "3",
+                                   "passwords": "random"}),
 ]
 NOT_COMMANDS = ["migrate volume", "migrate volumes", "plan migration of volume", "approve gate",
                 "approve gates", "reject the gate %s" % INQUIRY, "migration status of image",
                 "migrate all volumes of tenant", "status of image volume-%s" % VOL,
-                "migrate tenant acme"]
+                "migrate tenant acme", "migrate servers", "migrate whole tenant acme"]
 
 
 def _cast_like_alias(action_params, params):
@@ -380,6 +390,20 @@ def _item(volume_id, ok=True):
             "volume": None, "verified": None}
 
 
+def _server_line(server_id, ok=True):
+    """One line of migrate_servers' result: the server's migrate_server output."""
+    if ok:
+        return {"server_id": server_id, "status": "succeeded", "execution_id": EXECUTION,
+                "outcome": "migrated as %s in a 16.5 s window" % NEW_SRV,
+                "destination_server": {"server_id": NEW_SRV},
+                "downtime": {"seconds": 16.5}, "resume": None, "undo": None}
+    return {"server_id": server_id, "status": "failed", "execution_id": EXECUTION,
+            "outcome": "failed at create: the destination server x is in ERROR",
+            "destination_server": None, "downtime": None,
+            "resume": "st2 run ceph_migrate.migrate_server server_id=" + server_id,
+            "undo": "st2 run ceph_migrate.rollback_server server_id=" + server_id}
+
+
 def _plan(ok=True):
     checks = CHECKS + ([] if ok else [{"check": "volume type is not encrypted", "ok": False,
                                        "detail": "volume type encrypted is encrypted"}])
@@ -430,6 +454,35 @@ RESULT_CASES = {
                                "differences": [{"kind": "network", "name": "app",
                                                 "param": "mtu", "missing": False}]}},
          ["failed", "differs from the export in 1 place", "differs: network app mtu"])],
+    "migrate_servers.yaml": [
+        ("failed", {"output": {
+            "outcome": "1 of 2 servers done; failed: " + SRV2,
+            "results": [_server_line(SRV), _server_line(SRV2, ok=False)],
+            "migrated": [SRV], "failed": [SRV2]}},
+         ["Servers failed", "1 of 2 servers done", SRV, NEW_SRV, "16.5 s", SRV2,
+          "failed at create: the destination server", "resume: `st2 run "
+          "ceph_migrate.migrate_server server_id=%s`" % SRV2]),
+        ("failed", {"output": {"outcome": "the batch broke off (an item's workflow could not "
+                                          "run)", "results": [_server_line(SRV), None]}},
+         ["broke off", SRV])],
+    "migrate_whole_tenant.yaml": [
+        ("succeeded", {"output": {
+            "outcome": "the tenant crossed and compared clean",
+            "report": "infrastructure: done\nservers: 1 of 1 servers done\n  server %s: down "
+                      "16.5 s (stop 4.0 s, final sync 2.5 s)\ncompared clean" % SRV,
+            "differences": [], "skipped_volumes": [
+                {"id": VOL2, "name": "scratch", "why": "it is error (neither available nor "
+                                                       "attached)"}],
+            "undo": ["st2 run ceph_migrate.rollback_server server_id=" + SRV]}},
+         ["Whole tenant acme: succeeded", "compared clean", "server %s: down 16.5 s" % SRV,
+          "not taken: volume %s scratch (it is error" % VOL2]),
+        ("failed", {"output": {
+            "outcome": "1 server(s) failed: " + SRV, "report": "servers: 0 of 1 servers done",
+            "differences": [{"kind": "server", "name": "web", "param": "power_state"}],
+            "undo": ["st2 run ceph_migrate.rollback_server server_id=" + SRV,
+                     "st2 run ceph_migrate.rollback_tenant source_project_id=p1"]}},
+         ["failed", "differs: server web power_state", "Undo, in this order:",
+          "`st2 run ceph_migrate.rollback_tenant source_project_id=p1`"])],
     "migrate_one_volume.yaml": [
         ("succeeded", {"output": _item(VOL)},
          [VOL, "succeeded", "data procedure", "migrated, verified", NEW_VOL, "10 GiB", SHA]),
@@ -514,8 +567,8 @@ def test_ack_renders(command, alias_file, params):
     text = _render(alias["ack"]["format"], execution=execution, actionalias=alias)
     assert EXECUTION in text
     for value in params.values():
-        if alias_file == "migrate_volumes.yaml" and "," in value:
-            assert "2 volume(s)" in text
+        if alias_file in ("migrate_volumes.yaml", "migrate_servers.yaml") and "," in value:
+            assert "2 volume(s)" in text or "2 server(s)" in text
         elif value in (VOL, INQUIRY, "volume-" + VOL, IMG):
             assert value in text, "ack %r does not name %s" % (text, value)
 
