@@ -642,6 +642,9 @@ def test_a_gate_rejected_from_chat_and_a_wrong_account_refused(st2_pack, setting
         delete_quietly(clouds["pa1-admin"], "volume", volume.id)
 
 
+MISSING_SERVER = "00000000-0000-4000-8000-00000000dead"
+
+
 def test_plan_and_status_from_chat(st2_pack, settings, clouds):
     st2 = st2_pack["st2"]
     data = create_source_volume(clouds, settings, size_gib=1, fill_mib=0)
@@ -650,7 +653,8 @@ def test_plan_and_status_from_chat(st2_pack, settings, clouds):
         replies = {}
         for command in ("plan migration of volume %s" % data.id,
                         "plan boot migration of volume %s" % boot.id,
-                        "migration status of image volume-%s" % data.id):
+                        "migration status of image volume-%s" % data.id,
+                        "migrate servers %s dry_run=true" % MISSING_SERVER):
             sent = st2.chat(command)
             replies[command.split(" of ")[0]] = st2.chat_reply(sent["execution"]["id"], 300)
         plan = replies["plan migration"]
@@ -660,6 +664,9 @@ def test_plan_and_status_from_chat(st2_pack, settings, clouds):
         assert boot.id in boot_plan and "all checks pass" in boot_plan, boot_plan
         status = replies["migration status"]
         assert "volume-%s" % data.id in status, status
+        # a wave's dry run over a server the source does not have: its line says so
+        servers = replies["migrate servers %s dry_run=true" % MISSING_SERVER]
+        assert servers.startswith("Servers failed: ") and MISSING_SERVER in servers, servers
     finally:
         for volume in (data, boot):
             delete_quietly(clouds["pa1-admin"], "volume", volume.id)
@@ -899,13 +906,12 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         assert ct1.compute.find_server(counterpart.id, ignore_missing=True) is None
         assert ct1.network.find_port(twin_port.id, ignore_missing=True) is None
 
-        # the whole tenant with migrate_tenant: its infrastructure there already (nothing
-        # asked), no detached volume, the server in a wave of migrate_servers (an execution
-        # of its own, through its gates), all compared, the window in the report
-        # (--async: its gates are in the servers' own executions, it never pauses itself)
-        whole = run_id(st2.run("run", "--async", "ceph_migrate.migrate_tenant", "project=tenant",
-                               "destination_project=tenant", "translation=%s" % json.dumps(
-                                   {"external_networks": {public: dest_public}})).stdout)
+        # the whole tenant with migrate_tenant, typed in chat (the translation quoted, as
+        # nested braces need): its infrastructure there already (nothing asked), no detached
+        # volume, the server in a wave of migrate_servers (an execution of its own, through
+        # its gates), all compared, the window in the report and in the chat reply
+        whole = st2.chat("migrate whole tenant tenant to tenant translation='%s'" % json.dumps(
+            {"external_networks": {public: dest_public}}))["execution"]["id"]
         done = answer_gates(st2, whole, lambda inquiry: True)
         output = done["result"]["output"]
         assert done["status"] == "succeeded", json.dumps(output, indent=1)
@@ -920,6 +926,10 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         assert output["downtime"][vm.id]["seconds"] > 0, output["downtime"]
         assert "  server %s: down %s s (stop" % (vm.id, output["downtime"][vm.id]["seconds"]) \
             in output["report"], output["report"]
+        reply = st2.chat_reply(whole, 300)
+        assert reply.startswith("Whole tenant tenant: succeeded; tenant migrated and compared "
+                                "clean"), reply
+        assert "  server %s: down " % vm.id in reply, reply
     finally:
         for volume_id in volumes_moved:
             forget_migration(settings, full_config, clouds, volume_id)

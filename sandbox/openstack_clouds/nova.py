@@ -59,7 +59,10 @@ def nova_conf(p: Paths, spec: CloudSpec, pw: Dict[str, str]) -> str:
          + service_auth(spec, "nova", pw["nova"])),
         # read by the sandbox's driver, as libvirt's RBD image backend reads them
         ("libvirt", [("images_type", "rbd"), ("images_rbd_pool", VMS_POOL),
-                     ("images_rbd_ceph_conf", p.ceph_conf(spec)), ("rbd_user", "nova")]),
+                     ("images_rbd_ceph_conf", p.ceph_conf(spec)), ("rbd_user", "nova"),
+                     # 5 s by default: on a loaded 2-core host a connect can take longer, the
+                     # spawn fails and, with one host, Nova says "No valid host was found"
+                     ("rbd_connect_timeout", 60)]),
         ("scheduler", [("workers", 1), ("discover_hosts_in_cells_interval", 30)]),
         ("conductor", [("workers", 1)]),
         ("quota", [("instances", -1), ("cores", -1), ("ram", -1)]),
