@@ -8,8 +8,9 @@ class CreateServer(PackAction):
     """A source server's counterpart made at the destination on what was brought."""
 
     @reported
-    def run(self, server_id, power_on=True, dry_run=False, wait_seconds=600):
+    def run(self, server_id, power_on=True, dry_run=False, wait_seconds=600,
+            root_target="image"):
         return create_server(self.settings, server_id, power_on,
                              datastore_reader(self.action_service),
                              datastore_writer(self.action_service), dry_run=dry_run,
-                             timeout=wait_seconds)
+                             timeout=wait_seconds, root_target=root_target)

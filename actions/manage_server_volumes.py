@@ -8,6 +8,7 @@ class ManageServerVolumes(PackAction):
     """A server's copied and checked volumes managed in its tenant's destination project."""
 
     @reported
-    def run(self, server_id):
+    def run(self, server_id, root_target="image"):
         return manage_server_volumes(self.settings, server_id,
-                                     datastore_reader(self.action_service))
+                                     datastore_reader(self.action_service),
+                                     root_target=root_target)

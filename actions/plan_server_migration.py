@@ -9,6 +9,6 @@ class PlanServerMigration(PackAction):
     the datastore)."""
 
     @reported
-    def run(self, server_id):
+    def run(self, server_id, root_target="image"):
         return plan_server_migration(self.settings, server_id,
-                                     datastore_reader(self.action_service))
+                                     datastore_reader(self.action_service), root_target)

@@ -8,6 +8,6 @@ class SyncServerDisks(PackAction):
     the last round once it is stopped."""
 
     @reported
-    def run(self, server_id, final=False, ephemeral=False, max_rounds=3):
+    def run(self, server_id, final=False, ephemeral=False, max_rounds=3, root_target="image"):
         return sync_server_disks(self.settings, server_id, final=final, ephemeral=ephemeral,
-                                 max_rounds=max_rounds)
+                                 max_rounds=max_rounds, root_target=root_target)

@@ -240,11 +240,12 @@ class LocalRunner:
         one after another, through the conductor, and reports the batch done."""
         kind = SERVERS if params.get("servers") else VOLUMES
         if kind is SERVERS:
-            item = {k: params[k] for k in ("max_rounds", "dry_run", "batch_id")
+            item = {k: params[k] for k in ("max_rounds", "root_target", "dry_run", "batch_id")
                     if params.get(k) is not None}
         else:
             item = {k: v for k, v in params.items() if k not in (
-                "volumes", "servers", "max_rounds", "concurrency", "round_seconds")}
+                "volumes", "servers", "max_rounds", "root_target", "concurrency",
+                "round_seconds")}
         results = []
         for item_id in params["servers"] if kind is SERVERS else params["volumes"]:
             ok, sub = self._execute(kind.action, dict(item, **{kind.key: item_id}))

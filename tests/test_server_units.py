@@ -1,6 +1,9 @@
 """What the server migration reads of a server (lib.servers): which RBD images are its disks,
 and the refusals said before anything changes. The description itself is read from the real
 sandbox clouds in tests/test_servers.py."""
+import pytest
+
+from lib.errors import RefusedError
 from lib.servers import disk_summary, rbd_role, refusals
 
 UUID = "0f2a4c1e-1111-4222-8333-944445555666"
@@ -125,6 +128,13 @@ def test_each_disk_goes_where_the_destination_serves_it():
         ("root", "vms", "glance-ct1", UUID + "_disk")]
     assert [p["role"] for p in disk_pairs(server, pools, ephemeral=True)] == [
         "data", "root", "ephemeral"]                   # swap never
+    # root_target volume: the root's copy lands in the Cinder pool, to be managed there
+    assert [(p["role"], p["as"], p["destination"]["pool"])
+            for p in disk_pairs(server, pools, ephemeral=True, root_target="volume")] == [
+        ("data", "volume", "cinder-ct1"), ("root", "volume", "cinder-ct1"),
+        ("ephemeral", "image", "glance-ct1")]
+    with pytest.raises(RefusedError, match="root_target is image or volume"):
+        disk_pairs(server, pools, root_target="glance")
 
 
 def test_a_floating_address_is_asked_for_again_only_where_the_destination_holds_it():

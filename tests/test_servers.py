@@ -46,7 +46,7 @@ def drop_volume_syncs(settings, workload):
     volume whose image has snapshots)."""
     from lib.diff_sync import drop_snapshots
 
-    for volume in (workload["volume"], workload["data"]):
+    for volume in [workload["volume"]] + workload["datas"]:
         source = settings.image(SOURCE, "oscinder", "volume-%s" % volume.id)
         if source.find() is not None:
             drop_snapshots(source, source)
@@ -66,7 +66,7 @@ def act(name, config, **params):
 
 
 @pytest.fixture
-def workload(clouds, openstack_facts, made):  # noqa: F811
+def workload(clouds, openstack_facts, settings, made):  # noqa: F811
     """In pa1's tenant: a network with a router to the public network, a security group, a
     keypair, a server group, an image-booted server (root, ephemeral and swap in `vms`, a port
     with a fixed address and a floating IP, metadata, tags, description, user data, config
@@ -100,25 +100,58 @@ def workload(clouds, openstack_facts, made):  # noqa: F811
                     scheduler_hints={"group": sgroup.id}, metadata={"role": "web"},
                     description="the web server", user_data=user_data, config_drive=True)
     admin.compute.put("/servers/%s/tags/web" % booted.id, microversion="2.26")
+    # the volume-backed one: its root cloned from the image, two data volumes (with data),
+    # two ports with a security group each, the first with two fixed IPs, an address pair
+    # and a floating IP, the keypair, a server group of its own
     volume = tenant.block_storage.create_volume(name="root-%s" % tag, size=1, image_id=image.id,
                                                 volume_type="ceph")
     made.append(lambda: tenant.block_storage.delete_volume(volume.id, ignore_missing=True))
-    data = tenant.block_storage.create_volume(name="data-%s" % tag, size=1, volume_type="ceph")
-    made.append(lambda: tenant.block_storage.delete_volume(data.id, ignore_missing=True))
-    for v in (volume, data):
+    datas = []
+    for name in ("data", "data2"):
+        v = tenant.block_storage.create_volume(name="%s-%s" % (name, tag), size=1,
+                                               volume_type="ceph")
+        made.append(lambda v=v: tenant.block_storage.delete_volume(v.id, ignore_missing=True))
+        datas.append(v)
+    for v in [volume] + datas:
         tenant.block_storage.wait_for_status(v, "available", failures=["error"], interval=1,
                                              wait=120)
+    for offset, v in enumerate(datas):
+        write_random(settings, SOURCE, "oscinder/volume-%s" % v.id, 2, offset_mib=8 * offset)
+    own_groups = []
+    for name in ("front", "back"):
+        g = tenant.network.create_security_group(name="srv-%s-%s" % (name, tag))
+        made.append(lambda g=g: tenant.network.delete_security_group(g.id, ignore_missing=True))
+        own_groups.append(g)
+    front = tenant.network.create_port(
+        network_id=net.id, security_group_ids=[own_groups[0].id],
+        fixed_ips=[{"subnet_id": subnet.id, "ip_address": a} for a in ("10.20.0.51",
+                                                                       "10.20.0.52")],
+        allowed_address_pairs=[{"ip_address": "10.20.0.98"}])
+    back = tenant.network.create_port(network_id=net.id, security_group_ids=[own_groups[1].id],
+                                      fixed_ips=[{"subnet_id": subnet.id,
+                                                  "ip_address": "10.20.0.53"}])
+    for p in (front, back):
+        made.append(lambda p=p: tenant.network.delete_port(p.id, ignore_missing=True))
+    front_fip = tenant.network.create_ip(floating_network_id=public, port_id=front.id,
+                                         fixed_ip_address="10.20.0.52")
+    made.append(lambda: tenant.network.delete_ip(front_fip.id, ignore_missing=True))
+    own_sgroup = tenant.compute.create_server_group(name="srv-own-%s" % tag, policy="affinity")
+    made.append(lambda: tenant.compute.delete_server_group(own_sgroup.id, ignore_missing=True))
     small = flavor(admin, made, disk=0)
-    from_volume = server(tenant, made, flavor_id=small.id, networks=[{"uuid": net.id}],
+    from_volume = server(tenant, made, flavor_id=small.id,
+                         networks=[{"port": front.id}, {"port": back.id}], key_name=key.name,
+                         scheduler_hints={"group": own_sgroup.id},
                          block_device_mapping=[
                              {"boot_index": 0, "uuid": volume.id, "source_type": "volume",
-                              "destination_type": "volume"},
-                             {"boot_index": -1, "uuid": data.id, "source_type": "volume",
-                              "destination_type": "volume"}])
+                              "destination_type": "volume"}] + [
+                             {"boot_index": -1, "uuid": v.id, "source_type": "volume",
+                              "destination_type": "volume"} for v in datas])
     return {"made": made, "booted": booted, "from_volume": from_volume, "port": port, "fip": fip,
             "group": group, "key": key, "sgroup": sgroup, "flavor": f, "net": net,
-            "subnet": subnet, "volume": volume, "data": data, "public": public,
-            "user_data": user_data, "image": image}
+            "subnet": subnet, "volume": volume, "data": datas[0], "datas": datas,
+            "public": public, "user_data": user_data, "image": image,
+            "front": front, "back": back, "front_fip": front_fip, "own_groups": own_groups,
+            "own_sgroup": own_sgroup}
 
 
 def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
@@ -148,8 +181,17 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
                         server_id=workload["from_volume"].id)
     assert volume_backed["boots_from"] == "volume" and volume_backed["refusals"] == []
     assert [(d["kind"], d["role"], d["volume_id"]) for d in volume_backed["disks"]] == [
-        ("volume", "root", workload["volume"].id), ("volume", "data", workload["data"].id)]
+        ("volume", "root", workload["volume"].id)] + [
+        ("volume", "data", v.id) for v in workload["datas"]]
     assert volume_backed["disks"][0]["image_metadata"]["image_id"] == workload["image"].id
+    assert [(p["id"], p["security_group_ids"], [ip["ip_address"] for ip in p["fixed_ips"]],
+             [ip["address"] for ip in p["floating_ips"]])
+            for p in volume_backed["ports"]] == [
+        (workload["front"].id, [workload["own_groups"][0].id], ["10.20.0.51", "10.20.0.52"],
+         [workload["front_fip"].floating_ip_address]),
+        (workload["back"].id, [workload["own_groups"][1].id], ["10.20.0.53"], [])]
+    assert (volume_backed["server_group_id"], volume_backed["key_name"]) == (
+        workload["own_sgroup"].id, workload["key"].name)
 
     # its disks cross while it runs: the root into ct1's Glance pool (the ephemeral disk when
     # asked, swap never), checked in full; what the guest writes after crosses in the last
@@ -288,6 +330,9 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         from_volume = workload["from_volume"].id
         workload["made"].append(lambda: drop_volume_syncs(settings, workload))
         act("sync_server_disks", full_config, server_id=from_volume)
+        # the guest writes to its second data volume between the pre-sync and the last round
+        write_random(settings, SOURCE, "oscinder/volume-%s" % workload["datas"][1].id, 3,
+                     offset_mib=40)
         act("sync_server_disks", full_config, server_id=from_volume, final=True)
         managed = act("manage_server_volumes", full_config, server_id=from_volume)
         for volume in managed["volumes"]:
@@ -299,28 +344,41 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
             project, True, "available")
         assert root_volume.volume_image_metadata["image_id"] == workload["image"].id
         assert root_volume.volume_image_metadata.get("os_distro") == "cirros"
-        assert by_role["data"]["source_volume_id"] == workload["data"].id
-        assert head_sha(settings, DESTINATION, by_role["root"]["rbd_image"], 64 << 20) == \
-            head_sha(settings, SOURCE, "oscinder/volume-%s" % workload["volume"].id, 64 << 20)
+        assert [v["source_volume_id"] for v in managed["volumes"]] == [
+            workload["volume"].id] + [v.id for v in workload["datas"]]
+        # every disk equal to its source, whole (the writes after the pre-sync included)
+        for v in managed["volumes"]:
+            assert head_sha(settings, DESTINATION, v["rbd_image"], GiB) == head_sha(
+                settings, SOURCE, "oscinder/volume-%s" % v["source_volume_id"], GiB), v
         again = act("manage_server_volumes", full_config, server_id=from_volume)
         assert again["changed"] is False
 
         # the volume-backed server at ct1, stopped as asked: its managed volumes in the
         # source's order, the root first, with their delete-on-termination
-        act("prepare_ports", full_config, server_id=from_volume)
+        ports = act("prepare_ports", full_config, server_id=from_volume)
+        twins = [ct1.network.get_port(p["destination_id"]) for p in ports["ports"]]
+        assert [(t.mac_address, [ip["ip_address"] for ip in t.fixed_ips],
+                 [a["ip_address"] for a in t.allowed_address_pairs]) for t in twins] == [
+            (workload["front"].mac_address, ["10.20.0.51", "10.20.0.52"], ["10.20.0.98"]),
+            (workload["back"].mac_address, ["10.20.0.53"], [])]
+        [front_fip] = [ct1.network.get_ip(f["destination_id"]) for f in ports["floating_ips"]]
+        assert (front_fip.port_id, front_fip.fixed_ip_address) == (twins[0].id, "10.20.0.52")
         planned = act("create_server", full_config, server_id=from_volume, power_on=False,
                       dry_run=True)
         assert planned["missing"] == [] and "image_id" not in planned["request"], planned
         assert [(b["uuid"], b["boot_index"], b["delete_on_termination"])
                 for b in planned["request"]["block_device_mapping"]] == [
-            (by_role["root"]["volume_id"], 0, False), (by_role["data"]["volume_id"], -1, False)]
+            (v["volume_id"], 0 if v["role"] == "root" else -1, False)
+            for v in managed["volumes"]]
         made_volume = act("create_server", full_config, server_id=from_volume, power_on=False)
         twin_volume = ct1.compute.get_server(made_volume["server_id"])
         assert (twin_volume.status, twin_volume.project_id) == ("SHUTOFF", project)
         assert not (twin_volume.image or {}).get("id")
         attached = sorted(ct1.compute.volume_attachments(twin_volume), key=lambda a: a.device)
-        assert [a.volume_id for a in attached] == [by_role["root"]["volume_id"],
-                                                   by_role["data"]["volume_id"]]
+        assert [a.volume_id for a in attached] == [v["volume_id"] for v in managed["volumes"]]
+        assert twin_volume.id in ct1.compute.get_server_group(
+            ct1.compute.find_server_group(workload["own_sgroup"].name,
+                                          all_projects=True).id).member_ids
         assert attached[0].device == twin_volume.root_device_name
 
         # compare_tenant, field by field through the mapping: the image-booted twin equals its
@@ -336,6 +394,23 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
 
         # the server procedure's undo: the counterpart, its floating IP and port, its root
         # image and copy at ct1; the source as it was, without the pack's sync snapshots
+        # a stranger's server, port and floating IP in the same project at ct1 (untagged,
+        # named as the pack's): the rollback never takes them
+        tenant_ct1 = clouds["ct1-tenant"]
+        stranger_port = tenant_ct1.network.create_port(network_id=twin.network_id,
+                                                       name=twin.name)
+        workload["made"].append(lambda: tenant_ct1.network.delete_port(
+            stranger_port.id, ignore_missing=True))
+        stranger_fip = tenant_ct1.network.create_ip(floating_network_id=dest_public)
+        workload["made"].append(lambda: tenant_ct1.network.delete_ip(
+            stranger_fip.id, ignore_missing=True))
+        own_image = tenant_ct1.image.create_image(
+            name="stranger", disk_format="raw", container_format="bare",
+            data=io.BytesIO(os.urandom(1 << 20)))
+        workload["made"].append(lambda: tenant_ct1.image.delete_image(
+            own_image.id, ignore_missing=True))
+        stranger = server(tenant_ct1, workload["made"], flavor_id=dest["flavor_id"],
+                          image_id=own_image.id, networks=[{"port": stranger_port.id}])
         would = act("rollback_server", full_config, server_id=booted.id, dry_run=True)
         assert would["changed"] is False and would["undone"], would
         assert ct1.compute.get_server(twin_server.id).status == "ACTIVE"
@@ -350,6 +425,9 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
         assert pa1.compute.get_server(booted.id).status == "ACTIVE"
         assert act("rollback_server", full_config, server_id=booted.id)["changed"] is False
+        assert ct1.compute.get_server(stranger.id).status == "ACTIVE"
+        assert ct1.network.get_port(stranger_port.id).device_id == stranger.id
+        assert ct1.network.get_ip(stranger_fip.id).id == stranger_fip.id
 
         # rollback_tenant takes the volume-backed server it made (tagged) before its port;
         # the volumes it was made on stay (the volume procedure's rollback takes those)
@@ -357,7 +435,8 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
                      source_project_id=exported["project"]["id"])
         assert [(r["kind"], r["outcome"]) for r in undone["results"]
                 if r["kind"] in ("server", "floating_ip", "port")] == [
-            ("server", "removed"), ("port", "removed")], undone["results"]
+            ("server", "removed"), ("floating_ip", "removed"), ("port", "removed"),
+            ("port", "removed")], undone["results"]
         assert ct1.compute.find_server(twin_volume.id, ignore_missing=True) is None
         assert ct1.block_storage.get_volume(by_role["root"]["volume_id"]).status == "available"
     finally:
@@ -368,13 +447,15 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
 def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         settings, full_config, clouds, openstack_facts, made):  # noqa: F811
     """migrate_tenant as a user types it (python -m runner), on a tenant of one image-booted
-    server with a data volume attached, a floating IP, and one detached volume: the runner
-    (and whatever it had started) killed right after the import, after the server's ports
-    and pre-sync, after its cutover; each re-run goes on from there, and the last
-    finishes: exactly one counterpart, one port, one floating IP, each disk with the source's
-    content (the writes made after the pre-sync included), each volume managed once,
-    compare_tenant clean, the report saying what the last run found. Then the disks are never
-    copied again (the counterpart stands), and the rollbacks take it all."""
+    server with a data volume attached, a floating IP, and one detached volume, its root
+    landing as a boot volume (root_target volume; the image-booted way runs in the other
+    tests and in StackStorm's): the runner (and whatever it had started) killed right after
+    the import, after the server's ports and pre-sync, after its cutover; each re-run goes on
+    from there, and the last finishes: exactly one counterpart, booted from its root's volume,
+    one port, one floating IP, each disk with the source's content (the writes made after the
+    pre-sync included), each volume managed once, compare_tenant clean, the report saying
+    what the last run found. Then the disks are never copied again (the counterpart stands),
+    and the rollbacks take it all, the root's volume too."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
     volumes = {}      # made first: undone after the server that holds one
     for role in ("data", "detached"):
@@ -396,7 +477,7 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     translation = {"external_networks": {
         public: openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]}}
     args = ["project=tenant", "destination_project=tenant", "concurrency=1",
-            "translation=" + json.dumps(translation)]
+            "root_target=volume", "translation=" + json.dumps(translation)]
     twins = lambda: list(ct1.compute.servers(all_projects=True,  # noqa: E731
                                              tags="ceph_migrate_source_id=" + vm.id))
     try:
@@ -411,7 +492,7 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         result = LocalRunner(full_config, answer=lambda gate, params: asked.append(gate) or {
             "approved": True}, delay_scale=0.2).run(
             "ceph_migrate.migrate_tenant", project="tenant", destination_project="tenant",
-            concurrency=1, translation=translation)
+            concurrency=1, root_target="volume", translation=translation)
         out = result.output
         assert result.status == "succeeded", json.dumps(out, indent=1, default=str)
         assert out["outcome"] == ("tenant migrated and compared clean: 1 server(s), 1 detached "
@@ -429,12 +510,19 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
             [copy] = migrated(clouds, volume.id)
             assert destination_sha(settings, settings.pools.destination_cinder,
                                    "volume-" + copy.id) == source_sha(settings, volume.id)
-        assert [a.volume_id for a in ct1.compute.volume_attachments(twin)] == [
-            migrated(clouds, volumes["data"].id)[0].id]
-        # the root too, as the stopped source has it (its copy's snapshot, the twin's parent)
-        assert head_sha(settings, DESTINATION, "%s/%s_disk@snap" % (
-            full_config["pools"]["destination_glance_pool"], vm.id), 16 << 20) == head_sha(
-            settings, SOURCE, "vms/%s_disk" % vm.id, 16 << 20)
+        # it boots from its root's volume (bootable, the pack's: tagged with the disk, made
+        # of the copy), its data volume after it
+        [root] = [v for v in ct1.block_storage.volumes(all_projects=True) if (
+            v.metadata or {}).get("ceph_migrate_source_id") == "%s_disk" % vm.id]
+        assert (twin.image or {}).get("id") in (None, "") and root.is_bootable
+        attached = sorted(ct1.compute.volume_attachments(twin), key=lambda a: a.device)
+        assert [a.volume_id for a in attached] == [root.id, migrated(
+            clouds, volumes["data"].id)[0].id]
+        assert attached[0].device == twin.root_device_name
+        # the root as the stopped source has it, the writes after the pre-sync included
+        assert head_sha(settings, DESTINATION, "%s/volume-%s" % (
+            settings.pools.destination_cinder, root.id), 64 << 20) == head_sha(
+            settings, SOURCE, "vms/%s_disk" % vm.id, 64 << 20)
         source = admin.compute.get_server(vm.id)
         assert (source.status, source.is_locked) == ("SHUTOFF", True)
         assert out["report"].startswith("infrastructure: "), out["report"]
@@ -451,3 +539,5 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         run_python_action("rollback_tenant", full_config,
                           {"source_project_id": vm.project_id})
     assert twins() == [] and admin.compute.get_server(vm.id).status == "ACTIVE"
+    assert ct1.block_storage.find_volume(root.id, ignore_missing=True,
+                                         all_projects=True) is None

@@ -226,6 +226,47 @@ def find_migrated_volume(settings: Settings, conn: Any, project_id: str, source_
     return None
 
 
+def find_managed_disk(settings: Settings, conn: Any, project_id: str, source: RbdImage) -> Any:
+    """The destination volume an earlier run managed from the pack's copy of SOURCE (a Nova
+    disk, ``vms/<uuid>_disk``): tagged with its name (a hint) and proven by the copy's record
+    (``copy_of``, which cinder manage keeps); a tagged volume without an RBD image is an
+    earlier manage in flight or failed (no data to lose)."""
+    for volume in project_volumes(conn, project_id):
+        if (volume.metadata or {}).get(SOURCE_ID_KEY) != source.name:
+            continue
+        image = volume_image(settings, volume.id)
+        if image.find() is None:
+            if volume.status not in USABLE:
+                return volume
+        elif (image.recorded(META_COPY_OF) or {}).get("source") == where(source):
+            return volume
+    return None
+
+
+def manage_disk(settings: Settings, copy: RbdImage, source: RbdImage, project_id: str,
+                name: str, description: str, timeout: float = 300) -> Dict[str, Any]:
+    """The pack's copy of a Nova disk (COPY, in the destination Cinder pool) made a bootable
+    volume of PROJECT_ID at the destination, tagged with the disk's name; found again on a
+    re-run (find_managed_disk). The destination's default volume type (the disk had none)."""
+    admin = settings.cloud(DESTINATION).connect()
+    existing = find_managed_disk(settings, admin, project_id, source)
+    if existing is not None:
+        if existing.status not in USABLE:
+            raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it "
+                               "back first" % (source.spec, existing.id, existing.status))
+        return outcome(False, **managed_facts(settings, existing))
+    made = copy.recorded(META_COPY_OF) if copy.find() is not None else None
+    if not made or made.get("source") != where(source):
+        raise NotFound("the copy %r of %r does not exist: copy the disk first" % (copy, source))
+    tenant = settings.cloud(DESTINATION).connect(project_id=project_id)
+    host = manage_host(settings, admin, copy.pool)
+    managed = api("cinder manage of %s" % copy.spec, lambda: tenant.block_storage.manage_volume(
+        host=host, ref={"source-name": copy.name}, name=name, description=description,
+        availability_zone=None, metadata={SOURCE_ID_KEY: source.name}, bootable=True))
+    managed = wait_for_volume(admin, managed.id, timeout, failures=["error", "error_managing"])
+    return outcome(True, **managed_facts(settings, managed))
+
+
 def made_by_pack(settings: Settings, volume: Any, source_id: str) -> bool:
     """Whether a destination volume's RBD image is what the pack made for ``source_id``: the
     managed copy of its replica (``copy_of``, which cinder manage keeps) or a clone of a copy

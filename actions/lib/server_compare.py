@@ -10,6 +10,7 @@ stopped it. The pack's own tags are left out on both sides (they name one cloud 
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import glance, nova
+from .server_migration import source_image
 from .server_plan import destination_refs, source_flavor_id, STOPPED_TAG
 from .servers import describe, describe_server
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
@@ -44,6 +45,8 @@ def compare_server(settings: Settings, server_id: str, read: Optional[Reader] = 
     refs, _ = destination_refs(server, tmap, source_flavor_id(source, server))
     wanted = expected(server, refs, tmap)
     wanted["image_id"] = _root_image(settings, server)
+    if server["boots_from"] == "image" and twin["boots_from"] == "volume":
+        _as_boot_volume(settings, server, twin, wanted)
     result["differences"] = [{"param": k, "source": wanted[k], "destination": have.get(k)}
                              for have in [facts(twin)] for k in differences(wanted, have)]
     return result
@@ -108,6 +111,21 @@ def _guest_metadata(volumes: List[Mapping[str, Any]]) -> Dict[str, Any]:
             return {k: str(v) for k, v in (disk["image_metadata"] or {}).items()
                     if k not in OWN_METADATA}
     return {}
+
+
+def _as_boot_volume(settings: Settings, server: Mapping[str, Any], twin: Mapping[str, Any],
+                    wanted: Dict[str, Any]) -> None:
+    """An image-booted server whose root crossed as its boot volume (root_target volume):
+    its counterpart boots from that volume first (the flavor's root size, bootable, kept when
+    the server goes, of the destination's default type), with its image's properties."""
+    root: Mapping[str, Any] = next(
+        (d for d in twin["disks"] if d["kind"] == "volume" and d["role"] == "root"), {})
+    wanted.update(boots_from="volume", image_id=None, root_image_metadata={
+        k: str(v) for k, v in (source_image(settings, server["image_id"]).get("properties")
+                               or {}).items() if k not in OWN_METADATA})
+    wanted["block_devices"] = [("root", int(server["flavor"].get("disk") or 0)
+                                or root.get("size_gib"), False, True,
+                                root.get("volume_type"))] + wanted["block_devices"]
 
 
 def _user(tags: Optional[List[str]]) -> List[str]:

@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable, cast, Dict, List, Optional, Tuple, TypeVar
 
 from . import glance, nova
-from .cinder import find_migrated_volume, manage_volume
+from .cinder import find_managed_disk, find_migrated_volume, manage_disk, manage_volume
 from .clouds import api
 from .copying import create_snapshot
 from .errors import CephMigrateError, NotFound, RefusedError, StepFailed
@@ -108,18 +108,19 @@ def _floating_ips(conn: Any, refs: Dict[str, Any], ports: List[Result], tmap: Te
 @timed
 def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                       ephemeral: bool = False, max_rounds: int = 3,
-                      server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Bring each carried disk's copy up to a new snapshot of it (disk_pairs): rounds while
-    the server runs, then the full check; or (FINAL, once it is stopped) one last round per
-    disk and the check of the delta it shipped. The copies are the pack's (recorded), found
-    again on a re-run. SERVER: its description when the caller has it."""
+                      server: Optional[Dict[str, Any]] = None,
+                      root_target: str = "image") -> Dict[str, Any]:
+    """Bring each carried disk's copy up to a new snapshot of it (disk_pairs, ROOT_TARGET):
+    rounds while the server runs, then the full check; or (FINAL, once it is stopped) one last
+    round per disk and the check of the delta it shipped. The copies are the pack's
+    (recorded), found again on a re-run. SERVER: its description when the caller has it."""
     server = server or describe(settings, server_id)
     made = nova.counterpart(settings.cloud(DESTINATION).connect().compute, server["id"])
     if made is not None:    # its copies are its disks now: another round would overwrite them
         raise RefusedError("server %s already stands at the destination as %s: its disks are "
                            "not copied again (rollback_server undoes the migration)"
                            % (server["id"], made.id))
-    pairs = disk_pairs(server, settings.pools, ephemeral)
+    pairs = disk_pairs(server, settings.pools, ephemeral, root_target)
     done = []
     # every disk within the one copy timeout (under the action's own StackStorm timeout)
     deadline = time.monotonic() + settings.copy_timeout
@@ -177,7 +178,7 @@ def register_server_image(settings: Settings, server_id: str, read: Optional[Rea
         # sync snapshots go at the cleanup (drop_server_snapshots), after the window
         verify_sync(source, target, settings.copy_timeout, full=False)
         create_snapshot(target, GLANCE_SNAPSHOT, protect=True)
-    base = _source_image(settings, server.get("image_id"))
+    base = source_image(settings, server.get("image_id"))
     properties = dict(base.get("properties") or {}, **{SOURCE_ID_KEY: server["id"]})
     if existing is None:
         existing = api("creating the image of server %s" % server["id"],
@@ -211,7 +212,7 @@ def server_and_project(settings: Settings, server_id: str, read: Optional[Reader
     return server, tmap, project.destination_id
 
 
-def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]:
+def source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]:
     """What the server's image says of the guest (properties, min RAM); {} when it is gone."""
     if not image_id:
         return {}
@@ -229,25 +230,38 @@ def _source_image(settings: Settings, image_id: Optional[str]) -> Dict[str, Any]
 
 @timed
 def manage_server_volumes(settings: Settings, server_id: str, read: Optional[Reader] = None,
-                          server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                          server: Optional[Dict[str, Any]] = None,
+                          root_target: str = "image") -> Dict[str, Any]:
     """The server's volumes, copied and checked (sync_server_disks final), managed in its
     tenant's destination project (the copies' sync snapshots dropped first: Cinder manages no
     image with snapshots), each as the volume procedure's manage_volume makes it; the root's
     volume image metadata (firmware, machine type, disk bus...) restored, so the guest boots
-    the same way. A re-run finds each managed volume."""
+    the same way. With ROOT_TARGET volume, an image-booted server's root copy too, as its boot
+    volume, with its image's properties. A re-run finds each managed volume."""
     server, _, project_id = server_and_project(settings, server_id, read, server=server)
     conn = settings.cloud(DESTINATION).connect()
     done = []
     changed = False
-    for pair, disk in zip(*_volume_pairs(server, settings)):
+    for pair in disk_pairs(server, settings.pools, root_target=root_target):
+        if pair["as"] != "volume":
+            continue
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         target = settings.image(DESTINATION, pair["destination"]["pool"],
                                 pair["destination"]["image"])
         if target.find() is not None:
             drop_snapshots(target, source)
-        managed = manage_volume(settings, pair["volume_id"],
-                                destination_project=project_id)
-        wanted = {k: str(v) for k, v in (disk.get("image_metadata") or {}).items()}
+        if pair["kind"] == "volume":
+            managed = manage_volume(settings, pair["volume_id"],
+                                    destination_project=project_id)
+            disk = next(d for d in server["disks"] if d.get("volume_id") == pair["volume_id"])
+            wanted = {k: str(v) for k, v in (disk.get("image_metadata") or {}).items()}
+        else:       # Nova's root disk, as the boot volume
+            managed = manage_disk(settings, target, source, project_id,
+                                  name="%s-root" % server["name"],
+                                  description="root disk of server %s (%s), moved by "
+                                              "ceph_migrate" % (server["name"], server["id"]))
+            wanted = {k: str(v) for k, v in (source_image(settings, server.get(
+                "image_id")).get("properties") or {}).items()}
         if pair["role"] == "root" and wanted:
             volume = api("volume %s" % managed["volume_id"],
                          lambda: conn.block_storage.get_volume(managed["volume_id"]))
@@ -258,23 +272,21 @@ def manage_server_volumes(settings: Settings, server_id: str, read: Optional[Rea
                     lambda: conn.block_storage.set_volume_image_metadata(volume, **missing))
                 managed["changed"] = True
         changed = changed or bool(managed["changed"])
-        done.append(dict(managed, role=pair["role"], source_volume_id=pair["volume_id"]))
+        done.append(dict(managed, role=pair["role"],
+                         source_volume_id=pair.get("volume_id"),
+                         source_disk=None if pair["kind"] == "volume" else source.spec))
     return {"changed": changed, "volumes": done}
-
-
-def _volume_pairs(server: Dict[str, Any], settings: Settings) -> Any:
-    pairs = [p for p in disk_pairs(server, settings.pools) if p["kind"] == "volume"]
-    disks = {d["volume_id"]: d for d in server["disks"] if d["kind"] == "volume"}
-    return pairs, [disks[p["volume_id"]] for p in pairs]
 
 
 @timed
 def create_server(settings: Settings, server_id: str, power_on: bool = True,
                   read: Optional[Reader] = None, write: Optional[Writer] = None,
                   dry_run: bool = False, timeout: float = 600,
-                  server: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                  server: Optional[Dict[str, Any]] = None,
+                  root_target: str = "image") -> Dict[str, Any]:
     """The destination server, made in its tenant's destination project on what the earlier
-    steps brought (its ports, its managed volumes or its registered root image), with the
+    steps brought (its ports, its managed volumes, its registered root image or, ROOT_TARGET
+    volume, its root's boot volume), with the
     source's flavor, keypair, server group, availability zone, metadata, tags, description,
     user data and config drive, its volumes in the source's boot order with their
     delete-on-termination; left running or stopped (POWER_ON). Found again on a re-run
@@ -284,7 +296,7 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
     admin = settings.cloud(DESTINATION).connect()
     request, missing = _server_request(settings, admin, server, tmap, refs, project_id,
-                                       missing + [m for m in server["refusals"]])
+                                       missing + [m for m in server["refusals"]], root_target)
     wanted = {"name": server["name"], "description": server.get("description"),
               "metadata": server["metadata"], "tags": server["tags"],
               "flavor_name": (server.get("flavor") or {}).get("original_name"),
@@ -314,8 +326,8 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
 
 
 def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap: TenantMap,
-                    refs: Dict[str, Any], project_id: str, missing: List[str]
-                    ) -> Tuple[Dict[str, Any], List[str]]:
+                    refs: Dict[str, Any], project_id: str, missing: List[str],
+                    root_target: str = "image") -> Tuple[Dict[str, Any], List[str]]:
     """Nova's request for the destination server, and what it still lacks (each said with the
     step that brings it)."""
     missing = [m for m in missing if not m.startswith("external network")]
@@ -328,7 +340,15 @@ def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap
             ports.append({"port": entry.destination_id})
     bdm: List[Dict[str, Any]] = []
     image_id = None
-    if server["boots_from"] == "image":
+    if server["boots_from"] == "image" and root_target == "volume":
+        root = _root_volume(settings, admin, server, project_id)
+        if root is None:
+            missing.append("the root disk is not managed as a volume at the destination: run "
+                           "manage_server_volumes root_target=volume")
+        else:   # kept when the server goes, as the other volumes are by default
+            bdm.append({"uuid": root.id, "source_type": "volume", "destination_type": "volume",
+                        "boot_index": 0, "delete_on_termination": False})
+    elif server["boots_from"] == "image":
         image = glance.find_registered_image(
             settings.cloud(IMAGE_REGISTRATION).connect(), server["id"])
         if image is None or image.status != "active":
@@ -366,6 +386,15 @@ def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap
     if refs["availability_zone"]:
         request["availability_zone"] = refs["availability_zone"]
     return {k: v for k, v in request.items() if v is not None}, missing
+
+
+def _root_volume(settings: Settings, admin: Any, server: Dict[str, Any],
+                 project_id: str) -> Any:
+    """The boot volume made of an image-booted server's root (root_target volume), or None."""
+    root = next(p for p in disk_pairs(server, settings.pools, root_target="volume")
+                if p["kind"] == "rbd" and p["role"] == "root")
+    return find_managed_disk(settings, admin, project_id, settings.image(
+        SOURCE, root["source"]["pool"], root["source"]["image"]))
 
 
 def _boot(scoped: Any, admin: Any, project_id: str, request: Dict[str, Any],
@@ -440,7 +469,8 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
 
 @timed
 def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = None,
-                   write: Optional[Writer] = None, timeout: float = 600) -> Dict[str, Any]:
+                   write: Optional[Writer] = None, timeout: float = 600,
+                   root_target: str = "image") -> Dict[str, Any]:
     """The cutover window as one step, so that only the work sits in it (a workflow pays a
     runner's start for each step): the source stopped, the last delta of every disk copied and
     checked, the root registered, the volumes managed, the counterpart created (running when
@@ -457,15 +487,17 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
         return done[name]
     stopped = part("stop", lambda: stop_source_server(settings, server_id, timeout))
     server = describe(settings, server_id)      # once, for every part after the stop
-    synced = part("final_sync", lambda: sync_server_disks(settings, server_id, final=True,
-                                                          server=server))
-    if server["boots_from"] == "image":
+    synced = part("final_sync", lambda: sync_server_disks(
+        settings, server_id, final=True, server=server, root_target=root_target))
+    pairs = disk_pairs(server, settings.pools, root_target=root_target)
+    if any(p["kind"] == "rbd" and p["as"] == "image" for p in pairs):
         part("register", lambda: register_server_image(settings, server_id, read, server))
-    if any(d["kind"] == "volume" for d in server["disks"]):
-        part("manage", lambda: manage_server_volumes(settings, server_id, read, server))
+    if any(p["as"] == "volume" for p in pairs):
+        part("manage", lambda: manage_server_volumes(settings, server_id, read, server,
+                                                     root_target))
     created = part("create", lambda: create_server(
         settings, server_id, stopped["was_running"], read, write, timeout=timeout,
-        server=server))
+        server=server, root_target=root_target))
     window = {"seconds": round(created["ended_at"] - stopped["requested_at"], 1),
               "bytes": synced["bytes"]}
     window.update((name, (done.get(name) or {}).get("seconds"))
@@ -477,19 +509,20 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
     return outcome(True, downtime=window, **done)
 
 
-def drop_server_snapshots(settings: Settings, server_id: str,
-                          ephemeral: bool = False) -> Dict[str, Any]:
+def drop_server_snapshots(settings: Settings, server_id: str, ephemeral: bool = False,
+                          root_target: str = "image") -> Dict[str, Any]:
     """The cleanup after a server's cutover: the sync snapshots the pack took of its source
     disks (Nova and Cinder delete no disk with snapshots) and those its root's copy still
     carries under Glance's ``snap``; the disks themselves are kept."""
     server = describe(settings, server_id)
     dropped = []
-    for pair in disk_pairs(server, settings.pools, ephemeral):
+    for pair in disk_pairs(server, settings.pools, ephemeral, root_target):
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         copy = settings.image(DESTINATION, pair["destination"]["pool"],
                               pair["destination"]["image"])
         # the root's copy (Glance's data now) first: its snapshots are named on the source
-        for image in ([copy] if pair["kind"] == "rbd" else []) + [source]:
+        # (a copy managed as a volume lost them before the manage, and its name)
+        for image in ([copy] if pair["as"] == "image" else []) + [source]:
             dropped += ["%s@%s" % (image.spec, name) for name in drop_snapshots(image, source)]
     return outcome(bool(dropped), dropped=dropped)
 

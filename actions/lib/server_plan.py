@@ -79,24 +79,35 @@ def source_flavor_id(conn: Any, server: Mapping[str, Any]) -> Optional[str]:
     return flavor.id if flavor is not None else None
 
 
-def disk_pairs(server: Mapping[str, Any], pools: Any,
-               ephemeral: bool = False) -> List[Dict[str, Any]]:
+ROOT_TARGETS = ("image", "volume")
+
+
+def disk_pairs(server: Mapping[str, Any], pools: Any, ephemeral: bool = False,
+               root_target: str = "image") -> List[Dict[str, Any]]:
     """Where each of SERVER's disks is copied, in boot order: a volume's RBD image into the
-    destination Cinder pool (managed there after the cutover), Nova's root disk into the
-    destination Glance pool as the server's own image (``<uuid>_disk``, registered there by
-    its rbd:// location: the destination server boots from it, copy-on-write); its ephemeral
-    disks only when asked (EPHEMERAL), the same way; swap never."""
+    destination Cinder pool (managed there after the cutover); Nova's root disk
+    (``<uuid>_disk``) by default into the destination Glance pool as the server's own image
+    (registered there by its rbd:// location: the destination server boots from it,
+    copy-on-write), or with ROOT_TARGET volume into the destination Cinder pool, managed there
+    as the server's boot volume; its ephemeral disks only when asked (EPHEMERAL), into the
+    Glance pool; swap never. ``as`` says what the copy becomes."""
+    if root_target not in ROOT_TARGETS:
+        raise RefusedError("root_target is image or volume, not %r" % root_target)
     pairs = []
     for disk in server["disks"]:
         if disk["kind"] == "volume":
             name = names.cinder_image(disk["volume_id"])
             pairs.append({"role": disk["role"], "kind": "volume", "volume_id": disk["volume_id"],
+                          "as": "volume",
                           "source": {"pool": pools.mirrored_cinder, "image": name},
                           "destination": {"pool": pools.destination_cinder, "image": name}})
         elif disk["role"] == "root" or (disk["role"] == "ephemeral" and ephemeral):
+            as_volume = disk["role"] == "root" and root_target == "volume"
             pairs.append({"role": disk["role"], "kind": "rbd",
+                          "as": "volume" if as_volume else "image",
                           "source": {"pool": disk["pool"], "image": disk["image"]},
-                          "destination": {"pool": pools.destination_glance,
+                          "destination": {"pool": pools.destination_cinder if as_volume
+                                          else pools.destination_glance,
                                           "image": disk["image"]}})
     return pairs
 
@@ -109,10 +120,10 @@ def _external(tmap: TenantMap, network_id: Optional[str], missing: List[str]) ->
     return found
 
 
-def plan_server_migration(settings: Settings, server_id: str,
-                          read: Optional[Reader] = None) -> Dict[str, Any]:
+def plan_server_migration(settings: Settings, server_id: str, read: Optional[Reader] = None,
+                          root_target: str = "image") -> Dict[str, Any]:
     """The server's dry run: its description, where each reference goes, and every check
-    (all run, all reported)."""
+    (all run, all reported); ROOT_TARGET: where an image-booted server's root lands."""
     source = settings.cloud(SOURCE).connect()
     server = describe(settings, server_id, source)
     tmap = load_map(read, server["project_id"])
@@ -136,7 +147,7 @@ def plan_server_migration(settings: Settings, server_id: str,
     checklist.run("the destination has compute for it",
                   lambda: _compute_room(destination, need))
     checklist.run("the destination cluster has room for its disks",
-                  lambda: _disk_room(settings, server))
+                  lambda: _disk_room(settings, server, root_target))
     return checklist.report(server=server, destination=refs, needs=need, counterpart=None,
                             released=False, warnings=warnings(server),
                             text=_text(server, refs, checklist))
@@ -193,23 +204,18 @@ def _compute_room(conn: Any, need: Mapping[str, int]) -> str:
     return "%d vCPU and %d MiB free" % (free["VCPU"], free["MEMORY_MB"])
 
 
-def _disk_room(settings: Settings, server: Mapping[str, Any]) -> str:
-    """Volumes land in the destination Cinder pool, Nova's RBD disks (root, ephemeral) in the
-    destination Glance pool (swap is never carried); provisioned sizes, the peak."""
-    pools = settings.pools
-    volumes = sum(int(d["size_gib"]) * GIB for d in server["disks"] if d["kind"] == "volume")
-    rbd = 0
-    for disk in server["disks"]:
-        if disk["kind"] == "rbd" and disk["role"] != "swap":
-            rbd += int(settings.image(SOURCE, disk["pool"], disk["image"]).info()["size"])
+def _disk_room(settings: Settings, server: Mapping[str, Any], root_target: str) -> str:
+    """Room in each destination pool for the disks copied there (disk_pairs: volumes in the
+    Cinder pool, Nova's root in the Glance pool or, as a volume, the Cinder pool; swap never);
+    provisioned sizes, the peak."""
+    need: Dict[str, int] = {}
+    for pair in disk_pairs(server, settings.pools, root_target=root_target):
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        pool = pair["destination"]["pool"]
+        need[pool] = need.get(pool, 0) + int(source.info()["size"])
     ceph = settings.ceph(DESTINATION)
-    details = []
-    if volumes:
-        details.append(require_room(ceph, pools.destination_cinder, [pools.destination_cinder],
-                                    volumes, settings.capacity_reserve))
-    if rbd:
-        details.append(require_room(ceph, pools.destination_glance, [pools.destination_glance],
-                                    rbd, settings.capacity_reserve))
+    details = [require_room(ceph, pool, [pool], size, settings.capacity_reserve)
+               for pool, size in sorted(need.items())]
     return "; ".join(details) or "no disk to carry"
 
 

@@ -6,7 +6,7 @@ the copy's own records for volumes, images and copies); anything else is kept an
 from typing import Any, Callable, Dict, List, Optional
 
 from . import neutron
-from .cinder import find_migrated_volume, wait_for_volume
+from .cinder import find_managed_disk, find_migrated_volume, wait_for_volume
 from .clouds import api
 from .diff_sync import drop_snapshots
 from .errors import CephMigrateError
@@ -54,9 +54,13 @@ def rollback_server(settings: Settings, server_id: str, read: Optional[Reader] =
                 tmap.forget(kind, source_id)
     if not dry_run:
         save_map(write, server["project_id"], tmap, read)
-    # 3. the disks at the destination: managed volumes, the registered root, the copies
+    # 3. the disks at the destination: managed volumes, the registered root or the root's
+    # boot volume (either root_target), the copies
     registrar = settings.cloud(IMAGE_REGISTRATION).connect()
-    for pair in disk_pairs(server, settings.pools, ephemeral=True):
+    pairs = disk_pairs(server, settings.pools, ephemeral=True) + [
+        p for p in disk_pairs(server, settings.pools, root_target="volume")
+        if p["kind"] == "rbd"]
+    for pair in pairs:
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         copy = settings.image(DESTINATION, pair["destination"]["pool"],
                               pair["destination"]["image"])
@@ -66,6 +70,11 @@ def rollback_server(settings: Settings, server_id: str, read: Optional[Reader] =
                 step("volume %s (managed from %s) deleted" % (volume.id, pair["volume_id"]),
                      lambda: _delete_volume(settings, admin, volume, pair["volume_id"],
                                             project_id, timeout, done))
+        elif pair["as"] == "volume":
+            volume = find_managed_disk(settings, admin, project_id, source)
+            if volume is not None:
+                step("volume %s (the server's root) deleted" % volume.id,
+                     lambda: _delete_root_volume(admin, volume, timeout, done))
         elif copy.find() is not None:
             owner = (copy.recorded(META_REGISTERED) or {}).get("image_id")
             image = find_registered_image(registrar, server["id"])
@@ -97,6 +106,17 @@ def _delete_volume(settings: Settings, admin: Any, volume: Any, source_id: str,
             pass    # rollback_destination says why it cannot
     done.extend(rollback_destination(settings, source_id, project_id,
                                      delete_data=True)["undone"])
+
+
+def _delete_root_volume(admin: Any, volume: Any, timeout: float, done: List[str]) -> None:
+    """The boot volume managed from the root's copy (proven by the copy's record), once the
+    deleted counterpart let it go; Cinder removes its RBD image with it."""
+    if volume.status != "available":
+        volume = wait_for_volume(admin, volume.id, timeout)
+    api("deleting volume %s" % volume.id, lambda: admin.block_storage.delete_volume(volume.id))
+    api("volume %s going" % volume.id, lambda: admin.block_storage.wait_for_delete(
+        volume, interval=1, wait=timeout))
+    done.append("deleted volume %s (the server's root)" % volume.id)
 
 
 def _delete_image(registrar: Any, image_id: str, done: List[str]) -> None:
