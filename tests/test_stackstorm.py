@@ -845,12 +845,15 @@ def test_the_maintenance_window_rule_and_its_timer(st2_pack):
 
 def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         st2_pack, settings, full_config, clouds, openstack_facts):
-    """The tenant's infrastructure with `st2 run migrate_tenant_infra` (its router's external
-    network translated), then `migrate server <id>` typed in chat, each gate answered by the
-    account it names: the counterpart runs at ct1 on the source's MAC with a floating IP, its
+    """`migrate whole tenant tenant to tenant translation='...'` typed in chat (its router's
+    external network translated, quoted as nested braces need), each gate answered by the
+    account it names: the tenant's infrastructure (the tenant admin's gate), then its server
+    in a wave of migrate_servers (an execution of its own, through its own gates: the
+    tenant's run never pauses itself), all compared, the window by phase in the report and
+    the chat reply. The counterpart runs at ct1 on the source's MAC with a floating IP, its
     root the copy of the stopped source's; the source is stopped and locked, its sync
-    snapshots gone; the reply gives the window by phase. `rollback_server` puts the source
-    back running and takes everything made at ct1."""
+    snapshots gone. `migrate server <id>` then finds it there and asks nothing;
+    `rollback_server` puts the source back running and takes everything made at ct1."""
     st2 = st2_pack["st2"]
     tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
     ct1 = clouds["ct1-admin"]
@@ -862,23 +865,25 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         vm, port, public = parts["server"], parts["port"], parts["public"]
         source_project = vm.project_id
         root = "%s_disk" % vm.id
-
         dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
-        infra = run_id(st2.run("run", "ceph_migrate.migrate_tenant_infra",
-                               "project=tenant", "destination_project=tenant",
-                               "translation=%s" % json.dumps(
-                                   {"external_networks": {public: dest_public}})).stdout)
-        crossed = answer_gates(st2, infra, lambda inquiry: True)
-        assert crossed["status"] == "succeeded", crossed["result"]
 
-        execution_id = st2.chat("migrate server %s" % vm.id)["execution"]["id"]
-        done = answer_gates(st2, execution_id, lambda inquiry: True)
+        whole = st2.chat("migrate whole tenant tenant to tenant translation='%s'" % json.dumps(
+            {"external_networks": {public: dest_public}}))["execution"]["id"]
+        done = answer_gates(st2, whole, lambda inquiry: True)
         output = done["result"]["output"]
-        assert done["status"] == "succeeded", output
-        assert [(g["task"], gate_user(g)) for g in done["_gates"]] == [
-            ("approve_copy", "ceph-admin"), ("approve_cutover", "tenant-admin"),
-            ("approve_cleanup", "ceph-admin")], done["_gates"]
-        counterpart = ct1.compute.get_server(output["destination_server"]["server_id"])
+        assert done["status"] == "succeeded", json.dumps(output, indent=1)
+        # (a detached volume another test left in the tenant crosses too: undone below)
+        volumes_moved = [r["volume_id"] for r in output["volume_results"]]
+        assert output["outcome"] == ("tenant migrated and compared clean: 1 server(s), %d "
+                                     "detached volume(s)" % len(volumes_moved)), output
+        # the infrastructure's gate first, the server's last (any volume's in between)
+        gates = [(g["task"], gate_user(g)) for g in done["_gates"]]
+        assert gates[:1] + gates[-3:] == [
+            ("approve_import", "tenant-admin"), ("approve_copy", "ceph-admin"),
+            ("approve_cutover", "tenant-admin"), ("approve_cleanup", "ceph-admin")], gates
+        [result] = output["server_results"]
+        assert (result["server_id"], result["status"]) == (vm.id, "succeeded"), result
+        counterpart = ct1.compute.get_server(result["destination_server"]["server_id"])
         assert counterpart.status == "ACTIVE"
         twin_port = next(ct1.network.ports(device_id=counterpart.id))
         assert (twin_port.mac_address, twin_port.fixed_ips[0]["ip_address"]) == (
@@ -892,12 +897,23 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         copy = "%s/%s@snap" % (full_config["pools"]["destination_glance_pool"], root)
         assert head_sha(settings, DESTINATION, copy, 64 << 20) == head_sha(
             settings, SOURCE, "vms/" + root, 64 << 20)
-        window = output["downtime"]
+        window = output["downtime"][vm.id]
         assert window["seconds"] > 0 and all(window[k] is not None and window[k] >= 0 for k in (
             "stop", "final_sync", "register", "create")), window
-        reply = st2.chat_reply(execution_id, 300)
-        assert "Server %s: succeeded; migrated as %s" % (vm.id, counterpart.id) in reply, reply
-        assert "window %s s: stop" % window["seconds"] in reply, reply
+        assert "  server %s: down %s s (stop" % (vm.id, window["seconds"]) \
+            in output["report"], output["report"]
+        reply = st2.chat_reply(whole, 300)
+        assert reply.startswith("Whole tenant tenant: succeeded; tenant migrated and compared "
+                                "clean"), reply
+        assert "  server %s: down %s s (stop" % (vm.id, window["seconds"]) in reply, reply
+
+        # typed again for the server alone: it is there, released; nothing is asked
+        again = st2.chat("migrate server %s" % vm.id)["execution"]["id"]
+        rerun = answer_gates(st2, again, lambda inquiry: False)
+        assert rerun["status"] == "succeeded" and rerun["_gates"] == [], rerun["_gates"]
+        reply = st2.chat_reply(again, 300)
+        assert "Server %s: succeeded; already migrated as %s" % (vm.id, counterpart.id) \
+            in reply, reply
 
         undone = st2.run("run", "ceph_migrate.rollback_server", "server_id=" + vm.id)
         assert "status: succeeded" in undone.stdout, undone.stdout[-2000:]
@@ -905,31 +921,6 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         assert (back.status, back.is_locked) == ("ACTIVE", False)
         assert ct1.compute.find_server(counterpart.id, ignore_missing=True) is None
         assert ct1.network.find_port(twin_port.id, ignore_missing=True) is None
-
-        # the whole tenant with migrate_tenant, typed in chat (the translation quoted, as
-        # nested braces need): its infrastructure there already (nothing asked), no detached
-        # volume, the server in a wave of migrate_servers (an execution of its own, through
-        # its gates), all compared, the window in the report and in the chat reply
-        whole = st2.chat("migrate whole tenant tenant to tenant translation='%s'" % json.dumps(
-            {"external_networks": {public: dest_public}}))["execution"]["id"]
-        done = answer_gates(st2, whole, lambda inquiry: True)
-        output = done["result"]["output"]
-        assert done["status"] == "succeeded", json.dumps(output, indent=1)
-        # (a detached volume another test left in the tenant crosses too: undone below)
-        volumes_moved = [r["volume_id"] for r in output["volume_results"]]
-        assert output["outcome"] == ("tenant migrated and compared clean: 1 server(s), %d "
-                                     "detached volume(s)" % len(volumes_moved)), output
-        assert [g["task"] for g in done["_gates"]] == [
-            "approve_copy", "approve_cutover", "approve_cleanup"], done["_gates"]
-        [result] = output["server_results"]
-        assert (result["server_id"], result["status"]) == (vm.id, "succeeded"), result
-        assert output["downtime"][vm.id]["seconds"] > 0, output["downtime"]
-        assert "  server %s: down %s s (stop" % (vm.id, output["downtime"][vm.id]["seconds"]) \
-            in output["report"], output["report"]
-        reply = st2.chat_reply(whole, 300)
-        assert reply.startswith("Whole tenant tenant: succeeded; tenant migrated and compared "
-                                "clean"), reply
-        assert "  server %s: down " % vm.id in reply, reply
     finally:
         for volume_id in volumes_moved:
             forget_migration(settings, full_config, clouds, volume_id)
