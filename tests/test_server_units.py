@@ -193,3 +193,23 @@ def test_a_counterpart_equals_its_source_through_the_mapping_and_differences_are
     twin["ports"][0]["mac_address"] = "fa:16:3e:00:00:02"
     twin["metadata"] = {}
     assert [k for k in wanted if wanted[k] != facts(twin)[k]] == ["ports", "metadata"]
+
+
+def test_a_network_resource_still_in_use_is_kept_and_said_not_a_failure():
+    """A subnet of the pack's with a stranger's port on it: Neutron answers 409; the rollback
+    keeps it, says why, and goes on with the rest."""
+    from types import SimpleNamespace
+
+    import openstack.exceptions as osexc
+
+    from lib.neutron import remove
+    from lib.tenant import source_tag
+
+    def refuse(obj, ignore_missing):
+        raise osexc.ConflictException("One or more ports have an IP allocation from this subnet.")
+    subnet = SimpleNamespace(id="s1", tags=[source_tag("src-1")])
+    net = SimpleNamespace(find_subnet=lambda i, ignore_missing: subnet, **{
+        "delete_" + k: refuse for k in ("network", "subnet", "router", "security_group",
+                                        "security_group_rule", "port", "ip")})
+    said = remove(SimpleNamespace(network=net), "subnet", "s1", "src-1")
+    assert said.startswith("kept: in use (") and "IP allocation" in said, said

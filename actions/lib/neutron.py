@@ -449,5 +449,9 @@ def remove(conn: Any, kind: str, destination_id: str, source_id: str,
                 "router": net.delete_router, "security_group": net.delete_security_group,
                 "security_group_rule": net.delete_security_group_rule, "port": net.delete_port,
                 "floating_ip": net.delete_ip}
-    deleters[kind](obj, ignore_missing=True)
+    import openstack.exceptions as osexc
+    try:
+        deleters[kind](obj, ignore_missing=True)
+    except osexc.ConflictException as exc:     # another's port on it, a router's interface...
+        return "kept: in use (%s)" % (getattr(exc, "details", None) or exc)
     return "removed"
