@@ -74,13 +74,19 @@ def describe_server(conn: Any, rbd: Optional[CephCli], nova_pool: str, server_id
         disks.append({"kind": "rbd", "role": rbd_role(server.id, name), "pool": nova_pool,
                       "image": name})
     ports = []
-    # in the guest's NIC order (Nova's interface list), not Neutron's listing order: the
-    # counterpart gets them in this order, eth0 first
-    nics = [i.port_id for i in api("interfaces of server %s" % server_id,
-                                   lambda: list(compute.server_interfaces(server)))]
+    # in the guest's NIC order, not Neutron's listing order (nor Nova's interface list, which
+    # is Neutron's): the server's addresses follow its network info, NIC by NIC; the
+    # counterpart gets its ports in this order, eth0 first
+    nics: List[str] = []
+    for entries in (server.addresses or {}).values():
+        for entry in entries:
+            mac = entry.get("OS-EXT-IPS-MAC:mac_addr")
+            if mac and mac not in nics:
+                nics.append(mac)
     for port in sorted(api("ports of server %s" % server_id,
                            lambda: list(net.ports(device_id=server.id))),
-                       key=lambda p: (nics.index(p.id) if p.id in nics else len(nics), p.id)):
+                       key=lambda p: (nics.index(p.mac_address) if p.mac_address in nics
+                                      else len(nics), p.id)):
         described = {k: getattr(port, k, None) for k in PORT_PARAMS}
         described["id"] = port.id
         described["floating_ips"] = [
