@@ -287,9 +287,10 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     """The destination server, made in its tenant's destination project on what the earlier
     steps brought (its ports, its managed volumes, its registered root image or, ROOT_TARGET
     volume, its root's boot volume), with the source's flavor, keypair, server group,
-    availability zone, metadata, tags, description, user data and config drive, its volumes in the source's boot order with their
-    delete-on-termination; left running or stopped (POWER_ON). Found again on a re-run
-    (the mapping, else the pack's tag on it), never made twice."""
+    availability zone, metadata, tags, description, user data and config drive, its volumes
+    in the source's boot order with their delete-on-termination; left running or stopped
+    (POWER_ON). Found again on a re-run (the mapping, else the pack's tag on it), never made
+    twice."""
     source = settings.cloud(SOURCE).connect()
     server, tmap, project_id = server_and_project(settings, server_id, read, source, server)
     refs, missing = destination_refs(server, tmap, source_flavor_id(source, server))
