@@ -3,7 +3,7 @@ destination the volume the pack makes of the copy (``cinder manage``) or of a re
 found again on a re-run by the source's id it carries and by its RBD image's records."""
 import re
 import unicodedata
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import names
 from .clouds import OpenStackError, api
@@ -192,10 +192,7 @@ def manage_volume(settings: Settings, volume_id: str, destination_project: Optio
                   or project_for(admin, volume, destination_project))["id"]
     existing = find_migrated_volume(settings, admin, project_id, volume["id"])
     if existing is not None:
-        if existing.status not in USABLE:
-            raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
-                               "first" % (volume["id"], existing.id, existing.status))
-        return outcome(False, **managed_facts(settings, existing))
+        return _found_again(settings, existing, volume["id"])
     in_place = bool(migration and migration.placement == "promote")
     target = settings.image(DESTINATION, migration.destination_pool if migration
                             else settings.pools.destination_cinder, image)
@@ -216,14 +213,25 @@ def manage_volume(settings: Settings, volume_id: str, destination_project: Optio
     return outcome(True, **managed_facts(settings, managed))
 
 
+def _found_again(settings: Settings, existing: Any, what: str) -> Dict[str, Any]:
+    """An earlier run's manage of WHAT: its volume as it is, unless that manage failed."""
+    if existing.status not in USABLE:
+        raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it back "
+                           "first" % (what, existing.id, existing.status))
+    return outcome(False, **managed_facts(settings, existing))
+
+
+def _tagged(conn: Any, project_id: str, mark: str, proven: Callable[[Any], bool]) -> Any:
+    """The volume of PROJECT_ID tagged with MARK (a hint a tenant could write too) that
+    PROVEN shows the pack made, or None."""
+    return next((v for v in project_volumes(conn, project_id)
+                 if (v.metadata or {}).get(SOURCE_ID_KEY) == mark and proven(v)), None)
+
+
 def find_migrated_volume(settings: Settings, conn: Any, project_id: str, source_id: str) -> Any:
-    """The destination volume an earlier run made of ``source_id``: tagged with it (a hint a
-    tenant could write too) and proven by its RBD image (``made_by_pack``)."""
-    for volume in project_volumes(conn, project_id):
-        if (volume.metadata or {}).get(SOURCE_ID_KEY) == source_id and \
-                made_by_pack(settings, volume, source_id):
-            return volume
-    return None
+    """The destination volume an earlier run made of ``source_id``: tagged with it and proven
+    by its RBD image (``made_by_pack``)."""
+    return _tagged(conn, project_id, source_id, lambda v: made_by_pack(settings, v, source_id))
 
 
 def find_managed_disk(settings: Settings, conn: Any, project_id: str, source: RbdImage) -> Any:
@@ -231,16 +239,12 @@ def find_managed_disk(settings: Settings, conn: Any, project_id: str, source: Rb
     disk, ``vms/<uuid>_disk``): tagged with its name (a hint) and proven by the copy's record
     (``copy_of``, which cinder manage keeps); a tagged volume without an RBD image is an
     earlier manage in flight or failed (no data to lose)."""
-    for volume in project_volumes(conn, project_id):
-        if (volume.metadata or {}).get(SOURCE_ID_KEY) != source.name:
-            continue
+    def proven(volume: Any) -> bool:
         image = volume_image(settings, volume.id)
         if image.find() is None:
-            if volume.status not in USABLE:
-                return volume
-        elif (image.recorded(META_COPY_OF) or {}).get("source") == where(source):
-            return volume
-    return None
+            return volume.status not in USABLE
+        return (image.recorded(META_COPY_OF) or {}).get("source") == where(source)
+    return _tagged(conn, project_id, source.name, proven)
 
 
 def manage_disk(settings: Settings, copy: RbdImage, source: RbdImage, project_id: str,
@@ -251,10 +255,7 @@ def manage_disk(settings: Settings, copy: RbdImage, source: RbdImage, project_id
     admin = settings.cloud(DESTINATION).connect()
     existing = find_managed_disk(settings, admin, project_id, source)
     if existing is not None:
-        if existing.status not in USABLE:
-            raise RefusedError("an earlier manage of %s left volume %s in state %s: roll it "
-                               "back first" % (source.spec, existing.id, existing.status))
-        return outcome(False, **managed_facts(settings, existing))
+        return _found_again(settings, existing, source.spec)
     made = copy.recorded(META_COPY_OF) if copy.find() is not None else None
     if not made or made.get("source") != where(source):
         raise NotFound("the copy %r of %r does not exist: copy the disk first" % (copy, source))

@@ -391,10 +391,9 @@ def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap
 def _root_volume(settings: Settings, admin: Any, server: Dict[str, Any],
                  project_id: str) -> Any:
     """The boot volume made of an image-booted server's root (root_target volume), or None."""
-    root = next(p for p in disk_pairs(server, settings.pools, root_target="volume")
-                if p["kind"] == "rbd" and p["role"] == "root")
-    return find_managed_disk(settings, admin, project_id, settings.image(
-        SOURCE, root["source"]["pool"], root["source"]["image"]))
+    root = next(d for d in server["disks"] if d["kind"] == "rbd" and d["role"] == "root")
+    return find_managed_disk(settings, admin, project_id,
+                             settings.image(SOURCE, root["pool"], root["image"]))
 
 
 def _boot(scoped: Any, admin: Any, project_id: str, request: Dict[str, Any],
