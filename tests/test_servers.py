@@ -539,6 +539,15 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         refused, said = run_python_action("sync_server_disks", full_config,
                                           {"server_id": vm.id})
         assert not refused and "already stands at the destination" in str(said), said
+        # a tenant's own volume at ct1 carrying the root's tag (a hint anyone can write):
+        # no copy record of the pack's proves it, the rollbacks below leave it
+        tenant_ct1 = clouds["ct1-tenant"]
+        stranger = tenant_ct1.block_storage.create_volume(
+            name="stranger", size=1, metadata={"ceph_migrate_source_id": "%s_disk" % vm.id})
+        made.append(lambda: tenant_ct1.block_storage.delete_volume(stranger.id,
+                                                                   ignore_missing=True))
+        tenant_ct1.block_storage.wait_for_status(stranger, "available", failures=["error"],
+                                                 interval=1, wait=120)
     finally:
         run_python_action("rollback_server", full_config, {"server_id": vm.id})
         forget_migration(settings, full_config, clouds, volumes["detached"].id)
@@ -547,3 +556,4 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     assert twins() == [] and admin.compute.get_server(vm.id).status == "ACTIVE"
     assert ct1.block_storage.find_volume(root.id, ignore_missing=True,
                                          all_projects=True) is None
+    assert ct1.block_storage.get_volume(stranger.id).status == "available"
