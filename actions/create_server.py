@@ -9,8 +9,9 @@ class CreateServer(PackAction):
 
     @reported
     def run(self, server_id, power_on=True, dry_run=False, wait_seconds=600,
-            root_target="image"):
+            root_target="image", ephemeral=False):
         return create_server(self.settings, server_id, power_on,
                              datastore_reader(self.action_service),
                              datastore_writer(self.action_service), dry_run=dry_run,
-                             timeout=wait_seconds, root_target=root_target)
+                             timeout=wait_seconds, root_target=root_target,
+                             ephemeral=ephemeral)

@@ -9,6 +9,7 @@ class PlanServerMigration(PackAction):
     the datastore)."""
 
     @reported
-    def run(self, server_id, root_target="image"):
+    def run(self, server_id, root_target="image", ephemeral=False):
         return plan_server_migration(self.settings, server_id,
-                                     datastore_reader(self.action_service), root_target)
+                                     datastore_reader(self.action_service), root_target,
+                                     ephemeral)

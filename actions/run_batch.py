@@ -13,7 +13,7 @@ class RunBatch(Action):
     def run(self, batch_id, concurrency, round_seconds, volumes=None, servers=None,
             procedure="auto", mode=None, destination_project=None, allow_in_use=False,
             dry_run=False, keep_mirroring=False, sync_retries=20, method=None, placement=None,
-            max_rounds=None, root_target=None):
+            max_rounds=None, root_target=None, ephemeral=None):
         if bool(volumes) == bool(servers):
             return False, {"error": "give volumes or servers (one of the two, not empty)"}
         try:    # st2's own client, on the pack's path inside StackStorm (as for respond_gate)
@@ -27,7 +27,7 @@ class RunBatch(Action):
         if servers:
             kind, items = SERVERS, servers
             parameters = {"max_rounds": max_rounds, "root_target": root_target,
-                          "dry_run": dry_run}
+                          "ephemeral": ephemeral, "dry_run": dry_run}
         else:
             kind, items = VOLUMES, volumes
             parameters = {"procedure": procedure, "mode": mode, "method": method,

@@ -240,11 +240,11 @@ class LocalRunner:
         one after another, through the conductor, and reports the batch done."""
         kind = SERVERS if params.get("servers") else VOLUMES
         if kind is SERVERS:
-            item = {k: params[k] for k in ("max_rounds", "root_target", "dry_run", "batch_id")
-                    if params.get(k) is not None}
+            item = {k: params[k] for k in ("max_rounds", "root_target", "ephemeral", "dry_run",
+                                           "batch_id") if params.get(k) is not None}
         else:
             item = {k: v for k, v in params.items() if k not in (
-                "volumes", "servers", "max_rounds", "root_target", "concurrency",
+                "volumes", "servers", "max_rounds", "root_target", "ephemeral", "concurrency",
                 "round_seconds")}
         results = []
         for item_id in params["servers"] if kind is SERVERS else params["volumes"]:

@@ -116,7 +116,7 @@ def test_each_disk_goes_where_the_destination_serves_it():
     from lib.server_plan import disk_pairs
 
     pools = SimpleNamespace(mirrored_cinder="oscinder", destination_cinder="cinder-ct1",
-                            destination_glance="glance-ct1")
+                            destination_glance="glance-ct1", mirrored_nova="vms")
     server = {"disks": [
         {"kind": "volume", "role": "data", "volume_id": "0b0f2a5e-8c3e-4d47-9f8e-3f1c2b7a9d10"},
         {"kind": "rbd", "role": "root", "pool": "vms", "image": UUID + "_disk"},
@@ -132,7 +132,7 @@ def test_each_disk_goes_where_the_destination_serves_it():
     assert [(p["role"], p["as"], p["destination"]["pool"])
             for p in disk_pairs(server, pools, ephemeral=True, root_target="volume")] == [
         ("data", "volume", "cinder-ct1"), ("root", "volume", "cinder-ct1"),
-        ("ephemeral", "image", "glance-ct1")]
+        ("ephemeral", "disk", "vms")]      # the destination Nova's pool, to become its own
     with pytest.raises(RefusedError, match="root_target is image or volume"):
         disk_pairs(server, pools, root_target="glance")
 
@@ -213,3 +213,19 @@ def test_a_network_resource_still_in_use_is_kept_and_said_not_a_failure():
                                         "security_group_rule", "port", "ip")})
     said = remove(SimpleNamespace(network=net), "subnet", "s1", "src-1")
     assert said.startswith("kept: in use (") and "IP allocation" in said, said
+
+
+def test_one_ephemeral_disk_is_carried_when_asked_and_said_either_way():
+    from lib.server_plan import _carriable, warnings
+
+    def disk(suffix):
+        return {"kind": "rbd", "role": "ephemeral", "pool": "vms", "image": UUID + suffix}
+    one = {"disks": [{"kind": "rbd", "role": "root", "pool": "vms", "image": UUID + "_disk"},
+                     disk("_disk.eph0")]}
+    assert "is not carried" in warnings(one)[0] and "ephemeral=true" in warnings(one)[0]
+    assert "is carried" in warnings(one, ephemeral=True)[0]
+    assert _carriable(one) == "yes: %s_disk.eph0" % UUID
+    assert _carriable({"disks": []}) == "it has none"
+    # the destination server gets one ephemeral disk, its flavor's: two cannot both land
+    with pytest.raises(RefusedError, match="has 2 ephemeral disks"):
+        _carriable({"disks": one["disks"] + [disk("_disk.eph1")]})

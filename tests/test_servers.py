@@ -14,6 +14,7 @@ from runner.local import LocalRunner
 from ceph_env import write_random
 from openstack_env import destination_sha, forget_migration, migrated, source_sha
 from test_e2e_workflows import run_until
+from lib.rbd_image import META_COPY_OF
 from lib.settings import DESTINATION, SOURCE
 from test_openstack_compute import (addressed_server, GiB, flavor, head_sha,  # noqa: F401
                                     made, routed,
@@ -28,17 +29,18 @@ def drop_disk_copies(settings, config, server_id):
     from lib.copying import remove_when_released
     from lib.diff_sync import drop_snapshots
 
-    source = settings.image(SOURCE, "vms", "%s_disk" % server_id)
-    copy = settings.image(DESTINATION, config["pools"]["destination_glance_pool"],
-                          "%s_disk" % server_id)
-    if source.find() is not None:
-        drop_snapshots(copy, source)
-        drop_snapshots(source, source)
-    if copy.find() is not None:
-        if "snap" in [s["name"] for s in copy.snapshots()]:
-            copy.cli.run_text("snap", "unprotect", copy.spec + "@snap")
-        copy.cli.run_text("snap", "purge", "--no-progress", copy.spec)
-        remove_when_released(copy)
+    for name, pool in (("%s_disk" % server_id, config["pools"]["destination_glance_pool"]),
+                       ("%s_disk.eph0" % server_id, "vms")):
+        source = settings.image(SOURCE, "vms", name)
+        copy = settings.image(DESTINATION, pool, name)
+        if source.find() is not None:
+            drop_snapshots(copy, source)
+            drop_snapshots(source, source)
+        if copy.find() is not None:
+            if "snap" in [s["name"] for s in copy.snapshots()]:
+                copy.cli.run_text("snap", "unprotect", copy.spec + "@snap")
+            copy.cli.run_text("snap", "purge", "--no-progress", copy.spec)
+            remove_when_released(copy)
 
 
 def drop_volume_syncs(settings, workload):
@@ -193,18 +195,24 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
     assert (volume_backed["server_group_id"], volume_backed["key_name"]) == (
         workload["own_sgroup"].id, workload["key"].name)
 
-    # its disks cross while it runs: the root into ct1's Glance pool (the ephemeral disk when
-    # asked, swap never), checked in full; what the guest writes after crosses in the last
-    # round, its delta checked
+    # its disks cross while it runs: the root into ct1's Glance pool, its ephemeral disk (as
+    # asked) into ct1's Nova pool, swap never, checked in full; what the guest writes after
+    # crosses in the last round, its delta checked
     root = "%s_disk" % booted.id
+    eph = "%s_disk.eph0" % booted.id
     workload["made"].append(lambda: drop_disk_copies(settings, full_config, booted.id))
-    presynced = act("sync_server_disks", full_config, server_id=booted.id)
+    write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=4)
+    presynced = act("sync_server_disks", full_config, server_id=booted.id, ephemeral=True)
     assert [(d["role"], d["destination"]["pool"], d["verified"]) for d in presynced["disks"]] == [
-        ("root", full_config["pools"]["destination_glance_pool"], True)]
+        ("root", full_config["pools"]["destination_glance_pool"], True),
+        ("ephemeral", "vms", True)]
     write_random(settings, SOURCE, "vms/" + root, 2, offset_mib=100)
-    final = act("sync_server_disks", full_config, server_id=booted.id, final=True)
+    write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=20)
+    final = act("sync_server_disks", full_config, server_id=booted.id, final=True,
+                ephemeral=True)
     disk = final["disks"][0]
     assert disk["verified"] is True and 2 << 20 <= disk["bytes"] <= 16 << 20, disk
+    assert final["disks"][1]["verified"] is True and final["disks"][1]["bytes"] >= 2 << 20
     copy = "%s/%s@%s" % (full_config["pools"]["destination_glance_pool"], root,
                          disk["snapshot"])
     assert head_sha(settings, DESTINATION, copy, GiB) == head_sha(
@@ -229,8 +237,10 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
                           "router", "security_group", "security_group_rule",
                           "server_group"])
         assert done["summary"]["conflict"] == 0, done["text"]
-        plan = act("plan_server_migration", full_config, server_id=booted.id)
+        plan = act("plan_server_migration", full_config, server_id=booted.id, ephemeral=True)
         assert plan["ok"] is True, plan["text"]
+        assert "its ephemeral disk can be carried" in [c["check"] for c in plan["checks"]]
+        assert "ephemeral disk vms/%s is carried" % eph in plan["warnings"][0], plan["warnings"]
         dest = plan["destination"]
         ct1 = clouds["ct1-admin"]
         assert dest["project_id"] == project
@@ -280,8 +290,21 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         dry = act("create_server", full_config, server_id=booted.id, dry_run=True)
         assert (dry["outcome"], dry["missing"], dry["request"]["image_id"]) == (
             "created", [], image.id), dry
-        made_booted = act("create_server", full_config, server_id=booted.id)
+        made_booted = act("create_server", full_config, server_id=booted.id, ephemeral=True)
         twin_server = ct1.compute.get_server(made_booted["server_id"])
+        # its ephemeral disk is the source's, checked, in place of the blank one its flavor
+        # gave it (set aside, then removed); the copy's name is gone, its record stays
+        twin_eph = "vms/%s_disk.eph0" % twin_server.id
+        assert made_booted["ephemeral"]["disk"] == twin_eph, made_booted
+        assert head_sha(settings, DESTINATION, twin_eph, 32 << 20) == head_sha(
+            settings, SOURCE, "vms/%s@%s" % (eph, final["disks"][1]["snapshot"]), 32 << 20)
+        at_ct1 = settings.rbd(DESTINATION).run("ls", "vms") or []
+        assert [n for n in at_ct1 if n.startswith(twin_server.id)] == [
+            "%s_disk" % twin_server.id, "%s_disk.eph0" % twin_server.id,
+            "%s_disk.swap" % twin_server.id] and eph not in at_ct1, at_ct1
+        placed = settings.image(DESTINATION, "vms", twin_eph.split("/")[1])
+        assert placed.snapshots() == [] and placed.recorded(META_COPY_OF)["source"].endswith(
+            "vms/" + eph)
         mark = "ceph_migrate_source_id=%s" % booted.id
         assert (twin_server.status, twin_server.project_id, twin_server.image["id"],
                 twin_server.key_name, twin_server.metadata, twin_server.description,
@@ -298,9 +321,10 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert clone["parent"]["image"] == root and clone["parent"]["snapshot"] == "snap"
         # the keypair was lent to the pack's account for the call only
         assert ct1.compute.find_keypair(workload["key"].name, ignore_missing=True) is None
-        again = act("create_server", full_config, server_id=booted.id)
-        assert (again["changed"], again["outcome"], again["server_id"]) == (
-            False, "unchanged", twin_server.id)
+        again = act("create_server", full_config, server_id=booted.id, ephemeral=True)
+        assert (again["changed"], again["outcome"], again["server_id"],
+                again["ephemeral"]["moved"]) == (False, "unchanged", twin_server.id, [])
+        assert ct1.compute.get_server(twin_server.id).status == "ACTIVE"
 
         # the source side of the cutover: stopped (it ran: tagged so), released once its
         # counterpart stands (locked, tagged with where it went), restored by a rollback
@@ -424,6 +448,9 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         glance_pool = full_config["pools"]["destination_glance_pool"]
         assert root not in (settings.rbd(DESTINATION).run("ls", glance_pool) or [])
         assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
+        assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + eph) == []
+        assert not [n for n in settings.rbd(DESTINATION).run("ls", "vms") or []
+                    if n.startswith(twin_server.id)]
         assert pa1.compute.get_server(booted.id).status == "ACTIVE"
         assert act("rollback_server", full_config, server_id=booted.id)["changed"] is False
         assert ct1.compute.get_server(stranger.id).status == "ACTIVE"

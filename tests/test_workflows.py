@@ -972,7 +972,7 @@ def test_a_server_copied_while_it_runs_then_cut_over_with_every_gate():
     syncs = [p for n, p in script.calls if n == "sync_server_disks"]
     assert [(s.get("final"), s["max_rounds"]) for s in syncs] == [(None, 3)]
     assert [p for n, p in script.calls if n == "cutover_server"] == [
-        {"server_id": SERVER, "root_target": "image"}]
+        {"server_id": SERVER, "root_target": "image", "ephemeral": False}]
     out = result.output
     assert out["downtime"] == {"seconds": 16.5, "stop": 4.0, "final_sync": 2.5,
                                "register": 1.5, "manage": None, "create": 2.0,
@@ -990,6 +990,16 @@ def test_a_root_landing_as_a_volume_is_asked_of_every_disk_step():
              if n not in ("gate_approvers", "prepare_ports", "release_source_server")}
     assert asked == {"plan_server_migration": "volume", "sync_server_disks": "volume",
                      "cutover_server": "volume", "drop_server_snapshots": "volume"}, asked
+
+
+def test_an_ephemeral_disk_carried_is_asked_of_every_disk_step():
+    script = server_script()
+    result, _ = run_server(script, ephemeral=True)
+    assert result.status == "succeeded", result.errors
+    asked = {n: p.get("ephemeral") for n, p in script.calls
+             if n not in ("gate_approvers", "prepare_ports", "release_source_server")}
+    assert asked == {"plan_server_migration": True, "sync_server_disks": True,
+                     "cutover_server": True, "drop_server_snapshots": True}, asked
 
 
 def test_a_volume_backed_server_cut_over_reports_its_volumes_phase():

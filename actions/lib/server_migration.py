@@ -12,13 +12,15 @@ from .copying import create_snapshot
 from .errors import CephMigrateError, NotFound, RefusedError, StepFailed
 from .image_transfer import GLANCE_SNAPSHOT
 from .names import SOURCE_ID_KEY
-from .rbd_image import META_REGISTERED, outcome
+from .rbd_image import META_COPY_OF, META_REGISTERED, META_VERIFIED, outcome, RbdImage, where
 from .neutron import (address_pairs, floating_ip_store, PORT_PARAMS, port_store,
                       same_address)
-from .diff_sync import drop_snapshots, presync, sync_round, verify_sync
+from .copying import remove_when_released
+from .diff_sync import (common_snapshots, drop_snapshots, presync, sync_round, sync_snapshots,
+                        verify_sync)
 from .server_plan import (destination_refs, disk_pairs, MOVED_TAG, source_flavor_id,
                           STOPPED_TAG)
-from .servers import describe
+from .servers import describe, rbd_role
 from .settings import DESTINATION, IMAGE_REGISTRATION, SOURCE, Settings
 from .tenant import NEW, reconcile, Result, source_tag, summary, TenantMap
 from .tenant_infra import guarded, load_map, save_map
@@ -283,12 +285,13 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
                   read: Optional[Reader] = None, write: Optional[Writer] = None,
                   dry_run: bool = False, timeout: float = 600,
                   server: Optional[Dict[str, Any]] = None,
-                  root_target: str = "image") -> Dict[str, Any]:
+                  root_target: str = "image", ephemeral: bool = False) -> Dict[str, Any]:
     """The destination server, made in its tenant's destination project on what the earlier
     steps brought (its ports, its managed volumes, its registered root image or, ROOT_TARGET
     volume, its root's boot volume), with the source's flavor, keypair, server group,
     availability zone, metadata, tags, description, user data and config drive, its volumes
-    in the source's boot order with their delete-on-termination; left running or stopped
+    in the source's boot order with their delete-on-termination; with EPHEMERAL, its
+    ephemeral disk the copy of the source's (carry_ephemeral_disk); left running or stopped
     (POWER_ON). Found again on a re-run (the mapping, else the pack's tag on it), never made
     twice."""
     source = settings.cloud(SOURCE).connect()
@@ -316,8 +319,12 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
         return {"changed": False, "dry_run": True, "outcome": result.outcome,
                 "request": request, "missing": missing}
     save_map(write, server["project_id"], tmap, read)
-    made = _power(admin, _active(admin, str(result.destination_id), timeout), power_on, timeout)
-    return outcome(result.changed, outcome=result.outcome, server_id=made.id,
+    made = _active(admin, str(result.destination_id), timeout)
+    carried = carry_ephemeral_disk(settings, admin, server, made, timeout) if ephemeral else None
+    # a server stopped to take its ephemeral disk starts again when the source ran
+    made = _power(admin, made, power_on, timeout, start=ephemeral)
+    return outcome(result.changed or bool(carried and carried["changed"]),
+                   outcome=result.outcome, server_id=made.id, ephemeral=carried,
                    name=made.name, status=made.status, project_id=project_id,
                    ports=[n["port"] for n in request["networks"]],
                    image_id=request.get("image_id"),
@@ -457,8 +464,16 @@ def _active(conn: Any, server_id: str, timeout: float) -> Any:
     return server
 
 
-def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
-    """The destination server left as the source was: running, or stopped."""
+def _power(conn: Any, server: Any, power_on: bool, timeout: float, start: bool = False) -> Any:
+    """The destination server left as the source was: running, or stopped (a stopped one
+    started only with START: the pack stopped it itself)."""
+    server = api("server %s" % server.id, lambda: conn.compute.get_server(server.id))
+    if power_on and start and server.status == "SHUTOFF":
+        api("starting server %s" % server.id, lambda: conn.compute.start_server(server))
+        return api("waiting for server %s to run" % server.id,
+                   lambda: conn.compute.wait_for_server(server, status="ACTIVE",
+                                                        failures=["ERROR"], interval=POLL,
+                                                        wait=timeout))
     if power_on or server.status == "SHUTOFF":
         return server
     api("stopping server %s" % server.id, lambda: conn.compute.stop_server(server))
@@ -466,15 +481,95 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float) -> Any:
         server, status="SHUTOFF", failures=["ERROR"], interval=POLL, wait=timeout))
 
 
+# the counterpart's blank ephemeral disk, renamed aside while the copy takes its name (still
+# named after the counterpart: Nova removes it with the server if the pack cannot)
+BLANK = ".ceph_migrate-blank"
+
+
+def carry_ephemeral_disk(settings: Settings, admin: Any, server: Dict[str, Any], made: Any,
+                         timeout: float) -> Optional[Dict[str, Any]]:
+    """The counterpart MADE's ephemeral disk, blank from its flavor, replaced by the checked
+    copy of the source's (sync_server_disks ephemeral=true): the counterpart stopped (Nova
+    opens the disk it finds when it starts a server, it makes none), its blank disk renamed
+    aside, the copy renamed into its place (the same pool) and the blank removed; each move
+    found again on a re-run. None when the source has no ephemeral disk."""
+    pair = next((p for p in disk_pairs(server, settings.pools, ephemeral=True)
+                 if p["as"] == "disk"), None)
+    if pair is None:
+        return None
+    source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+    copy = settings.image(DESTINATION, pair["destination"]["pool"], pair["destination"]["image"])
+    pool = copy.pool
+    listed = api("RBD images of %s" % pool, lambda: copy.cli.run("ls", pool)) or []
+    own = [n for n in listed if rbd_role(made.id, n) == "ephemeral"]
+    aside = [n for n in listed if n.startswith(made.id + "_disk") and n.endswith(BLANK)]
+    proof = {"source": where(source)}
+
+    def image(name: str) -> RbdImage:
+        return settings.image(DESTINATION, pool, name)
+
+    def carried(name: str) -> bool:
+        made_of = image(name).recorded(META_COPY_OF) or {}
+        return made_of.get("source") == proof["source"]
+    placed = next((n for n in own if carried(n)), None)
+    moved = []
+    if placed is None:
+        if aside:                       # a run stopped between the two renames
+            place = aside[0][:-len(BLANK)]
+        elif len(own) == 1:
+            place = own[0]
+        else:
+            raise RefusedError("the destination server %s has %d ephemeral disks (%s), not "
+                               "one its source's can take" % (made.id, len(own),
+                                                              ", ".join(own) or "none"))
+        _checked_copy(source, copy, timeout)
+        if not aside:
+            blank = image(place)
+            if int(blank.info()["size"]) != int(copy.info()["size"]):
+                raise RefusedError("the destination server's ephemeral disk %s is not the size "
+                                   "of the source's copy %s" % (blank.spec, copy.spec))
+            _power(admin, made, False, timeout)     # the disk is free only when it is off
+            copy.cli.run_text("rename", blank.spec, image(place + BLANK).spec)
+            moved.append("%s set aside" % blank.spec)
+        # Nova removes no disk with snapshots: the copy's sync snapshots go first
+        drop_snapshots(copy, source)
+        copy.cli.run_text("rename", copy.spec, image(place).spec)
+        moved.append("%s -> %s" % (copy.spec, image(place).spec))
+        placed, aside = place, [place + BLANK]
+    for name in aside:
+        remove_when_released(image(name), timeout=min(timeout, 120))
+        moved.append("%s removed (blank)" % image(name).spec)
+    return outcome(bool(moved), disk=image(placed).spec, source=source.spec, moved=moved)
+
+
+def _checked_copy(source: RbdImage, copy: RbdImage, timeout: float) -> None:
+    """The copy matches the source at its newest sync snapshot (its delta checked now, or
+    checked before and its snapshots since dropped)."""
+    if copy.find() is None:
+        raise RefusedError("the copy %s of ephemeral disk %s is not at the destination: run "
+                           "sync_server_disks ephemeral=true" % (copy.spec, source.spec))
+    if common_snapshots(source, copy):
+        verify_sync(source, copy, timeout, full=False)
+        return
+    checked = source.recorded(META_VERIFIED) or {}
+    newest = list(sync_snapshots(source))[-1:]
+    if (checked.get("destination"), checked.get("copy_id"), [checked.get("snapshot")]) != (
+            where(copy), copy.info().get("id"), newest):
+        raise RefusedError("the copy %s is not checked against %s at its newest snapshot: run "
+                           "sync_server_disks final=true ephemeral=true" % (copy.spec,
+                                                                            source.spec))
+
+
 @timed
 def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = None,
                    write: Optional[Writer] = None, timeout: float = 600,
-                   root_target: str = "image") -> Dict[str, Any]:
+                   root_target: str = "image", ephemeral: bool = False) -> Dict[str, Any]:
     """The cutover window as one step, so that only the work sits in it (a workflow pays a
     runner's start for each step): the source stopped, the last delta of every disk copied and
-    checked, the root registered, the volumes managed, the counterpart created (running when
-    the source ran). Each part is the step of its name, idempotent: a re-run goes on where one
-    stopped, and a failure says which part and what was done before it."""
+    checked, the root registered, the volumes managed, the counterpart created (with
+    EPHEMERAL, on its ephemeral disk's copy; running when the source ran). Each part is the
+    step of its name, idempotent: a re-run goes on where one stopped, and a failure says which
+    part and what was done before it."""
     done: Dict[str, Any] = {}
 
     def part(name: str, call: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
@@ -487,7 +582,8 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
     stopped = part("stop", lambda: stop_source_server(settings, server_id, timeout))
     server = describe(settings, server_id)      # once, for every part after the stop
     synced = part("final_sync", lambda: sync_server_disks(
-        settings, server_id, final=True, server=server, root_target=root_target))
+        settings, server_id, final=True, ephemeral=ephemeral, server=server,
+        root_target=root_target))
     pairs = disk_pairs(server, settings.pools, root_target=root_target)
     if any(p["kind"] == "rbd" and p["as"] == "image" for p in pairs):
         part("register", lambda: register_server_image(settings, server_id, read, server))
@@ -496,7 +592,7 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
                                                      root_target))
     created = part("create", lambda: create_server(
         settings, server_id, stopped["was_running"], read, write, timeout=timeout,
-        server=server, root_target=root_target))
+        server=server, root_target=root_target, ephemeral=ephemeral))
     window = {"seconds": round(created["ended_at"] - stopped["requested_at"], 1),
               "bytes": synced["bytes"]}
     window.update((name, (done.get(name) or {}).get("seconds"))

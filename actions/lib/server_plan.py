@@ -89,8 +89,9 @@ def disk_pairs(server: Mapping[str, Any], pools: Any, ephemeral: bool = False,
     (``<uuid>_disk``) by default into the destination Glance pool as the server's own image
     (registered there by its rbd:// location: the destination server boots from it,
     copy-on-write), or with ROOT_TARGET volume into the destination Cinder pool, managed there
-    as the server's boot volume; its ephemeral disks only when asked (EPHEMERAL), into the
-    Glance pool; swap never. ``as`` says what the copy becomes."""
+    as the server's boot volume; its ephemeral disk only when asked (EPHEMERAL), into the
+    destination Nova pool under the source's name, where it becomes the counterpart's own
+    (carry_ephemeral_disks); swap never. ``as`` says what the copy becomes."""
     if root_target not in ROOT_TARGETS:
         raise RefusedError("root_target is image or volume, not %r" % root_target)
     pairs = []
@@ -102,12 +103,12 @@ def disk_pairs(server: Mapping[str, Any], pools: Any, ephemeral: bool = False,
                           "source": {"pool": pools.mirrored_cinder, "image": name},
                           "destination": {"pool": pools.destination_cinder, "image": name}})
         elif disk["role"] == "root" or (disk["role"] == "ephemeral" and ephemeral):
-            as_volume = disk["role"] == "root" and root_target == "volume"
-            pairs.append({"role": disk["role"], "kind": "rbd",
-                          "as": "volume" if as_volume else "image",
+            becomes = "disk" if disk["role"] == "ephemeral" else root_target
+            pairs.append({"role": disk["role"], "kind": "rbd", "as": becomes,
                           "source": {"pool": disk["pool"], "image": disk["image"]},
-                          "destination": {"pool": pools.destination_cinder if as_volume
-                                          else pools.destination_glance,
+                          "destination": {"pool": {"volume": pools.destination_cinder,
+                                                   "image": pools.destination_glance,
+                                                   "disk": pools.mirrored_nova}[becomes],
                                           "image": disk["image"]}})
     return pairs
 
@@ -121,9 +122,11 @@ def _external(tmap: TenantMap, network_id: Optional[str], missing: List[str]) ->
 
 
 def plan_server_migration(settings: Settings, server_id: str, read: Optional[Reader] = None,
-                          root_target: str = "image") -> Dict[str, Any]:
+                          root_target: str = "image", ephemeral: bool = False
+                          ) -> Dict[str, Any]:
     """The server's dry run: its description, where each reference goes, and every check
-    (all run, all reported); ROOT_TARGET: where an image-booted server's root lands."""
+    (all run, all reported); ROOT_TARGET: where an image-booted server's root lands;
+    EPHEMERAL: its ephemeral disk carried too."""
     source = settings.cloud(SOURCE).connect()
     server = describe(settings, server_id, source)
     tmap = load_map(read, server["project_id"])
@@ -131,10 +134,13 @@ def plan_server_migration(settings: Settings, server_id: str, read: Optional[Rea
     checklist = Checklist()
     checklist.run("the server can be moved", lambda: _none_or_refuse(server["refusals"]))
     checklist.run("its references are at the destination", lambda: _none_or_refuse(missing))
+    if ephemeral:
+        checklist.run("its ephemeral disk can be carried", lambda: _carriable(server))
     destination = settings.cloud(DESTINATION).connect()
     made = nova.counterpart(destination.compute, server["id"])
     if made is not None:    # cut over already: what is left is its release and cleanup
-        return checklist.report(server=server, destination=refs, warnings=warnings(server),
+        return checklist.report(server=server, destination=refs,
+                                warnings=warnings(server, ephemeral),
                                 counterpart={"server_id": made.id, "name": made.name,
                                              "status": made.status},
                                 released=any(t.startswith(MOVED_TAG) for t in server["tags"]),
@@ -147,20 +153,36 @@ def plan_server_migration(settings: Settings, server_id: str, read: Optional[Rea
     checklist.run("the destination has compute for it",
                   lambda: _compute_room(destination, need))
     checklist.run("the destination cluster has room for its disks",
-                  lambda: _disk_room(settings, server, root_target))
+                  lambda: _disk_room(settings, server, root_target, ephemeral))
     return checklist.report(server=server, destination=refs, needs=need, counterpart=None,
-                            released=False, warnings=warnings(server),
-                            text=_text(server, refs, checklist))
+                            released=False, warnings=warnings(server, ephemeral),
+                            text=_text(server, refs, checklist, ephemeral))
 
 
-def warnings(server: Mapping[str, Any]) -> List[str]:
+def warnings(server: Mapping[str, Any], ephemeral: bool = False) -> List[str]:
     """What moves differently than an operator may assume (said, not refused)."""
     said = []
     for disk in server["disks"]:
-        if disk["kind"] == "rbd" and disk["role"] == "ephemeral":
+        if disk["kind"] == "rbd" and disk["role"] == "ephemeral" and not ephemeral:
             said.append("ephemeral disk %s/%s is not carried: the server at the destination "
-                        "gets a blank one from its flavor" % (disk["pool"], disk["image"]))
+                        "gets a blank one from its flavor (ephemeral=true carries it)"
+                        % (disk["pool"], disk["image"]))
+        elif disk["kind"] == "rbd" and disk["role"] == "ephemeral":
+            said.append("ephemeral disk %s/%s is carried: the destination server is stopped "
+                        "once more inside the window, to take it in place of its blank one"
+                        % (disk["pool"], disk["image"]))
     return said
+
+
+def _carriable(server: Mapping[str, Any]) -> str:
+    """The counterpart gets one ephemeral disk, its flavor's: the one the pack can fill."""
+    found = [d["image"] for d in server["disks"]
+             if d["kind"] == "rbd" and d["role"] == "ephemeral"]
+    if len(found) > 1:
+        raise RefusedError("it has %d ephemeral disks (%s): the destination server gets one, "
+                           "its flavor's; only a single ephemeral disk is carried"
+                           % (len(found), ", ".join(found)))
+    return "yes: %s" % found[0] if found else "it has none"
 
 
 def _none_or_refuse(problems: List[str]) -> str:
@@ -204,12 +226,13 @@ def _compute_room(conn: Any, need: Mapping[str, int]) -> str:
     return "%d vCPU and %d MiB free" % (free["VCPU"], free["MEMORY_MB"])
 
 
-def _disk_room(settings: Settings, server: Mapping[str, Any], root_target: str) -> str:
+def _disk_room(settings: Settings, server: Mapping[str, Any], root_target: str,
+               ephemeral: bool = False) -> str:
     """Room in each destination pool for the disks copied there (disk_pairs: volumes in the
-    Cinder pool, Nova's root in the Glance pool or, as a volume, the Cinder pool; swap never);
-    provisioned sizes, the peak."""
+    Cinder pool, Nova's root in the Glance pool or, as a volume, the Cinder pool, an
+    ephemeral disk in the Nova pool; swap never); provisioned sizes, the peak."""
     need: Dict[str, int] = {}
-    for pair in disk_pairs(server, settings.pools, root_target=root_target):
+    for pair in disk_pairs(server, settings.pools, ephemeral, root_target):
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         pool = pair["destination"]["pool"]
         need[pool] = need.get(pool, 0) + int(source.info()["size"])
@@ -219,13 +242,14 @@ def _disk_room(settings: Settings, server: Mapping[str, Any], root_target: str) 
     return "; ".join(details) or "no disk to carry"
 
 
-def _text(server: Mapping[str, Any], refs: Mapping[str, Any], checklist: Checklist) -> str:
+def _text(server: Mapping[str, Any], refs: Mapping[str, Any], checklist: Checklist,
+          ephemeral: bool = False) -> str:
     lines = ["server %s (%s): %s, %s" % (
         server["name"], server["id"], server["status"], server["disk_summary"] or "no disk")]
     for check in checklist.checks:
         lines.append("%s %s: %s" % ("ok" if check["ok"] else "NO", check["check"],
                                     check["detail"]))
-    lines += ["warning: " + w for w in warnings(server)]
+    lines += ["warning: " + w for w in warnings(server, ephemeral)]
     return "\n".join(lines)
 
 

@@ -75,7 +75,7 @@ def rollback_server(settings: Settings, server_id: str, read: Optional[Reader] =
             if volume is not None:
                 step("volume %s (the server's root) deleted" % volume.id,
                      lambda: _delete_root_volume(admin, volume, timeout, done))
-        elif copy.find() is not None:
+        elif pair["as"] == "image" and copy.find() is not None:
             owner = (copy.recorded(META_REGISTERED) or {}).get("image_id")
             image = find_registered_image(registrar, server["id"])
             if image is not None and image.id == owner:
