@@ -59,11 +59,12 @@ def routed_network(tenant: Any, admin: Any, undo: Undo, tag: str, cidr: str) -> 
 
 
 def boot(settings: Settings, tenant: Any, admin: Any, undo: Undo, network: Dict[str, Any],
-         name: str, size_gib: int, fill_mib: int, tag: str) -> str:
-    """An image-booted server on its own flavor (a SIZE_GIB root), a port with a floating
-    IP, FILL_MIB of random data in its root; its id."""
+         name: str, size_gib: int, fill_mib: int, tag: str, ephemeral_gib: int = 0) -> str:
+    """An image-booted server on its own flavor (a SIZE_GIB root, an EPHEMERAL_GIB ephemeral
+    disk), a port with a floating IP, FILL_MIB of random data in its root (and its ephemeral
+    disk); its id."""
     flavor = admin.compute.create_flavor(name="bench-%s-%s" % (name, tag), vcpus=1, ram=64,
-                                         disk=size_gib)
+                                         disk=size_gib, ephemeral=ephemeral_gib)
     undo.append(lambda: admin.compute.delete_flavor(flavor.id, ignore_missing=True))
     port = tenant.network.create_port(network_id=network["net"].id)
     undo.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
@@ -76,8 +77,9 @@ def boot(settings: Settings, tenant: Any, admin: Any, undo: Undo, network: Dict[
                          admin.compute.wait_for_delete(admin.compute.get_server(vm.id),
                                                        wait=120)))
     tenant.compute.wait_for_server(vm, status="ACTIVE", failures=["ERROR"], wait=120)
-    write_random(settings.cluster(SOURCE), "%s/%s_disk" % (settings.pools.mirrored_nova, vm.id),
-                 fill_mib)
+    for disk in ["_disk"] + (["_disk.eph0"] if ephemeral_gib else []):
+        write_random(settings.cluster(SOURCE), "%s/%s%s" % (settings.pools.mirrored_nova, vm.id,
+                                                            disk), fill_mib)
     return vm.id
 
 

@@ -486,9 +486,10 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     the import, after the server's ports and pre-sync, after its cutover; each re-run goes on
     from there, and the last finishes: exactly one counterpart, booted from its root's volume,
     one port, one floating IP, each disk with the source's content (the writes made after the
-    pre-sync included), each volume managed once, compare_tenant clean, the report saying
-    what the last run found. Then the disks are never copied again (the counterpart stands),
-    and the rollbacks take it all, the root's volume too."""
+    pre-sync included; its ephemeral disk carried, ephemeral=true), each volume managed once,
+    compare_tenant clean, the report saying what the last run found. Then the disks are never
+    copied again (the counterpart stands), and the rollbacks take it all, the root's volume
+    too."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
     volumes = {}      # made first: undone after the server that holds one
     for role in ("data", "detached"):
@@ -499,7 +500,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
                                              interval=1, wait=120)
         write_random(settings, SOURCE, "%s/volume-%s" % (settings.pools.mirrored_cinder,
                                                          volumes[role].id), 2)
-    parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70")
+    parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70",
+                             ephemeral=1)
     vm, port, public = parts["server"], parts["port"], parts["public"]
     tenant.compute.create_volume_attachment(vm, volume_id=volumes["data"].id)
     tenant.block_storage.wait_for_status(volumes["data"], "in-use", failures=["error"],
@@ -510,7 +512,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     translation = {"external_networks": {
         public: openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]}}
     args = ["project=tenant", "destination_project=tenant", "concurrency=1",
-            "root_target=volume", "translation=" + json.dumps(translation)]
+            "root_target=volume", "ephemeral=true",
+            "translation=" + json.dumps(translation)]
     twins = lambda: list(ct1.compute.servers(all_projects=True,  # noqa: E731
                                              tags="ceph_migrate_source_id=" + vm.id))
     try:
@@ -518,14 +521,15 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
             run_until(step, "ceph_migrate.migrate_tenant", *args)
             assert len(twins()) <= 1, step
             if step.startswith("presync"):     # the guest writes after the pre-sync
-                for spec in ("vms/%s_disk" % vm.id, "%s/volume-%s" % (
-                        settings.pools.mirrored_cinder, volumes["data"].id)):
+                for spec in ("vms/%s_disk" % vm.id, "vms/%s_disk.eph0" % vm.id,
+                             "%s/volume-%s" % (settings.pools.mirrored_cinder,
+                                               volumes["data"].id)):
                     write_random(settings, SOURCE, spec, 3, offset_mib=5)
         asked = []
         result = LocalRunner(full_config, answer=lambda gate, params: asked.append(gate) or {
             "approved": True}, delay_scale=0.2).run(
             "ceph_migrate.migrate_tenant", project="tenant", destination_project="tenant",
-            concurrency=1, root_target="volume", translation=translation)
+            concurrency=1, root_target="volume", ephemeral=True, translation=translation)
         out = result.output
         assert result.status == "succeeded", json.dumps(out, indent=1, default=str)
         assert out["outcome"] == ("tenant migrated and compared clean: 1 server(s), 1 detached "
@@ -556,6 +560,9 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         assert head_sha(settings, DESTINATION, "%s/volume-%s" % (
             settings.pools.destination_cinder, root.id), 64 << 20) == head_sha(
             settings, SOURCE, "vms/%s_disk" % vm.id, 64 << 20)
+        # its ephemeral disk, the source's in place of its blank one
+        assert head_sha(settings, DESTINATION, "vms/%s_disk.eph0" % twin.id, 16 << 20) == \
+            head_sha(settings, SOURCE, "vms/%s_disk.eph0" % vm.id, 16 << 20)
         source = admin.compute.get_server(vm.id)
         assert (source.status, source.is_locked) == ("SHUTOFF", True)
         assert out["report"].startswith("infrastructure: "), out["report"]

@@ -845,11 +845,12 @@ def test_the_maintenance_window_rule_and_its_timer(st2_pack):
 
 def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         st2_pack, settings, full_config, clouds, openstack_facts):
-    """`migrate whole tenant tenant to tenant translation='...'` typed in chat (its router's
-    external network translated, quoted as nested braces need), each gate answered by the
-    account it names: the tenant's infrastructure (the tenant admin's gate), then its server
-    in a wave of migrate_servers (an execution of its own, through its own gates: the
-    tenant's run never pauses itself), all compared, the window by phase in the report and
+    """`migrate whole tenant tenant to tenant ephemeral=true translation='...'` typed in chat
+    (its server's ephemeral disk carried; its router's external network translated, quoted as
+    nested braces need), each gate answered by the account it names: the tenant's
+    infrastructure (the tenant admin's gate), then its server in a wave of migrate_servers (an
+    execution of its own, through its own gates: the tenant's run never pauses itself), all
+    compared, the window by phase in the report and
     the chat reply. The counterpart runs at ct1 on the source's MAC with a floating IP, its
     root the copy of the stopped source's; the source is stopped and locked, its sync
     snapshots gone. `migrate server <id>` then finds it there and asks nothing;
@@ -861,14 +862,17 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
     source_project = vm = None
     volumes_moved = []
     try:
-        parts = addressed_server(tenant, admin, made, openstack_facts, "st2vm", "10.20.0.60")
+        parts = addressed_server(tenant, admin, made, openstack_facts, "st2vm", "10.20.0.60",
+                                 ephemeral=1)
         vm, port, public = parts["server"], parts["port"], parts["public"]
         source_project = vm.project_id
         root = "%s_disk" % vm.id
         dest_public = openstack_facts["clouds"]["ct1"]["network"]["public"]["id"]
 
-        whole = st2.chat("migrate whole tenant tenant to tenant translation='%s'" % json.dumps(
-            {"external_networks": {public: dest_public}}))["execution"]["id"]
+        write_random(settings, SOURCE, "vms/%s.eph0" % root, 2, offset_mib=3)
+        whole = st2.chat("migrate whole tenant tenant to tenant ephemeral=true translation='%s'"
+                         % json.dumps({"external_networks": {public: dest_public}})
+                         )["execution"]["id"]
         done = answer_gates(st2, whole, lambda inquiry: True)
         output = done["result"]["output"]
         assert done["status"] == "succeeded", json.dumps(output, indent=1)
@@ -897,6 +901,9 @@ def test_a_server_migrated_from_chat_with_its_window_then_rolled_back(
         copy = "%s/%s@snap" % (full_config["pools"]["destination_glance_pool"], root)
         assert head_sha(settings, DESTINATION, copy, 64 << 20) == head_sha(
             settings, SOURCE, "vms/" + root, 64 << 20)
+        # its ephemeral disk (ephemeral=true): the source's, in place of its blank one
+        assert head_sha(settings, DESTINATION, "vms/%s_disk.eph0" % counterpart.id,
+                        16 << 20) == head_sha(settings, SOURCE, "vms/%s.eph0" % root, 16 << 20)
         window = output["downtime"][vm.id]
         assert window["seconds"] > 0 and all(window[k] is not None and window[k] >= 0 for k in (
             "stop", "final_sync", "register", "create")), window
