@@ -492,7 +492,8 @@ def carry_ephemeral_disk(settings: Settings, admin: Any, server: Dict[str, Any],
     copy of the source's (sync_server_disks ephemeral=true): the counterpart stopped (Nova
     opens the disk it finds when it starts a server, it makes none), its blank disk renamed
     aside, the copy renamed into its place (the same pool) and the blank removed; each move
-    found again on a re-run. None when the source has no ephemeral disk."""
+    found again on a re-run. Only before the source is released: a counterpart in service
+    keeps its disk. None when the source has no ephemeral disk."""
     pair = next((p for p in disk_pairs(server, settings.pools, ephemeral=True)
                  if p["as"] == "disk"), None)
     if pair is None:
@@ -503,17 +504,18 @@ def carry_ephemeral_disk(settings: Settings, admin: Any, server: Dict[str, Any],
     listed = api("RBD images of %s" % pool, lambda: copy.cli.run("ls", pool)) or []
     own = [n for n in listed if rbd_role(made.id, n) == "ephemeral"]
     aside = [n for n in listed if n.startswith(made.id + "_disk") and n.endswith(BLANK)]
-    proof = {"source": where(source)}
 
     def image(name: str) -> RbdImage:
         return settings.image(DESTINATION, pool, name)
 
     def carried(name: str) -> bool:
-        made_of = image(name).recorded(META_COPY_OF) or {}
-        return made_of.get("source") == proof["source"]
+        return (image(name).recorded(META_COPY_OF) or {}).get("source") == where(source)
     placed = next((n for n in own if carried(n)), None)
     moved = []
     if placed is None:
+        if any(t.startswith(MOVED_TAG) for t in server["tags"]):
+            raise RefusedError("server %s is released, its counterpart %s in service: its "
+                               "ephemeral disk is not replaced" % (server["id"], made.id))
         if aside:                       # a run stopped between the two renames
             place = aside[0][:-len(BLANK)]
         elif len(own) == 1:

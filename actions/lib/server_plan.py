@@ -91,7 +91,7 @@ def disk_pairs(server: Mapping[str, Any], pools: Any, ephemeral: bool = False,
     copy-on-write), or with ROOT_TARGET volume into the destination Cinder pool, managed there
     as the server's boot volume; its ephemeral disk only when asked (EPHEMERAL), into the
     destination Nova pool under the source's name, where it becomes the counterpart's own
-    (carry_ephemeral_disks); swap never. ``as`` says what the copy becomes."""
+    (carry_ephemeral_disk); swap never. ``as`` says what the copy becomes."""
     if root_target not in ROOT_TARGETS:
         raise RefusedError("root_target is image or volume, not %r" % root_target)
     pairs = []
