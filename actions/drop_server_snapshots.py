@@ -7,5 +7,5 @@ class DropServerSnapshots(PackAction):
     """The sync snapshots the pack took of a migrated server's source disks, dropped."""
 
     @reported
-    def run(self, server_id, ephemeral=False, root_target="image"):
-        return drop_server_snapshots(self.settings, server_id, ephemeral, root_target)
+    def run(self, server_id, root_target="image"):
+        return drop_server_snapshots(self.settings, server_id, root_target)

@@ -82,11 +82,12 @@ def server(conn, made, wait=True, **attrs):
                                         wait=120) if wait else s
 
 
-def addressed_server(tenant, admin, made, openstack_facts, name, address, ephemeral=0):
+def addressed_server(tenant, admin, made, openstack_facts, name, address, ephemeral=0,
+                     swap=0):
     """An image-booted server (a 4 MiB raw image, a 1 GiB root, an EPHEMERAL GiB ephemeral
-    disk) on a routed network of its own, its port with the fixed ADDRESS and a floating IP:
-    what a server migration carries. Returns the parts by name (net, subnet, public, image,
-    port, fip, server)."""
+    disk, SWAP MiB of swap) on a routed network of its own, its port with the fixed ADDRESS
+    and a floating IP: what a server migration carries. Returns the parts by name (net,
+    subnet, public, image, port, fip, server)."""
     net, subnet = tenant_network(tenant, made, name=name)
     public = openstack_facts["clouds"]["pa1"]["network"]["public"]["id"]
     routed(tenant, made, subnet, public, name=name)
@@ -98,8 +99,9 @@ def addressed_server(tenant, admin, made, openstack_facts, name, address, epheme
     made.append(lambda: tenant.network.delete_port(port.id, ignore_missing=True))
     fip = tenant.network.create_ip(floating_network_id=public, port_id=port.id)
     made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
-    vm = server(tenant, made, flavor_id=flavor(admin, made, disk=1, ephemeral=ephemeral).id,
-                image_id=image.id, networks=[{"port": port.id}])
+    sizes = flavor(admin, made, disk=1, ephemeral=ephemeral, swap=swap)
+    vm = server(tenant, made, flavor_id=sizes.id, image_id=image.id,
+                networks=[{"port": port.id}])
     made.append(lambda: admin.compute.unlock_server(vm.id))    # the pack locks a moved one
     return {"net": net, "subnet": subnet, "public": public, "image": image, "port": port,
             "fip": fip, "server": vm}

@@ -30,7 +30,8 @@ def drop_disk_copies(settings, config, server_id):
     from lib.diff_sync import drop_snapshots
 
     for name, pool in (("%s_disk" % server_id, config["pools"]["destination_glance_pool"]),
-                       ("%s_disk.eph0" % server_id, "vms")):
+                       ("%s_disk.eph0" % server_id, "vms"),
+                       ("%s_disk.eph1" % server_id, "vms")):
         source = settings.image(SOURCE, "vms", name)
         copy = settings.image(DESTINATION, pool, name)
         if source.find() is not None:
@@ -70,9 +71,10 @@ def act(name, config, **params):
 @pytest.fixture
 def workload(clouds, openstack_facts, settings, made):  # noqa: F811
     """In pa1's tenant: a network with a router to the public network, a security group, a
-    keypair, a server group, an image-booted server (root, ephemeral and swap in `vms`, a port
-    with a fixed address and a floating IP, metadata, tags, description, user data, config
-    drive) and a volume-backed one (its root and a data volume)."""
+    keypair, a server group, an image-booted server (root and two ephemeral block devices in
+    `vms`: Nova's limit of three local devices leaves no room for swap, which the kill test's
+    server has; a port with a fixed address and a floating IP, metadata, tags, description,
+    user data, config drive) and a volume-backed one (its root and a data volume)."""
     tenant, admin = clouds["pa1-tenant"], clouds["pa1-admin"]
     tag = uuid.uuid4().hex[:6]
     net, subnet = tenant_network(tenant, made, name="srv")
@@ -88,7 +90,7 @@ def workload(clouds, openstack_facts, settings, made):  # noqa: F811
                                       container_format="bare", os_distro="cirros",
                                       data=io.BytesIO(os.urandom(4 << 20)))
     made.append(lambda: tenant.image.delete_image(image.id, ignore_missing=True))
-    f = flavor(admin, made, disk=1, ephemeral=1, swap=64)
+    f = flavor(admin, made, disk=1, ephemeral=2)
     port = tenant.network.create_port(network_id=net.id, security_group_ids=[group.id],
                                       fixed_ips=[{"subnet_id": subnet.id,
                                                   "ip_address": "10.20.0.50"}],
@@ -98,6 +100,11 @@ def workload(clouds, openstack_facts, settings, made):  # noqa: F811
     made.append(lambda: tenant.network.delete_ip(fip.id, ignore_missing=True))
     user_data = base64.b64encode(b"#cloud-config\n").decode()
     booted = server(tenant, made, flavor_id=f.id, image_id=image.id,
+                    block_device_mapping=[
+                        {"boot_index": 0, "uuid": image.id, "source_type": "image",
+                         "destination_type": "local", "delete_on_termination": True}] + [
+                        {"boot_index": -1, "source_type": "blank", "destination_type": "local",
+                         "volume_size": 1, "delete_on_termination": True}] * 2,
                     networks=[{"port": port.id}], key_name=key.name,
                     scheduler_hints={"group": sgroup.id}, metadata={"role": "web"},
                     description="the web server", user_data=user_data, config_drive=True)
@@ -163,8 +170,8 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
     seen = act("describe_server", full_config, server_id=booted.id)
     assert seen["refusals"] == [] and seen["boots_from"] == "image"
     assert [(d["kind"], d["role"], d.get("image")) for d in seen["disks"]] == [
-        ("rbd", "root", "%s_disk" % booted.id), ("rbd", "ephemeral", "%s_disk.eph0" % booted.id),
-        ("rbd", "swap", "%s_disk.swap" % booted.id)]
+        ("rbd", "root", "%s_disk" % booted.id)] + [
+        ("rbd", "ephemeral", "%s_disk.eph%d" % (booted.id, n)) for n in (0, 1)]
     port = seen["ports"][0]
     assert (port["id"], port["mac_address"], port["security_group_ids"]) == (
         workload["port"].id, workload["port"].mac_address, [workload["group"].id])
@@ -177,7 +184,7 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
             seen["power_state"]) == (workload["sgroup"].id, workload["key"].name,
                                      {"role": "web"}, ["web"], "the web server",
                                      workload["user_data"], True, "running")
-    assert seen["flavor"]["ephemeral"] == 1 and seen["flavor"]["swap"] == 64
+    assert seen["flavor"]["ephemeral"] == 2
 
     volume_backed = act("describe_server", full_config,
                         server_id=workload["from_volume"].id)
@@ -199,20 +206,23 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
     # asked) into ct1's Nova pool, swap never, checked in full; what the guest writes after
     # crosses in the last round, its delta checked
     root = "%s_disk" % booted.id
-    eph = "%s_disk.eph0" % booted.id
+    ephs = ["%s_disk.eph%d" % (booted.id, n) for n in (0, 1)]
     workload["made"].append(lambda: drop_disk_copies(settings, full_config, booted.id))
-    write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=4)
+    for n, eph in enumerate(ephs):
+        write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=4 + n)
     presynced = act("sync_server_disks", full_config, server_id=booted.id, ephemeral=True)
     assert [(d["role"], d["destination"]["pool"], d["verified"]) for d in presynced["disks"]] == [
         ("root", full_config["pools"]["destination_glance_pool"], True),
-        ("ephemeral", "vms", True)]
+        ("ephemeral", "vms", True), ("ephemeral", "vms", True)]
     write_random(settings, SOURCE, "vms/" + root, 2, offset_mib=100)
-    write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=20)
+    for eph in ephs:
+        write_random(settings, SOURCE, "vms/" + eph, 2, offset_mib=20)
     final = act("sync_server_disks", full_config, server_id=booted.id, final=True,
                 ephemeral=True)
     disk = final["disks"][0]
     assert disk["verified"] is True and 2 << 20 <= disk["bytes"] <= 16 << 20, disk
-    assert final["disks"][1]["verified"] is True and final["disks"][1]["bytes"] >= 2 << 20
+    assert [(d["verified"], d["bytes"] >= 2 << 20) for d in final["disks"][1:]] == [
+        (True, True)] * 2
     copy = "%s/%s@%s" % (full_config["pools"]["destination_glance_pool"], root,
                          disk["snapshot"])
     assert head_sha(settings, DESTINATION, copy, GiB) == head_sha(
@@ -239,8 +249,8 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         assert done["summary"]["conflict"] == 0, done["text"]
         plan = act("plan_server_migration", full_config, server_id=booted.id, ephemeral=True)
         assert plan["ok"] is True, plan["text"]
-        assert "its ephemeral disk can be carried" in [c["check"] for c in plan["checks"]]
-        assert "ephemeral disk vms/%s is carried" % eph in plan["warnings"][0], plan["warnings"]
+        assert ["ephemeral disk vms/%s is carried" % e in w
+                for e, w in zip(ephs, plan["warnings"])] == [True, True], plan["warnings"]
         dest = plan["destination"]
         ct1 = clouds["ct1-admin"]
         assert dest["project_id"] == project
@@ -292,19 +302,20 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
             "created", [], image.id), dry
         made_booted = act("create_server", full_config, server_id=booted.id, ephemeral=True)
         twin_server = ct1.compute.get_server(made_booted["server_id"])
-        # its ephemeral disk is the source's, checked, in place of the blank one its flavor
-        # gave it (set aside, then removed); the copy's name is gone, its record stays
-        twin_eph = "vms/%s_disk.eph0" % twin_server.id
-        assert made_booted["ephemeral"]["disk"] == twin_eph, made_booted
-        assert head_sha(settings, DESTINATION, twin_eph, 32 << 20) == head_sha(
-            settings, SOURCE, "vms/%s@%s" % (eph, final["disks"][1]["snapshot"]), 32 << 20)
+        # its ephemeral disks (the same block devices, in order) are the source's, checked,
+        # each in place of the blank one Nova gave it (set aside, then removed); the copies'
+        # names are gone, their records stay
+        twin_ephs = ["%s_disk.eph%d" % (twin_server.id, n) for n in (0, 1)]
+        assert made_booted["ephemeral"]["disks"] == ["vms/" + e for e in twin_ephs], made_booted
         at_ct1 = settings.rbd(DESTINATION).run("ls", "vms") or []
         assert [n for n in at_ct1 if n.startswith(twin_server.id)] == [
-            "%s_disk" % twin_server.id, "%s_disk.eph0" % twin_server.id,
-            "%s_disk.swap" % twin_server.id] and eph not in at_ct1, at_ct1
-        placed = settings.image(DESTINATION, "vms", twin_eph.split("/")[1])
-        assert placed.snapshots() == [] and placed.recorded(META_COPY_OF)["source"].endswith(
-            "vms/" + eph)
+            "%s_disk" % twin_server.id] + twin_ephs, at_ct1
+        for eph, twin_eph, synced in zip(ephs, twin_ephs, final["disks"][1:]):
+            assert head_sha(settings, DESTINATION, "vms/" + twin_eph, 32 << 20) == head_sha(
+                settings, SOURCE, "vms/%s@%s" % (eph, synced["snapshot"]), 32 << 20)
+            placed = settings.image(DESTINATION, "vms", twin_eph)
+            assert eph not in at_ct1 and placed.snapshots() == [] and placed.recorded(
+                META_COPY_OF)["source"].endswith("vms/" + eph)
         mark = "ceph_migrate_source_id=%s" % booted.id
         assert (twin_server.status, twin_server.project_id, twin_server.image["id"],
                 twin_server.key_name, twin_server.metadata, twin_server.description,
@@ -377,6 +388,14 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
                 settings, SOURCE, "oscinder/volume-%s" % v["source_volume_id"], 64 << 20), v
         again = act("manage_server_volumes", full_config, server_id=from_volume)
         assert again["changed"] is False
+        # the window run again after its manage (a run killed before the create): the
+        # copies Cinder took (renamed) are not copied again, nor left twice in the pool
+        rerun = act("sync_server_disks", full_config, server_id=from_volume, final=True)
+        assert [(d["bytes"], d["managed"]) for d in rerun["disks"]] == [
+            (0, v["volume_id"]) for v in managed["volumes"]], rerun
+        in_pool = settings.rbd(DESTINATION).run("ls", settings.pools.destination_cinder) or []
+        assert not [v for v in managed["volumes"]
+                    if "volume-%s" % v["source_volume_id"] in in_pool], in_pool
 
         # the volume-backed server at ct1, stopped as asked: its managed volumes in the
         # source's order, the root first, with their delete-on-termination
@@ -448,7 +467,7 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
         glance_pool = full_config["pools"]["destination_glance_pool"]
         assert root not in (settings.rbd(DESTINATION).run("ls", glance_pool) or [])
         assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + root) == []
-        assert settings.rbd(SOURCE).run("snap", "ls", "vms/" + eph) == []
+        assert [settings.rbd(SOURCE).run("snap", "ls", "vms/" + e) for e in ephs] == [[], []]
         assert not [n for n in settings.rbd(DESTINATION).run("ls", "vms") or []
                     if n.startswith(twin_server.id)]
         assert pa1.compute.get_server(booted.id).status == "ACTIVE"
@@ -479,17 +498,17 @@ def test_a_server_described_and_planned_before_and_after_its_tenant_crosses(
 
 def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         settings, full_config, clouds, openstack_facts, made):  # noqa: F811
-    """migrate_tenant as a user types it (python -m runner), on a tenant of one image-booted
-    server with a data volume attached, a floating IP, and one detached volume, its root
-    landing as a boot volume (root_target volume; the image-booted way runs in the other
-    tests and in StackStorm's): the runner (and whatever it had started) killed right after
-    the import, after the server's ports and pre-sync, after its cutover; each re-run goes on
-    from there, and the last finishes: exactly one counterpart, booted from its root's volume,
-    one port, one floating IP, each disk with the source's content (the writes made after the
-    pre-sync included; its ephemeral disk carried, ephemeral=true), each volume managed once,
-    compare_tenant clean, the report saying what the last run found. Then the disks are never
-    copied again (the counterpart stands), and the rollbacks take it all, the root's volume
-    too."""
+    """migrate_tenant as a user types it (python -m runner), on a tenant of one image-booted server
+    with a data volume attached, a floating IP, and one detached volume, its root landing as a
+    boot volume (root_target volume; the image-booted way runs in the other tests and in
+    StackStorm's): the runner (and whatever it had started) killed right after the import, after
+    the server's ports and pre-sync, after its cutover, after its release (before its cleanup);
+    each re-run goes on from there, and the last finishes: exactly one counterpart, booted from
+    its root's volume, one port, one floating IP, each disk with the source's content (the
+    writes made after the pre-sync included; its ephemeral disk carried, ephemeral=true), each
+    volume managed once, compare_tenant clean, the report saying what the last run found. Then
+    the disks are never copied again (the counterpart stands), and the rollbacks take it all,
+    the root's volume too."""
     tenant, admin, ct1 = clouds["pa1-tenant"], clouds["pa1-admin"], clouds["ct1-admin"]
     volumes = {}      # made first: undone after the server that holds one
     for role in ("data", "detached"):
@@ -501,7 +520,7 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         write_random(settings, SOURCE, "%s/volume-%s" % (settings.pools.mirrored_cinder,
                                                          volumes[role].id), 2)
     parts = addressed_server(tenant, admin, made, openstack_facts, "whole", "10.20.0.70",
-                             ephemeral=1)
+                             ephemeral=1, swap=64)
     vm, port, public = parts["server"], parts["port"], parts["public"]
     tenant.compute.create_volume_attachment(vm, volume_id=volumes["data"].id)
     tenant.block_storage.wait_for_status(volumes["data"], "in-use", failures=["error"],
@@ -517,7 +536,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
     twins = lambda: list(ct1.compute.servers(all_projects=True,  # noqa: E731
                                              tags="ceph_migrate_source_id=" + vm.id))
     try:
-        for step in ("import", r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover"):
+        for step in ("import", r"presync(?=\s+ceph_migrate\.sync_server_disks)", "cutover",
+                     r"release(?=\s+ceph_migrate\.release_source_server)"):
             run_until(step, "ceph_migrate.migrate_tenant", *args)
             assert len(twins()) <= 1, step
             if step.startswith("presync"):     # the guest writes after the pre-sync
@@ -534,7 +554,8 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         assert result.status == "succeeded", json.dumps(out, indent=1, default=str)
         assert out["outcome"] == ("tenant migrated and compared clean: 1 server(s), 1 detached "
                                   "volume(s)"), out
-        # the server was cut over by the killed run: this one only released and cleaned it
+        # the server was cut over and released by the killed runs: this one only cleaned it
+        assert settings.rbd(SOURCE).run("snap", "ls", "vms/%s_disk" % vm.id) == []
         assert "approve_copy" not in asked and "approve_cleanup" in asked, asked
         [twin] = twins()
         assert twin.status == "ACTIVE"
@@ -560,7 +581,10 @@ def test_a_whole_tenant_by_a_run_killed_after_each_step_then_finished_once(
         assert head_sha(settings, DESTINATION, "%s/volume-%s" % (
             settings.pools.destination_cinder, root.id), 64 << 20) == head_sha(
             settings, SOURCE, "vms/%s_disk" % vm.id, 64 << 20)
-        # its ephemeral disk, the source's in place of its blank one
+        # its swap never crossed (its own, blank, from the flavor); its ephemeral disk, the
+        # source's in place of its blank one
+        at_ct1 = settings.rbd(DESTINATION).run("ls", "vms") or []
+        assert "%s_disk.swap" % twin.id in at_ct1 and "%s_disk.swap" % vm.id not in at_ct1
         assert head_sha(settings, DESTINATION, "vms/%s_disk.eph0" % twin.id, 16 << 20) == \
             head_sha(settings, SOURCE, "vms/%s_disk.eph0" % vm.id, 16 << 20)
         source = admin.compute.get_server(vm.id)

@@ -999,7 +999,7 @@ def test_an_ephemeral_disk_carried_is_asked_of_every_disk_step():
     asked = {n: p.get("ephemeral") for n, p in script.calls
              if n not in ("gate_approvers", "prepare_ports", "release_source_server")}
     assert asked == {"plan_server_migration": True, "sync_server_disks": True,
-                     "cutover_server": True, "drop_server_snapshots": True}, asked
+                     "cutover_server": True, "drop_server_snapshots": None}, asked
 
 
 def test_a_volume_backed_server_cut_over_reports_its_volumes_phase():
@@ -1134,11 +1134,13 @@ def test_servers_dry_run_plans_each_and_a_listed_twice_server_changes_nothing():
 
 
 def test_a_server_rerun_after_its_cutover_only_releases_and_cleans_then_does_nothing():
+    """(and after its release, when its sync snapshots are left: the cleanup)"""
     counterpart = {"server_id": COUNTERPART, "name": "web", "status": "ACTIVE"}
 
-    def planned(released):
+    def planned(released, snapshots_left=()):
         plan = dict(server_script().results["plan_server_migration"][0][1],
                     counterpart=counterpart, released=released,
+                    snapshots_left=list(snapshots_left),
                     text="server web is already at the destination as %s" % COUNTERPART)
         return [(True, plan)]
     script = server_script(plan_server_migration=planned(False))
@@ -1155,6 +1157,13 @@ def test_a_server_rerun_after_its_cutover_only_releases_and_cleans_then_does_not
         "plan_server_migration"]
     assert result.output["outcome"] == ("already migrated as %s, the source released; "
                                         "nothing to do" % COUNTERPART)
+    # released by a run stopped before its cleanup: its sync snapshots are still there
+    script = server_script(plan_server_migration=planned(True, ["vms/x_disk@ceph_migrate-sync-2"]))
+    result, asked = run_server(script)
+    assert result.status == "succeeded", result.errors
+    assert script.names() == ["plan_server_migration", "gate_approvers",
+                              "release_source_server", "drop_server_snapshots"]
+    assert [t for t, _ in asked] == ["approve_cleanup"]
     result, asked = run_server(server_script(plan_server_migration=planned(False)),
                                dry_run=True)
     assert result.status == "succeeded" and asked == []

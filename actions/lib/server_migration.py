@@ -3,6 +3,7 @@ tenant's mapping (lib.tenant's one rule): first the server's ports, made before 
 with the source's MAC and addresses, so the window holds only what must wait for the stop."""
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, cast, Dict, List, Optional, Tuple, TypeVar
 
 from . import glance, nova
@@ -111,11 +112,15 @@ def _floating_ips(conn: Any, refs: Dict[str, Any], ports: List[Result], tmap: Te
 def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                       ephemeral: bool = False, max_rounds: int = 3,
                       server: Optional[Dict[str, Any]] = None,
-                      root_target: str = "image") -> Dict[str, Any]:
+                      root_target: str = "image", read: Optional[Reader] = None
+                      ) -> Dict[str, Any]:
     """Bring each carried disk's copy up to a new snapshot of it (disk_pairs, ROOT_TARGET):
     rounds while the server runs, then the full check; or (FINAL, once it is stopped) one last
-    round per disk and the check of the delta it shipped. The copies are the pack's
-    (recorded), found again on a re-run. SERVER: its description when the caller has it."""
+    round per disk and the check of the delta it shipped, the disks side by side, but for a
+    copy an earlier run of the window managed already (Cinder renamed it: copying again would
+    leave a second copy). The copies are the pack's (recorded), found again on a re-run.
+    SERVER: its description when the caller has it; READ: the tenant's mapping (where its
+    managed volumes are)."""
     server = server or describe(settings, server_id)
     made = nova.counterpart(settings.cloud(DESTINATION).connect().compute, server["id"])
     if made is not None:    # its copies are its disks now: another round would overwrite them
@@ -123,7 +128,6 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                            "not copied again (rollback_server undoes the migration)"
                            % (server["id"], made.id))
     pairs = disk_pairs(server, settings.pools, ephemeral, root_target)
-    done = []
     # every disk within the one copy timeout (under the action's own StackStorm timeout)
     deadline = time.monotonic() + settings.copy_timeout
 
@@ -133,25 +137,48 @@ def sync_server_disks(settings: Settings, server_id: str, final: bool = False,
                                    "go on (each copy continues from its last snapshot)"
                                    % settings.copy_timeout)
         return deadline - time.monotonic()
+    found = []
     for pair in pairs:
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         target = settings.image(DESTINATION, pair["destination"]["pool"],
                                 pair["destination"]["image"])
+        found.append((pair, source, target, _managed(settings, server, pair, source, read)
+                      if final and pair["as"] == "volume" and target.find() is None else None))
+
+    def one(disk: Tuple[Dict[str, Any], RbdImage, RbdImage, Optional[str]]) -> Dict[str, Any]:
+        pair, source, target, managed = disk
+        if managed is not None:
+            return dict(pair, snapshot=None, bytes=0, verified=True, managed=managed)
         if final:
             shipped = sync_round(source, target, settings.copy_features, left(), prune=False)
             checked = verify_sync(source, target, left(), full=False)
-            done.append(dict(pair, snapshot=shipped["snapshot"], bytes=shipped["bytes"],
-                             verified=checked["verified"], hashed_bytes=checked.get(
-                                 "hashed_bytes")))
-        else:
-            rounds = presync(source, target, settings.copy_features, left(),
-                             max_rounds=max_rounds)
-            # the full check, before the window: inside it only the last delta is checked
-            checked = verify_sync(source, target, left(), full=True)
-            done.append(dict(pair, snapshot=rounds["snapshot"], bytes=rounds["bytes"],
-                             rounds=len(rounds["rounds"]), verified=checked["verified"]))
+            return dict(pair, snapshot=shipped["snapshot"], bytes=shipped["bytes"],
+                        verified=checked["verified"], hashed_bytes=checked.get("hashed_bytes"))
+        rounds = presync(source, target, settings.copy_features, left(), max_rounds=max_rounds)
+        # the full check, before the window: inside it only the last delta is checked
+        checked = verify_sync(source, target, left(), full=True)
+        return dict(pair, snapshot=rounds["snapshot"], bytes=rounds["bytes"],
+                    rounds=len(rounds["rounds"]), verified=checked["verified"])
+    if final:       # inside the window: every disk's last round side by side
+        with ThreadPoolExecutor(max_workers=max(1, min(4, len(found)))) as pool:
+            done = list(pool.map(one, found))
+    else:           # while the server runs: one disk at a time, the clusters' load bounded
+        done = [one(disk) for disk in found]
     return {"changed": bool(done), "final": final, "disks": done,
             "bytes": sum(d["bytes"] for d in done)}
+
+
+def _managed(settings: Settings, server: Dict[str, Any], pair: Dict[str, Any],
+             source: RbdImage, read: Optional[Reader]) -> Optional[str]:
+    """The destination volume an earlier run managed of PAIR's copy (its id), or None."""
+    project = load_map(read, server["project_id"]).get("project", server["project_id"])
+    if project is None:
+        return None
+    admin = settings.cloud(DESTINATION).connect()
+    found = find_migrated_volume(settings, admin, project.destination_id, pair["volume_id"]) \
+        if pair["kind"] == "volume" else \
+        find_managed_disk(settings, admin, project.destination_id, source)
+    return found.id if found is not None else None
 
 
 @timed
@@ -291,7 +318,7 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     volume, its root's boot volume), with the source's flavor, keypair, server group,
     availability zone, metadata, tags, description, user data and config drive, its volumes
     in the source's boot order with their delete-on-termination; with EPHEMERAL, its
-    ephemeral disk the copy of the source's (carry_ephemeral_disk); left running or stopped
+    ephemeral disks the copies of the source's (carry_ephemeral_disks); left running or stopped
     (POWER_ON). Found again on a re-run (the mapping, else the pack's tag on it), never made
     twice."""
     source = settings.cloud(SOURCE).connect()
@@ -320,7 +347,8 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
                 "request": request, "missing": missing}
     save_map(write, server["project_id"], tmap, read)
     made = _active(admin, str(result.destination_id), timeout)
-    carried = carry_ephemeral_disk(settings, admin, server, made, timeout) if ephemeral else None
+    carried = carry_ephemeral_disks(settings, admin, server, made, timeout) if ephemeral \
+        else None
     # a server stopped to take its ephemeral disk starts again when the source ran
     made = _power(admin, made, power_on, timeout, start=ephemeral)
     return outcome(result.changed or bool(carried and carried["changed"]),
@@ -363,6 +391,12 @@ def _server_request(settings: Settings, admin: Any, server: Dict[str, Any], tmap
                            "register_server_image")
         else:
             image_id = image.id
+    ephemerals = [d for d in server["disks"] if d["role"] == "ephemeral"]
+    if len(ephemerals) > 1:     # booted with ephemeral block devices: the same, in order
+        for disk in ephemerals:
+            size = settings.image(SOURCE, disk["pool"], disk["image"]).info()["size"]
+            bdm.append({"source_type": "blank", "destination_type": "local", "boot_index": -1,
+                        "volume_size": int(size) >> 30, "delete_on_termination": True})
     for disk in server["disks"]:
         if disk["kind"] != "volume":
             continue
@@ -486,62 +520,65 @@ def _power(conn: Any, server: Any, power_on: bool, timeout: float, start: bool =
 BLANK = ".ceph_migrate-blank"
 
 
-def carry_ephemeral_disk(settings: Settings, admin: Any, server: Dict[str, Any], made: Any,
-                         timeout: float) -> Optional[Dict[str, Any]]:
-    """The counterpart MADE's ephemeral disk, blank from its flavor, replaced by the checked
-    copy of the source's (sync_server_disks ephemeral=true): the counterpart stopped (Nova
-    opens the disk it finds when it starts a server, it makes none), its blank disk renamed
-    aside, the copy renamed into its place (the same pool) and the blank removed; each move
-    found again on a re-run. Only before the source is released: a counterpart in service
-    keeps its disk. None when the source has no ephemeral disk."""
-    pair = next((p for p in disk_pairs(server, settings.pools, ephemeral=True)
-                 if p["as"] == "disk"), None)
-    if pair is None:
+def carry_ephemeral_disks(settings: Settings, admin: Any, server: Dict[str, Any], made: Any,
+                          timeout: float) -> Optional[Dict[str, Any]]:
+    """The counterpart MADE's ephemeral disks, blank from its flavor (or the block devices the
+    source was booted with), replaced by the checked copies of the source's (sync_server_disks
+    ephemeral=true), each by its name: the counterpart stopped (Nova opens the disk it finds
+    when it starts a server, it makes none), a blank disk renamed aside, the copy renamed into
+    its place (the same pool), the blank removed; everything checked before the first move,
+    each move found again on a re-run. Only before the source is released: a counterpart in
+    service keeps its disks. None when the source has no ephemeral disk."""
+    pairs = [p for p in disk_pairs(server, settings.pools, ephemeral=True) if p["as"] == "disk"]
+    if not pairs:
         return None
-    source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
-    copy = settings.image(DESTINATION, pair["destination"]["pool"], pair["destination"]["image"])
-    pool = copy.pool
-    listed = api("RBD images of %s" % pool, lambda: copy.cli.run("ls", pool)) or []
+    cli = settings.rbd(DESTINATION)
+    pool = pairs[0]["destination"]["pool"]
+    listed = api("RBD images of %s" % pool, lambda: cli.run("ls", pool)) or []
     own = [n for n in listed if rbd_role(made.id, n) == "ephemeral"]
-    aside = [n for n in listed if n.startswith(made.id + "_disk") and n.endswith(BLANK)]
+    aside = [n[:-len(BLANK)] for n in listed if n.startswith(made.id) and n.endswith(BLANK)]
 
     def image(name: str) -> RbdImage:
         return settings.image(DESTINATION, pool, name)
-
-    def carried(name: str) -> bool:
-        return (image(name).recorded(META_COPY_OF) or {}).get("source") == where(source)
-    placed = next((n for n in own if carried(n)), None)
-    moved = []
-    if placed is None:
-        if any(t.startswith(MOVED_TAG) for t in server["tags"]):
-            raise RefusedError("server %s is released, its counterpart %s in service: its "
-                               "ephemeral disk is not replaced" % (server["id"], made.id))
-        if aside:                       # a run stopped between the two renames
-            place = aside[0][:-len(BLANK)]
-        elif len(own) == 1:
-            place = own[0]
-        else:
-            raise RefusedError("the destination server %s has %d ephemeral disks (%s), not "
-                               "one its source's can take" % (made.id, len(own),
-                                                              ", ".join(own) or "none"))
+    work = []
+    for pair in pairs:
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        copy = settings.image(DESTINATION, pool, pair["destination"]["image"])
+        name = made.id + source.name[len(server["id"]):]
+        if name not in own + aside and len(pairs) == 1 and len(set(own + aside)) == 1:
+            name = (own + aside)[0]    # the one disk, named otherwise by the destination's Nova
+        placed = (image(name).recorded(META_COPY_OF) or {}).get("source") == where(source) \
+            if name in own else False
+        work.append((source, copy, name, placed))
+    moves = [w for w in work if not w[3]]
+    if moves and any(t.startswith(MOVED_TAG) for t in server["tags"]):
+        raise RefusedError("server %s is released, its counterpart %s in service: its "
+                           "ephemeral disks are not replaced" % (server["id"], made.id))
+    for source, copy, name, _ in moves:     # every check before the first move
+        if name not in own + aside:
+            raise RefusedError("the destination server %s has no ephemeral disk %s to take the "
+                               "copy of %s (its ephemeral disks: %s)" % (
+                                   made.id, name, source.spec, ", ".join(own) or "none"))
         _checked_copy(source, copy, timeout)
-        if not aside:
-            blank = image(place)
-            if int(blank.info()["size"]) != int(copy.info()["size"]):
-                raise RefusedError("the destination server's ephemeral disk %s is not the size "
-                                   "of the source's copy %s" % (blank.spec, copy.spec))
-            _power(admin, made, False, timeout)     # the disk is free only when it is off
-            copy.cli.run_text("rename", blank.spec, image(place + BLANK).spec)
-            moved.append("%s set aside" % blank.spec)
+        if name not in aside and int(image(name).info()["size"]) != int(copy.info()["size"]):
+            raise RefusedError("the destination server's ephemeral disk %s is not the size of "
+                               "the source's copy %s" % (image(name).spec, copy.spec))
+    moved = []
+    if any(name not in aside for _, _, name, _ in moves):
+        _power(admin, made, False, timeout)     # its disks are free only when it is off
+    for source, copy, name, _ in moves:
+        if name not in aside:
+            cli.run_text("rename", image(name).spec, image(name + BLANK).spec)
+            moved.append("%s set aside" % image(name).spec)
         # Nova removes no disk with snapshots: the copy's sync snapshots go first
         drop_snapshots(copy, source)
-        copy.cli.run_text("rename", copy.spec, image(place).spec)
-        moved.append("%s -> %s" % (copy.spec, image(place).spec))
-        placed, aside = place, [place + BLANK]
-    for name in aside:
-        remove_when_released(image(name), timeout=min(timeout, 120))
-        moved.append("%s removed (blank)" % image(name).spec)
-    return outcome(bool(moved), disk=image(placed).spec, source=source.spec, moved=moved)
+        cli.run_text("rename", copy.spec, image(name).spec)
+        moved.append("%s -> %s" % (copy.spec, image(name).spec))
+    for name in set(aside) | {name for _, _, name, _ in moves}:
+        remove_when_released(image(name + BLANK), timeout=min(timeout, 120))
+        moved.append("%s removed (blank)" % image(name + BLANK).spec)
+    return outcome(bool(moved), disks=[image(name).spec for _, _, name, _ in work],
+                   sources=[source.spec for source, _, _, _ in work], moved=moved)
 
 
 def _checked_copy(source: RbdImage, copy: RbdImage, timeout: float) -> None:
@@ -585,7 +622,7 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
     server = describe(settings, server_id)      # once, for every part after the stop
     synced = part("final_sync", lambda: sync_server_disks(
         settings, server_id, final=True, ephemeral=ephemeral, server=server,
-        root_target=root_target))
+        root_target=root_target, read=read))
     pairs = disk_pairs(server, settings.pools, root_target=root_target)
     if any(p["kind"] == "rbd" and p["as"] == "image" for p in pairs):
         part("register", lambda: register_server_image(settings, server_id, read, server))
@@ -606,14 +643,15 @@ def cutover_server(settings: Settings, server_id: str, read: Optional[Reader] = 
     return outcome(True, downtime=window, **done)
 
 
-def drop_server_snapshots(settings: Settings, server_id: str, ephemeral: bool = False,
+def drop_server_snapshots(settings: Settings, server_id: str,
                           root_target: str = "image") -> Dict[str, Any]:
     """The cleanup after a server's cutover: the sync snapshots the pack took of its source
-    disks (Nova and Cinder delete no disk with snapshots) and those its root's copy still
-    carries under Glance's ``snap``; the disks themselves are kept."""
+    disks, ephemeral ones included whether carried or not (Nova and Cinder delete no disk with
+    snapshots; only those the pack recorded go) and those its root's copy still carries under
+    Glance's ``snap``; the disks themselves are kept."""
     server = describe(settings, server_id)
     dropped = []
-    for pair in disk_pairs(server, settings.pools, ephemeral, root_target):
+    for pair in disk_pairs(server, settings.pools, True, root_target):
         source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
         copy = settings.image(DESTINATION, pair["destination"]["pool"],
                               pair["destination"]["image"])

@@ -10,6 +10,7 @@ from .keystone import resolve_project
 from .capacity import require_room
 from .checklist import Checklist
 from .clouds import api
+from .diff_sync import recorded_snapshots
 from .errors import RefusedError
 from .servers import describe
 from .settings import DESTINATION, SOURCE, Settings
@@ -89,9 +90,9 @@ def disk_pairs(server: Mapping[str, Any], pools: Any, ephemeral: bool = False,
     (``<uuid>_disk``) by default into the destination Glance pool as the server's own image
     (registered there by its rbd:// location: the destination server boots from it,
     copy-on-write), or with ROOT_TARGET volume into the destination Cinder pool, managed there
-    as the server's boot volume; its ephemeral disk only when asked (EPHEMERAL), into the
-    destination Nova pool under the source's name, where it becomes the counterpart's own
-    (carry_ephemeral_disk); swap never. ``as`` says what the copy becomes."""
+    as the server's boot volume; its ephemeral disks only when asked (EPHEMERAL), into the
+    destination Nova pool under the source's names, where they become the counterpart's own
+    (carry_ephemeral_disks); swap never. ``as`` says what the copy becomes."""
     if root_target not in ROOT_TARGETS:
         raise RefusedError("root_target is image or volume, not %r" % root_target)
     pairs = []
@@ -134,8 +135,6 @@ def plan_server_migration(settings: Settings, server_id: str, read: Optional[Rea
     checklist = Checklist()
     checklist.run("the server can be moved", lambda: _none_or_refuse(server["refusals"]))
     checklist.run("its references are at the destination", lambda: _none_or_refuse(missing))
-    if ephemeral:
-        checklist.run("its ephemeral disk can be carried", lambda: _carriable(server))
     destination = settings.cloud(DESTINATION).connect()
     made = nova.counterpart(destination.compute, server["id"])
     if made is not None:    # cut over already: what is left is its release and cleanup
@@ -144,6 +143,7 @@ def plan_server_migration(settings: Settings, server_id: str, read: Optional[Rea
                                 counterpart={"server_id": made.id, "name": made.name,
                                              "status": made.status},
                                 released=any(t.startswith(MOVED_TAG) for t in server["tags"]),
+                                snapshots_left=_snapshots_left(settings, server),
                                 text="server %s (%s) is already at the destination as %s (%s)"
                                 % (server["name"], server["id"], made.id, made.status))
     need = _needs(server)
@@ -169,20 +169,20 @@ def warnings(server: Mapping[str, Any], ephemeral: bool = False) -> List[str]:
                         % (disk["pool"], disk["image"]))
         elif disk["kind"] == "rbd" and disk["role"] == "ephemeral":
             said.append("ephemeral disk %s/%s is carried: the destination server is stopped "
-                        "once more inside the window, to take it in place of its blank one"
-                        % (disk["pool"], disk["image"]))
+                        "once more inside the window, to take it in place of its blank one, "
+                        "and started again" % (disk["pool"], disk["image"]))
     return said
 
 
-def _carriable(server: Mapping[str, Any]) -> str:
-    """The counterpart gets one ephemeral disk, its flavor's: the one the pack can fill."""
-    found = [d["image"] for d in server["disks"]
-             if d["kind"] == "rbd" and d["role"] == "ephemeral"]
-    if len(found) > 1:
-        raise RefusedError("it has %d ephemeral disks (%s): the destination server gets one, "
-                           "its flavor's; only a single ephemeral disk is carried"
-                           % (len(found), ", ".join(found)))
-    return "yes: %s" % found[0] if found else "it has none"
+def _snapshots_left(settings: Settings, server: Mapping[str, Any]) -> List[str]:
+    """The sync snapshots the pack took of the source's disks and has not dropped yet (a run
+    stopped between the release and the cleanup leaves them)."""
+    left = []
+    for pair in disk_pairs(server, settings.pools, ephemeral=True):
+        source = settings.image(SOURCE, pair["source"]["pool"], pair["source"]["image"])
+        if source.find() is not None:
+            left += ["%s@%s" % (source.spec, s) for s in recorded_snapshots(source)]
+    return left
 
 
 def _none_or_refuse(problems: List[str]) -> str:

@@ -6,7 +6,8 @@ refuses to move, said before anything changes.
 Its disks are Cinder volumes or Nova's own RBD images (``<uuid>_disk``, ``_disk.eph<N>``,
 ``_disk.local``, ``_disk.swap`` in the Nova pool, as libvirt's RBD image backend makes them);
 an image-booted server without its root there has file-backed disks the pack cannot carry."""
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import names
 from .ceph_cli import CephCli
@@ -41,6 +42,13 @@ def rbd_role(server_id: str, name: str) -> Optional[str]:
     return RBD_DISK_ROLES.get(suffix)
 
 
+def disk_order(name: str) -> Tuple[str, int]:
+    """Nova's disks of a server in its order: eph2 before eph10 (numbered as it was given
+    them)."""
+    match = re.match(r"^(.*?)(\d*)$", name)
+    return (match.group(1) if match else name, int(match.group(2) or -1) if match else -1)
+
+
 def describe_server(conn: Any, rbd: Optional[CephCli], nova_pool: str, server_id: str
                     ) -> Dict[str, Any]:
     """Everything about SERVER_ID its migration needs, read as an admin (RBD disks listed in
@@ -70,7 +78,7 @@ def describe_server(conn: Any, rbd: Optional[CephCli], nova_pool: str, server_id
     if rbd is not None:
         cli = rbd
         names = api("RBD images of %s" % nova_pool, lambda: cli.run("ls", nova_pool)) or []
-    for name in sorted(n for n in names if rbd_role(server.id, n)):
+    for name in sorted((n for n in names if rbd_role(server.id, n)), key=disk_order):
         disks.append({"kind": "rbd", "role": rbd_role(server.id, name), "pool": nova_pool,
                       "image": name})
     ports = []
