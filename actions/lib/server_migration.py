@@ -349,7 +349,9 @@ def create_server(settings: Settings, server_id: str, power_on: bool = True,
     made = _active(admin, str(result.destination_id), timeout)
     carried = carry_ephemeral_disks(settings, admin, server, made, timeout) if ephemeral \
         else None
-    # a server stopped to take its ephemeral disk starts again when the source ran
+    if carried is not None and carried["changed"]:     # stopped to take them: as it is now
+        made = api("server %s" % made.id, lambda: admin.compute.get_server(made.id))
+    # a server stopped to take its ephemeral disks starts again when the source ran
     made = _power(admin, made, power_on, timeout, start=ephemeral)
     return outcome(result.changed or bool(carried and carried["changed"]),
                    outcome=result.outcome, server_id=made.id, ephemeral=carried,
@@ -501,7 +503,6 @@ def _active(conn: Any, server_id: str, timeout: float) -> Any:
 def _power(conn: Any, server: Any, power_on: bool, timeout: float, start: bool = False) -> Any:
     """The destination server left as the source was: running, or stopped (a stopped one
     started only with START: the pack stopped it itself)."""
-    server = api("server %s" % server.id, lambda: conn.compute.get_server(server.id))
     if power_on and start and server.status == "SHUTOFF":
         api("starting server %s" % server.id, lambda: conn.compute.start_server(server))
         return api("waiting for server %s to run" % server.id,

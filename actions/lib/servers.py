@@ -6,7 +6,6 @@ refuses to move, said before anything changes.
 Its disks are Cinder volumes or Nova's own RBD images (``<uuid>_disk``, ``_disk.eph<N>``,
 ``_disk.local``, ``_disk.swap`` in the Nova pool, as libvirt's RBD image backend makes them);
 an image-booted server without its root there has file-backed disks the pack cannot carry."""
-import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import names
@@ -45,8 +44,8 @@ def rbd_role(server_id: str, name: str) -> Optional[str]:
 def disk_order(name: str) -> Tuple[str, int]:
     """Nova's disks of a server in its order: eph2 before eph10 (numbered as it was given
     them)."""
-    match = re.match(r"^(.*?)(\d*)$", name)
-    return (match.group(1) if match else name, int(match.group(2) or -1) if match else -1)
+    head = name.rstrip("0123456789")
+    return head, int(name[len(head):] or -1)
 
 
 def describe_server(conn: Any, rbd: Optional[CephCli], nova_pool: str, server_id: str
